@@ -1,0 +1,111 @@
+/**
+ * The plugin API: the one module a channel plugin imports from `core/`.
+ *
+ * A plugin is a folder under `plugins/` whose `index.ts` default-exports
+ * `definePlugin({...})`. The runtime reads the plugin's stream, calls
+ * `deliver` once per delivery, and does all retrying, backoff, rate-limit
+ * waits, dead-lettering and outcome events, the same for every plugin.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+export { z };
+export { PermanentError, RetryableError, isPermanent, isRetryable } from './errors.ts';
+export {
+  type BodyFormat,
+  EMAIL_HTML,
+  MATRIX_HTML,
+  escapeHtml,
+  oneLine,
+  sanitizeHtml,
+  toHtml,
+  toPlainText,
+} from './format.ts';
+
+/** The plugin API version this core implements; a plugin declares the one it was written for. */
+export const PLUGIN_API_VERSION = 1;
+
+/** The message as the producer sent it, normalized by the hub. */
+export interface OutboundMessage {
+  /** The groups it was addressed to (`#admins`). */
+  to: string[];
+  subject?: string;
+  body: string;
+  format: import('./format.ts').BodyFormat;
+  /** The producer's idempotency key, if it gave one. */
+  producerId?: string;
+}
+
+/** One message to one target of one channel. */
+export interface Delivery {
+  /** Stable across retries, crashes and replays: derive transaction ids and Message-IDs from it. */
+  id: string;
+  /** The `notify:in` entry id the message came from (what `hub status` takes). */
+  messageId: string;
+  channel: string;
+  /** The target as written in the mapping, already validated by {@link ChannelPlugin.validateTarget}. */
+  target: string;
+  message: OutboundMessage;
+  /** 1 for the first try; rate-limited tries do not count. */
+  attempt: number;
+}
+
+/** What the peer said when it accepted a delivery (event id, Message-ID, ts): kept in the delivery record. */
+export interface DeliveryReceipt {
+  peerId?: string;
+  /** Anything else worth showing in `hub status`, e.g. `{ encrypted: 'yes' }`. */
+  details?: Record<string, string>;
+}
+
+/** What a plugin's sender is given: its own validated settings and the shared services, nothing else. */
+export interface PluginContext<Settings> {
+  settings: Settings;
+  logger: Logger;
+  /** The shared Redis connection; keep your keys under {@link PluginContext.key}. */
+  redis: Redis;
+  /** A Redis key private to this plugin under the hub's prefix: `key('alias', '#ops:hs')`. */
+  key(...parts: string[]): string;
+  /** Aborted when the worker shuts down. */
+  signal: AbortSignal;
+}
+
+export interface ChannelSender {
+  /**
+   * Deliver one message to one target. Resolve with a receipt when the peer
+   * accepted it; throw `PermanentError` when it never will, `RetryableError`
+   * (with `retryAfterMs`, `rateLimited`) when it may later. `signal` aborts on
+   * shutdown and on the runtime's per-delivery timeout.
+   */
+  deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryReceipt>;
+  /** Release connections and timers. */
+  close?(): Promise<void>;
+}
+
+export interface ChannelPlugin<Settings extends object = Record<string, unknown>> {
+  /** The channel name: the key in the mapping and the stream suffix. Must equal the folder name. */
+  name: string;
+  /** The plugin API version it was written for ({@link PLUGIN_API_VERSION}). */
+  apiVersion: number;
+  /** One line for `hub plugins`. */
+  description: string;
+  /** The settings: validated from `hub.config.ts` `channels.<name>` overlaid with the environment. */
+  settings: {
+    schema: z.ZodType<Settings>;
+    /** Setting key → environment variable (`homeserver: 'MATRIX_HOMESERVER'`). `<VAR>_FILE` is read too. */
+    env?: Partial<Record<keyof Settings & string, string>>;
+    /** Keys that hold secrets: only ever from the environment, and redacted everywhere. */
+    secrets?: Array<keyof Settings & string>;
+  };
+  /** Why a target is malformed, or `undefined` when it is fine. Pure: runs when the mapping loads. */
+  validateTarget(target: string): string | undefined;
+  /** A canonical form, so the same target reached twice is delivered once (`Will@X.org` = `will@x.org`). */
+  normalizeTarget?(target: string): string;
+  /** Build the sender. Runs once per worker process. */
+  createSender(context: PluginContext<Settings>): ChannelSender | Promise<ChannelSender>;
+}
+
+/** Declare a plugin; the identity function that gives a plugin author types and checks. */
+export function definePlugin<Settings extends object>(plugin: ChannelPlugin<Settings>): ChannelPlugin<Settings> {
+  return plugin;
+}
