@@ -1,0 +1,87 @@
+import ms from 'ms';
+import { z } from 'zod';
+
+/** A duration as `"24h"`, `"15m"`, `"500ms"` or a number of milliseconds. */
+export const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const parsed = /^\d+$/.test(value) ? Number(value) : ms(value as ms.StringValue);
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as "30s", "15m" or "24h", got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const count = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+
+export const hubConfigSchema = z.object({
+  redisUrl: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, "_", "." or "-"').default('notify'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  mapping: z
+    .object({
+      couchdbUrl: z.url({ protocol: /^https?$/ }).optional(),
+      db: z.string().min(1).default('notifications'),
+      docId: z.string().min(1).default('ccs.notifications'),
+      file: z.string().min(1).default('./mapping.json'),
+    })
+    .prefault({}),
+  ingress: z
+    .object({
+      batchSize: count(1, 200),
+      blockMs: count(1, 1000),
+      maxBodyBytes: count(1, 64 * 1024),
+      maxGroups: count(1, 100),
+      dedupeWindow: duration.default(24 * 3600_000),
+    })
+    .prefault({}),
+  delivery: z
+    .object({
+      concurrency: count(1, 64),
+      maxAttempts: count(1, 8),
+      backoffBase: duration.default(1000),
+      backoffMax: duration.default(5 * 60_000),
+      timeout: duration.default(30_000),
+      claimIdle: duration.default(30_000),
+      batchSize: count(1, 200),
+    })
+    .prefault({}),
+  /** How long `hub status <msgId>` remembers a message, its targets and attempts. */
+  recordRetention: duration.default(7 * 24 * 3600_000),
+  /** The outcome stream is capped (approximately) at this many entries. */
+  eventsMaxLen: count(1000, 100_000),
+  http: z
+    .object({
+      port: z.coerce.number().int().min(0).max(65535).default(9464),
+      host: z.string().default('0.0.0.0'),
+    })
+    .prefault({}),
+  plugins: z
+    .object({
+      /** Folders scanned for plugins: each sub-folder with an `index.ts`/`index.js` is one. */
+      dirs: z.array(z.string()).default(['./plugins']),
+      /** Extra plugin modules by path or package name. */
+      modules: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  /** Per-channel settings (never secrets: those come from the environment). */
+  channels: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+});
+
+export type HubConfig = z.output<typeof hubConfigSchema>;
+export type HubConfigInput = z.input<typeof hubConfigSchema>;
+
+/** Environment variables that override the config file, by config path. */
+export const ENV_OVERRIDES: Record<string, string> = {
+  REDIS_URL: 'redisUrl',
+  HUB_PREFIX: 'prefix',
+  LOG_LEVEL: 'logLevel',
+  COUCHDB_URL: 'mapping.couchdbUrl',
+  COUCHDB_DB: 'mapping.db',
+  MAPPING_DOC_ID: 'mapping.docId',
+  MAPPING_FILE: 'mapping.file',
+  HUB_HTTP_PORT: 'http.port',
+  HUB_HTTP_HOST: 'http.host',
+  HUB_CONCURRENCY: 'delivery.concurrency',
+  HUB_MAX_ATTEMPTS: 'delivery.maxAttempts',
+};

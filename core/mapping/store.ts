@@ -1,0 +1,108 @@
+import { EventEmitter, once } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Keys } from '../redis/keys.ts';
+import type { MappingSource, MappingUpdate } from './source.ts';
+import { type Mapping, type Route, type TargetRules, validateMapping } from './validate.ts';
+
+export interface Resolution {
+  routes: Route[];
+  /** Groups of `to` that the mapping does not know. */
+  unknown: string[];
+}
+
+/**
+ * The mapping in force. A new revision replaces it atomically (one reference
+ * swap) only when it validates whole; the last good revision is kept in Redis,
+ * so that a hub restarted while CouchDB is away still routes.
+ */
+export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [string[]] }> {
+  current: Mapping | undefined;
+  lastError: string | undefined;
+  #redis: Redis;
+  #keys: Keys;
+  #logger: Logger;
+  #rules: ReadonlyMap<string, TargetRules>;
+  #source: MappingSource;
+
+  constructor(deps: { redis: Redis; keys: Keys; logger: Logger; targetRules: ReadonlyMap<string, TargetRules>; mappingSource: MappingSource }) {
+    super();
+    this.#redis = deps.redis;
+    this.#keys = deps.keys;
+    this.#logger = deps.logger.child({ component: 'mapping' });
+    this.#rules = deps.targetRules;
+    this.#source = deps.mappingSource;
+  }
+
+  get source(): MappingSource {
+    return this.#source;
+  }
+
+  async start(): Promise<void> {
+    const saved = await this.#redis.hmget(this.#keys.mapping, 'revision', 'document');
+    if (saved[0] && saved[1]) this.apply({ revision: saved[0], document: JSON.parse(saved[1]) }, 'redis');
+    await this.#source.start(
+      (update) => this.apply(update, 'source'),
+      (error) => {
+        this.lastError = error.message;
+        this.#logger.warn({ err: error.message, source: this.#source.description }, 'mapping source unavailable; routing with the last good mapping');
+      },
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.#source.stop();
+  }
+
+  /** Resolves once a mapping is in force: with none ever seen, the hub consumes nothing. */
+  async ready(signal?: AbortSignal): Promise<Mapping> {
+    if (this.current) return this.current;
+    const [mapping] = await once(this, 'change', { signal });
+    return mapping as Mapping;
+  }
+
+  apply(update: MappingUpdate, from: 'redis' | 'source'): boolean {
+    if (update.document === null) {
+      this.lastError = 'the mapping document was deleted; routing with the last good revision until a new one is written';
+      this.#logger.error({ revision: update.revision }, this.lastError);
+      return false;
+    }
+    if (update.revision === this.current?.revision) return true;
+    const result = validateMapping(update.document, update.revision, this.#rules);
+    if (!result.ok) {
+      this.lastError = `revision ${update.revision} refused: ${result.errors.join('; ')}`;
+      this.#logger.error({ revision: update.revision, errors: result.errors }, 'mapping revision refused; the last good mapping stays in force');
+      this.emit('refused', result.errors);
+      return false;
+    }
+    this.current = result.mapping;
+    this.lastError = undefined;
+    this.#logger.info({ revision: update.revision, groups: result.mapping.groups.size, from }, 'mapping in force');
+    if (from === 'source') {
+      this.#redis
+        .hset(this.#keys.mapping, { revision: update.revision, document: JSON.stringify(update.document), at: Date.now() })
+        .catch((err: Error) => this.#logger.warn({ err: err.message }, 'could not keep the mapping in Redis'));
+    }
+    this.emit('change', result.mapping);
+    return true;
+  }
+
+  /** The targets of `groups`, each once, limited to `channels` when given. */
+  resolve(groups: string[], channels?: ReadonlySet<string>): Resolution {
+    const mapping = this.current;
+    const routes = new Map<string, Route>();
+    const unknown: string[] = [];
+    for (const name of groups) {
+      const group = mapping?.groups.get(name);
+      if (!group) {
+        unknown.push(name);
+        continue;
+      }
+      for (const route of group.routes) {
+        if (channels && !channels.has(route.channel)) continue;
+        if (!routes.has(route.key)) routes.set(route.key, route);
+      }
+    }
+    return { routes: [...routes.values()], unknown };
+  }
+}

@@ -1,0 +1,170 @@
+import ms from 'ms';
+
+/** How a mapping is checked against the plugins that are installed. */
+export interface TargetRules {
+  validate(target: string): string | undefined;
+  normalize(target: string): string;
+}
+
+export interface Route {
+  channel: string;
+  target: string;
+  /** `channel` + normalized target: the same target reached twice is one delivery. */
+  key: string;
+}
+
+export interface Escalation {
+  afterMs: number;
+  everyMs: number;
+  repeat: number;
+  routes: Route[];
+}
+
+export interface Group {
+  routes: Route[];
+  escalate?: Escalation;
+}
+
+export interface Mapping {
+  revision: string;
+  groups: ReadonlyMap<string, Group>;
+}
+
+export type Validation = { ok: true; mapping: Mapping } | { ok: false; errors: string[] };
+
+const RESERVED = new Set(['include', 'escalate']);
+const GROUP_NAME = /^#[^\s,#]+$/;
+const MAX_ERRORS = 20;
+
+/**
+ * Check a mapping document whole and flatten it: `include`s expanded, targets
+ * validated by their plugins and deduplicated. Every error names its document
+ * path (`mapping["#admins"].matrix[1]: not a room id, alias or user id`); any
+ * error refuses the revision whole.
+ */
+export function validateMapping(document: unknown, revision: string, channels: ReadonlyMap<string, TargetRules>): Validation {
+  const errors: string[] = [];
+  const fail = (path: string, message: string) => void (errors.length < MAX_ERRORS && errors.push(`${path}: ${message}`));
+  const raw = isObject(document) ? document.mapping : undefined;
+  if (!isObject(document)) return { ok: false, errors: ['(document): not a JSON object'] };
+  if (!isObject(raw)) return { ok: false, errors: ['mapping: missing, or not an object of groups such as {"#admins": {...}}'] };
+
+  const direct = new Map<string, Route[]>();
+  const includes = new Map<string, string[]>();
+  const escalations = new Map<string, Escalation>();
+  for (const [name, body] of Object.entries(raw)) {
+    const at = `mapping[${JSON.stringify(name)}]`;
+    if (!GROUP_NAME.test(name)) fail(at, 'a group name starts with "#" and has no spaces or commas');
+    if (!isObject(body)) {
+      fail(at, 'not an object of channels such as {"matrix": [...]}');
+      continue;
+    }
+    const routes: Route[] = [];
+    for (const [key, value] of Object.entries(body)) {
+      if (RESERVED.has(key)) continue;
+      routes.push(...checkTargets(`${at}.${key}`, key, value, channels, fail));
+    }
+    direct.set(name, routes);
+    if (body.include !== undefined) includes.set(name, checkIncludes(`${at}.include`, body.include, raw, fail));
+    if (body.escalate !== undefined) {
+      const escalation = checkEscalation(`${at}.escalate`, body.escalate, channels, fail);
+      if (escalation) escalations.set(name, escalation);
+    }
+  }
+
+  const groups = new Map<string, Group>();
+  for (const name of direct.keys()) {
+    const seen = new Map<string, Route>();
+    const cycle = expand(name, [], direct, includes, seen);
+    if (cycle) {
+      fail(`mapping[${JSON.stringify(name)}].include`, `a cycle: ${cycle.join(' → ')}`);
+      continue;
+    }
+    const escalate = escalations.get(name);
+    groups.set(name, { routes: [...seen.values()], ...(escalate ? { escalate } : {}) });
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, mapping: { revision, groups } };
+}
+
+function expand(name: string, path: string[], direct: Map<string, Route[]>, includes: Map<string, string[]>, seen: Map<string, Route>): string[] | undefined {
+  if (path.includes(name)) return [...path.slice(path.indexOf(name)), name];
+  for (const route of direct.get(name) ?? []) if (!seen.has(route.key)) seen.set(route.key, route);
+  for (const child of includes.get(name) ?? []) {
+    const cycle = expand(child, [...path, name], direct, includes, seen);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+type Fail = (path: string, message: string) => void;
+
+function checkTargets(at: string, channel: string, value: unknown, channels: ReadonlyMap<string, TargetRules>, fail: Fail): Route[] {
+  const rules = channels.get(channel);
+  if (!rules) {
+    fail(at, `no channel plugin is named "${channel}" (installed: ${[...channels.keys()].join(', ') || 'none'})`);
+    return [];
+  }
+  if (!Array.isArray(value)) {
+    fail(at, 'not a list of targets');
+    return [];
+  }
+  const routes: Route[] = [];
+  value.forEach((target, i) => {
+    if (typeof target !== 'string' || target.trim() === '') return fail(`${at}[${i}]`, 'not a non-empty string');
+    const problem = rules.validate(target);
+    if (problem) return fail(`${at}[${i}]`, problem);
+    routes.push({ channel, target, key: `${channel}\u0000${rules.normalize(target)}` });
+  });
+  return routes;
+}
+
+function checkIncludes(at: string, value: unknown, raw: Record<string, unknown>, fail: Fail): string[] {
+  if (!Array.isArray(value)) {
+    fail(at, 'not a list of group names');
+    return [];
+  }
+  return value.filter((name, i) => {
+    if (typeof name === 'string' && Object.hasOwn(raw, name)) return true;
+    fail(`${at}[${i}]`, `${JSON.stringify(name)} is not a group of this mapping`);
+    return false;
+  }) as string[];
+}
+
+function checkEscalation(at: string, value: unknown, channels: ReadonlyMap<string, TargetRules>, fail: Fail): Escalation | undefined {
+  if (!isObject(value)) {
+    fail(at, 'not an object such as {"after": "15m", "email": [...]}');
+    return undefined;
+  }
+  const before = new Set<string>();
+  const afterMs = checkDuration(`${at}.after`, value.after, true, fail);
+  const everyMs = checkDuration(`${at}.every`, value.every, false, fail) ?? afterMs;
+  const repeat = value.repeat ?? 0;
+  if (!Number.isInteger(repeat) || (repeat as number) < 0 || (repeat as number) > 100) fail(`${at}.repeat`, 'not a whole number from 0 to 100');
+  const routes: Route[] = [];
+  for (const [key, targets] of Object.entries(value)) {
+    if (['after', 'every', 'repeat'].includes(key)) continue;
+    for (const route of checkTargets(`${at}.${key}`, key, targets, channels, fail)) {
+      if (!before.has(route.key)) routes.push(route);
+      before.add(route.key);
+    }
+  }
+  if (routes.length === 0) fail(at, 'names no channel to escalate through, such as "email": ["oncall@example.org"]');
+  return afterMs === undefined ? undefined : { afterMs, everyMs: everyMs ?? afterMs, repeat: repeat as number, routes };
+}
+
+function checkDuration(at: string, value: unknown, required: boolean, fail: Fail): number | undefined {
+  if (value === undefined) {
+    if (required) fail(at, 'missing: a duration such as "15m"');
+    return undefined;
+  }
+  const parsed = typeof value === 'number' ? value : typeof value === 'string' ? ms(value as ms.StringValue) : NaN;
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed <= 0) {
+    fail(at, `${JSON.stringify(value)} is not a duration such as "30s", "15m" or "2h"`);
+    return undefined;
+  }
+  return parsed;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

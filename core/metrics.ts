@@ -1,0 +1,59 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The hub's Prometheus metrics, on a registry of its own (a test may run several hubs in one process). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly messagesIn = new Counter({
+    name: 'hub_messages_in_total',
+    help: 'Entries read from the ingress stream, by outcome (routed, dead, duplicate).',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'hub_deliveries_total',
+    help: 'Deliveries settled, by channel and outcome (sent, dead).',
+    labelNames: ['channel', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly attempts = new Counter({
+    name: 'hub_delivery_attempts_total',
+    help: 'Calls to a channel peer, by channel and result (ok, retryable, rate_limited, permanent).',
+    labelNames: ['channel', 'result'],
+    registers: [this.registry],
+  });
+  readonly deadLetters = new Counter({
+    name: 'hub_dead_letters_total',
+    help: 'Dead letters written, by stage (ingress, delivery).',
+    labelNames: ['stage'],
+    registers: [this.registry],
+  });
+  readonly mappingRevision = new Gauge({
+    name: 'hub_mapping_info',
+    help: 'The mapping revision in force (value 1), with its number of groups.',
+    labelNames: ['revision', 'groups'],
+    registers: [this.registry],
+  });
+  readonly mappingRefused = new Counter({
+    name: 'hub_mapping_refused_total',
+    help: 'Mapping revisions refused because they did not validate.',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaults?: boolean } = {}) {
+    if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'hub_process_' });
+  }
+
+  /** A gauge whose value is read from Redis at scrape time. */
+  gauge(name: string, help: string, labelNames: string[], collect: (gauge: Gauge) => Promise<void>): Gauge {
+    return new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        await collect(this);
+      },
+    });
+  }
+}

@@ -1,0 +1,35 @@
+/** Every Redis key and stream of one hub, under its prefix (CONTRACT §3). */
+export interface Keys {
+  prefix: string;
+  in: string;
+  deliver(channel: string): string;
+  dead: string;
+  events: string;
+  /** The record of one message for `hub status`: its targets and their attempts. */
+  message(entryId: string): string;
+  /** Producer idempotency key → the entry id that carried it first. */
+  producerId(id: string): string;
+  /** The last good mapping. */
+  mapping: string;
+  /** Live workers of a channel: a sorted set of consumer → last heartbeat (ms). */
+  workers(channel: string): string;
+  /** Live hub processes. */
+  hubs: string;
+  plugin(name: string, ...parts: string[]): string;
+}
+
+export function createKeys(prefix: string): Keys {
+  return {
+    prefix,
+    in: `${prefix}:in`,
+    deliver: (channel) => `${prefix}:deliver:${channel}`,
+    dead: `${prefix}:dead`,
+    events: `${prefix}:events`,
+    message: (entryId) => `${prefix}:msg:${entryId}`,
+    producerId: (id) => `${prefix}:id:${id}`,
+    mapping: `${prefix}:mapping`,
+    workers: (channel) => `${prefix}:workers:${channel}`,
+    hubs: `${prefix}:hubs`,
+    plugin: (name, ...parts) => [prefix, 'plugin', name, ...parts].join(':'),
+  };
+}

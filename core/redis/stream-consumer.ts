@@ -1,0 +1,97 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+  /** Taken over from a consumer that stopped answering (it may have been half done). */
+  claimed: boolean;
+}
+
+export interface StreamConsumerOptions {
+  /** For XAUTOCLAIM and group creation. */
+  redis: Redis;
+  /** A connection of its own: XREADGROUP BLOCK holds it. */
+  reader: Redis;
+  stream: string;
+  group: string;
+  consumer: string;
+  batchSize: number;
+  blockMs: number;
+  /** Entries pending longer than this at another consumer are taken over. */
+  claimIdleMs: number;
+  logger: Logger;
+  handle(entries: StreamEntry[]): Promise<void>;
+  /** Resolves when there is room for another batch (backpressure). */
+  ready?(): Promise<void>;
+}
+
+type RawEntry = [id: string, fields: string[] | null];
+
+/**
+ * The one consumer loop of the hub, used by ingress and by every channel's
+ * workers: read a batch with XREADGROUP, hand it over, and now and then take
+ * over the entries a dead consumer left pending (XAUTOCLAIM). Redis faults
+ * are waited out with backoff; the loop never exits on its own.
+ */
+export async function consumeStream(options: StreamConsumerOptions, signal: AbortSignal): Promise<void> {
+  const { redis, reader, stream, group, consumer, logger } = options;
+  let claimCursor = '0-0';
+  let nextClaimAt = 0;
+  let failures = 0;
+  let groupReady = false;
+
+  while (!signal.aborted) {
+    try {
+      if (!groupReady) groupReady = await ensureGroup(redis, stream, group);
+      await options.ready?.();
+      let entries: StreamEntry[] = [];
+      if (Date.now() >= nextClaimAt) {
+        const [cursor, raw] = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, claimCursor, 'COUNT', options.batchSize)) as [string, RawEntry[]];
+        claimCursor = cursor;
+        entries = toEntries(raw, true);
+        if (cursor === '0-0') nextClaimAt = Date.now() + Math.max(1000, options.claimIdleMs / 2);
+        if (entries.length) logger.info({ stream, count: entries.length }, 'took over entries left pending by a stopped consumer');
+      }
+      if (entries.length === 0) {
+        const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', options.batchSize, 'BLOCK', options.blockMs, 'STREAMS', stream, '>')) as
+          | [string, RawEntry[]][]
+          | null;
+        entries = toEntries(reply?.[0]?.[1] ?? [], false);
+      }
+      if (failures > 0) logger.info({ stream }, 'Redis answers again; consuming');
+      failures = 0;
+      if (entries.length) await options.handle(entries);
+    } catch (err) {
+      if (signal.aborted) break;
+      const message = (err as Error).message;
+      if (message.includes('NOGROUP')) groupReady = false;
+      failures += 1;
+      const wait = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+      (failures === 1 ? logger.error.bind(logger) : logger.debug.bind(logger))({ stream, err: message, retryInMs: wait }, 'cannot consume the stream; retrying');
+      await sleep(wait, undefined, { signal }).catch(() => {});
+    }
+  }
+}
+
+/** Create the consumer group from the start of the stream, so entries written before the first consumer ran are not skipped. */
+export async function ensureGroup(redis: Redis, stream: string, group: string): Promise<true> {
+  try {
+    await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!(err as Error).message.includes('BUSYGROUP')) throw err;
+  }
+  return true;
+}
+
+function toEntries(raw: RawEntry[], claimed: boolean): StreamEntry[] {
+  const entries: StreamEntry[] = [];
+  for (const [id, list] of raw) {
+    if (!list) continue;
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]!] = list[i + 1]!;
+    entries.push({ id, fields, claimed });
+  }
+  return entries;
+}

@@ -1,0 +1,72 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { HubError } from '../errors.ts';
+import { type ChannelPlugin, PLUGIN_API_VERSION } from '../plugin-api.ts';
+
+export interface DiscoveredPlugin {
+  plugin: ChannelPlugin<object>;
+  /** Where it was loaded from, for errors and `hub plugins`. */
+  source: string;
+}
+
+const INDEX_FILES = ['index.ts', 'index.js'];
+
+/**
+ * Every plugin of the configured folders (one sub-folder each) and modules,
+ * checked before anything runs: a folder without an index, a missing default
+ * export, a wrong API version or a name that clashes fails here, naming the
+ * folder.
+ */
+export async function discoverPlugins(options: { dirs: string[]; modules: string[]; cwd?: string }): Promise<DiscoveredPlugin[]> {
+  const cwd = options.cwd ?? process.cwd();
+  const sources: string[] = [];
+  for (const dir of options.dirs) {
+    const root = resolve(cwd, dir);
+    if (!existsSync(root)) throw new HubError('HUB_ERR_PLUGIN', `plugins folder ${dir} does not exist; create it or remove it from plugins.dirs`);
+    for (const name of readdirSync(root).sort()) {
+      const folder = join(root, name);
+      if (name.startsWith('.') || !statSync(folder).isDirectory()) continue;
+      const index = INDEX_FILES.map((f) => join(folder, f)).find((f) => existsSync(f));
+      if (!index) throw new HubError('HUB_ERR_PLUGIN', `plugin folder ${folder} has no index.ts or index.js; a plugin folder needs one that default-exports definePlugin({...})`);
+      sources.push(index);
+    }
+  }
+  for (const module of options.modules) sources.push(module.startsWith('.') || module.startsWith('/') ? resolve(cwd, module) : module);
+
+  const plugins: DiscoveredPlugin[] = [];
+  for (const source of sources) {
+    const plugin = checkPlugin(await importPlugin(source), source);
+    const clash = plugins.find((p) => p.plugin.name === plugin.name);
+    if (clash) throw new HubError('HUB_ERR_PLUGIN', `plugin ${source}: the name "${plugin.name}" is already taken by ${clash.source}; rename one of them`);
+    plugins.push({ plugin, source });
+  }
+  return plugins;
+}
+
+async function importPlugin(source: string): Promise<unknown> {
+  const specifier = source.startsWith('/') ? pathToFileURL(source).href : source;
+  try {
+    return ((await import(specifier)) as { default?: unknown }).default;
+  } catch (err) {
+    throw new HubError('HUB_ERR_PLUGIN', `plugin ${source}: cannot be loaded: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function checkPlugin(value: unknown, source: string): ChannelPlugin<object> {
+  const fail = (problem: string) => new HubError('HUB_ERR_PLUGIN', `plugin ${source}: ${problem}`);
+  if (value === undefined) throw fail('has no default export; export default definePlugin({...})');
+  if (typeof value !== 'object' || value === null) throw fail('its default export is not a plugin object; export default definePlugin({...})');
+  const plugin = value as Partial<ChannelPlugin<object>>;
+  if (typeof plugin.name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(plugin.name)) {
+    throw fail(`its name ${JSON.stringify(plugin.name)} is not a lower-case channel name such as "matrix"`);
+  }
+  if (plugin.apiVersion !== PLUGIN_API_VERSION) {
+    throw fail(`it was written for plugin API ${String(plugin.apiVersion)}, this hub implements ${PLUGIN_API_VERSION}`);
+  }
+  if (typeof plugin.settings?.schema?.safeParse !== 'function') throw fail('settings.schema is not a zod schema');
+  for (const fn of ['validateTarget', 'createSender'] as const) {
+    if (typeof plugin[fn] !== 'function') throw fail(`${fn} is not a function`);
+  }
+  return plugin as ChannelPlugin<object>;
+}

@@ -1,0 +1,51 @@
+import { describeIssues } from '../config/load-config.ts';
+import { type Env, readEnv } from '../config/env.ts';
+import { HubError } from '../errors.ts';
+import type { ChannelPlugin } from '../plugin-api.ts';
+import type { Redactor } from '../redactor.ts';
+
+export type PluginSettings =
+  | { state: 'ready'; settings: object }
+  | { state: 'unconfigured'; reason: string };
+
+/**
+ * A channel's settings: `channels.<name>` of the config file overlaid with the
+ * plugin's environment variables. A channel none of whose variables are set
+ * and whose settings do not validate is simply not started; one that is half
+ * configured is an error, because the operator meant to run it.
+ */
+export function resolvePluginSettings(
+  plugin: ChannelPlugin<object>,
+  fromFile: Record<string, unknown> = {},
+  env: Env,
+  redactor: Redactor,
+): PluginSettings {
+  const envNames = (plugin.settings.env ?? {}) as Record<string, string>;
+  const secrets = (plugin.settings.secrets ?? []) as string[];
+  for (const key of secrets) {
+    if (key in fromFile) {
+      throw new HubError('HUB_ERR_CONFIG', `channels.${plugin.name}.${key}: secrets are read only from the environment; remove it from the config file and set ${envNames[key] ?? 'its variable'}`);
+    }
+  }
+  const input: Record<string, unknown> = { ...fromFile };
+  const sources = new Map<string, string>();
+  for (const [key, variable] of Object.entries(envNames)) {
+    const value = readEnv(env, variable);
+    if (value === undefined) continue;
+    input[key] = value;
+    sources.set(key, variable);
+  }
+  for (const key of secrets) {
+    const value = input[key];
+    if (typeof value !== 'string') continue;
+    redactor.add(value);
+    redactor.addUrl(value);
+  }
+  const parsed = plugin.settings.schema.safeParse(input);
+  if (parsed.success) return { state: 'ready', settings: parsed.data };
+  if (sources.size === 0) {
+    const variables = Object.values(envNames);
+    return { state: 'unconfigured', reason: variables.length ? `not configured: set ${variables.join(', ')}` : describeIssues(parsed.error, sources, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`) };
+  }
+  throw new HubError('HUB_ERR_CONFIG', describeIssues(parsed.error, sources, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`));
+}
