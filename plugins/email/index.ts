@@ -1,0 +1,18 @@
+import { PLUGIN_API_VERSION, definePlugin } from '../../core/plugin-api.ts';
+import { createEmailSender } from './sender.ts';
+import { settingsSchema } from './settings.ts';
+import { normalizeTarget, validateTarget } from './targets.ts';
+
+export default definePlugin({
+  name: 'email',
+  apiVersion: PLUGIN_API_VERSION,
+  description: 'Email over SMTP (nodemailer, pooled): HTML with a plain-text part, to a@b.c or Name <a@b.c>',
+  settings: {
+    schema: settingsSchema,
+    env: { url: 'SMTP_URL', from: 'EMAIL_FROM' },
+    secrets: ['url'],
+  },
+  validateTarget,
+  normalizeTarget,
+  createSender: createEmailSender,
+});

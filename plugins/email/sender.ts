@@ -1,0 +1,64 @@
+import nodemailer from 'nodemailer';
+import type { SMTPPoolOptions } from 'nodemailer';
+import { PermanentError, type ChannelSender, type PluginContext } from '../../core/plugin-api.ts';
+import { classifySmtpError, secretsOf } from './classify-error.ts';
+import { composeMail } from './message.ts';
+import type { EmailSettings } from './settings.ts';
+import { parseMailbox, type Mailbox } from './targets.ts';
+
+/** Pool options from the settings; the URL is taken apart here so that nothing else ever holds it whole. */
+export function transportOptions(settings: EmailSettings): SMTPPoolOptions & { pool: true } {
+  const url = new URL(settings.url);
+  const secure = url.protocol === 'smtps:';
+  return {
+    pool: true,
+    maxConnections: settings.maxConnections,
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    secure,
+    requireTLS: settings.requireTls,
+    auth: url.username
+      ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+      : undefined,
+    tls: { rejectUnauthorized: settings.tlsRejectUnauthorized, ca: settings.tlsCa },
+    connectionTimeout: settings.connectTimeoutMs,
+    greetingTimeout: settings.connectTimeoutMs,
+    // The bodies are strings; never let a message make the hub read a file or fetch a URL.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    logger: false,
+  };
+}
+
+function mailbox(text: string, what: string): Mailbox {
+  const parsed = parseMailbox(text);
+  if (parsed.mailbox) return parsed.mailbox;
+  throw new PermanentError(`${what} ${JSON.stringify(text)} ${parsed.error}`, { code: 'bad_address' });
+}
+
+export function createEmailSender({ settings }: PluginContext<EmailSettings>): ChannelSender {
+  const transport = nodemailer.createTransport(transportOptions(settings));
+  const secrets = secretsOf(settings.url);
+  const from = mailbox(settings.from, 'EMAIL_FROM');
+
+  return {
+    async deliver(delivery, signal) {
+      const to = mailbox(delivery.target, 'the target');
+      let info;
+      try {
+        info = await transport.sendMail({ ...composeMail(delivery, from, to), signal });
+      } catch (err) {
+        throw classifySmtpError(err, secrets);
+      }
+      if (info.rejected?.length) {
+        throw new PermanentError(`the SMTP server refused the recipient ${to.address}: ${info.response ?? ''}`, {
+          code: 'smtp_rejected',
+        });
+      }
+      return { peerId: info.messageId, details: { response: info.response ?? '' } };
+    },
+    async close() {
+      transport.close();
+    },
+  };
+}
