@@ -1,0 +1,96 @@
+/**
+ * The few client-server calls the plugin makes, through matrix-js-sdk.
+ *
+ * Why `client.http.authedRequest` and not `sendEvent`/`joinRoom`: the SDK's
+ * high-level calls build local-echo events and room models, queue sends in a
+ * `MatrixScheduler` that retries them on its own (createClient always adds
+ * one), and take no abort signal. The hub's runtime owns retries and
+ * timeouts, so every call here is one HTTP request, cancellable, with the
+ * SDK's authentication and error parsing (`MatrixError`) and nothing else.
+ * `new MatrixClient` (not `createClient`) so that no scheduler, store or
+ * crypto store is made at all. Connections are kept alive by fetch's pool.
+ */
+import { ClientPrefix, type ICreateClientOpts, MatrixClient, Method } from 'matrix-js-sdk';
+import type { MatrixSettings } from './settings.ts';
+
+const noop = () => {};
+/** The SDK logs requests and token events; the hub logs outcomes itself, with secrets redacted. */
+const silent: NonNullable<ICreateClientOpts['logger']> = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, getChild: () => silent };
+
+const enc = encodeURIComponent;
+
+export type DirectRooms = Record<string, string[]>;
+
+export class MatrixApi {
+  readonly userId: string;
+  private readonly client: MatrixClient;
+
+  constructor(settings: MatrixSettings) {
+    this.userId = settings.userId;
+    this.client = new MatrixClient({
+      baseUrl: settings.homeserver,
+      accessToken: settings.accessToken,
+      userId: settings.userId,
+      deviceId: settings.deviceId,
+      disableVoip: true,
+      logger: silent,
+    });
+  }
+
+  private request<T>(method: Method, path: string, body: Record<string, unknown> | undefined, signal: AbortSignal): Promise<T> {
+    // `priority` is the DOM's RequestInit field, which Node's types lack: the SDK's type then wants it spelled out.
+    const opts = { abortSignal: signal, prefix: ClientPrefix.V3, priority: undefined };
+    return this.client.http.authedRequest<T>(method, path, undefined, body, opts);
+  }
+
+  async send(roomId: string, txnId: string, content: object, signal: AbortSignal): Promise<string> {
+    const path = `/rooms/${enc(roomId)}/send/m.room.message/${enc(txnId)}`;
+    const res = await this.request<{ event_id: string }>(Method.Put, path, content as Record<string, unknown>, signal);
+    return res.event_id;
+  }
+
+  /** The content of a state event; throws the SDK's error (M_NOT_FOUND when unset). */
+  stateEvent(roomId: string, type: string, stateKey: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+    return this.request(Method.Get, `/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, undefined, signal);
+  }
+
+  async join(roomIdOrAlias: string, signal: AbortSignal): Promise<string> {
+    const res = await this.request<{ room_id: string }>(Method.Post, `/join/${enc(roomIdOrAlias)}`, {}, signal);
+    return res.room_id;
+  }
+
+  async resolveAlias(alias: string, signal: AbortSignal): Promise<string> {
+    const res = await this.request<{ room_id: string }>(Method.Get, `/directory/room/${enc(alias)}`, undefined, signal);
+    return res.room_id;
+  }
+
+  /** A direct room with `userId`, invited with the creator's power level. */
+  async createDirectRoom(userId: string, signal: AbortSignal): Promise<string> {
+    const body = { is_direct: true, invite: [userId], preset: 'trusted_private_chat' };
+    const res = await this.request<{ room_id: string }>(Method.Post, '/createRoom', body, signal);
+    return res.room_id;
+  }
+
+  /** The bot's `m.direct` account data; `{}` when it has none. */
+  async directRooms(signal: AbortSignal): Promise<DirectRooms> {
+    try {
+      return await this.request<DirectRooms>(Method.Get, this.accountDataPath('m.direct'), undefined, signal);
+    } catch (err) {
+      if ((err as { errcode?: string }).errcode === 'M_NOT_FOUND') return {};
+      throw err;
+    }
+  }
+
+  async setDirectRooms(direct: DirectRooms, signal: AbortSignal): Promise<void> {
+    await this.request(Method.Put, this.accountDataPath('m.direct'), direct, signal);
+  }
+
+  private accountDataPath(type: string): string {
+    return `/user/${enc(this.userId)}/account_data/${enc(type)}`;
+  }
+
+  close(): void {
+    this.client.stopClient();
+    this.client.http.abort();
+  }
+}

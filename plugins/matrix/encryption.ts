@@ -1,0 +1,58 @@
+/**
+ * Fail closed on end-to-end encryption: this hub has no crypto yet, so it
+ * never sends plaintext into an encrypted room. A room is checked by reading
+ * its `m.room.encryption` state; only "not encrypted" is cached, briefly.
+ */
+import { PermanentError, RetryableError } from '../../core/plugin-api.ts';
+import { classifyError } from './classify-error.ts';
+import type { MatrixApi } from './client.ts';
+import { TtlMap } from './rooms.ts';
+
+export class EncryptionGuard {
+  private readonly api: MatrixApi;
+  private readonly ttlMs: number;
+  private readonly secret: string;
+  private readonly plain = new TtlMap<true>();
+
+  constructor(api: MatrixApi, ttlMs: number, secret: string) {
+    this.api = api;
+    this.ttlMs = ttlMs;
+    this.secret = secret;
+  }
+
+  /**
+   * Resolve when `roomId` is known not to be encrypted. Throws the SDK's own
+   * M_FORBIDDEN untouched (the bot is not in the room: the caller may join),
+   * PermanentError `encrypted_room`, or RetryableError when it cannot tell.
+   */
+  async assertNotEncrypted(roomId: string, signal: AbortSignal): Promise<void> {
+    if (this.plain.get(roomId)) return;
+    try {
+      await this.api.stateEvent(roomId, 'm.room.encryption', '', signal);
+    } catch (err) {
+      const errcode = (err as { errcode?: string }).errcode;
+      if (errcode === 'M_NOT_FOUND') {
+        this.plain.set(roomId, true, this.ttlMs);
+        return;
+      }
+      if (errcode === 'M_FORBIDDEN') throw err;
+      const classified = classifyError(err, `cannot tell whether room ${roomId} is end-to-end encrypted`, this.secret);
+      // A bad token is the operator's to fix, not a reason to wait; anything else may pass.
+      if (errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') throw classified;
+      throw new RetryableError(classified.message, {
+        code: classified.code,
+        cause: classified.cause,
+        retryAfterMs: 'retryAfterMs' in classified ? classified.retryAfterMs : undefined,
+        rateLimited: 'rateLimited' in classified ? classified.rateLimited : false,
+      });
+    }
+    throw new PermanentError(
+      `room ${roomId} is end-to-end encrypted and this hub has no encryption configured; it will not send plaintext there`,
+      { code: 'encrypted_room' },
+    );
+  }
+
+  forget(roomId: string): void {
+    this.plain.delete(roomId);
+  }
+}

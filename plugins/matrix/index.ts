@@ -1,0 +1,30 @@
+/**
+ * The matrix channel: notifications into rooms (`!room:server`), aliases
+ * (`#alias:server`, resolved) and people (`@user:server`, a direct room made
+ * once and reused), through matrix-js-sdk. Encrypted rooms are refused until
+ * the hub has end-to-end encryption.
+ */
+import { PLUGIN_API_VERSION, definePlugin } from '../../core/plugin-api.ts';
+import { createMatrixSender } from './sender.ts';
+import { settingsSchema } from './settings.ts';
+import { targetProblem } from './targets.ts';
+
+export default definePlugin({
+  name: 'matrix',
+  apiVersion: PLUGIN_API_VERSION,
+  description: 'Matrix rooms, aliases and direct messages (matrix-js-sdk); m.text by default, sanitized HTML',
+  settings: {
+    schema: settingsSchema,
+    env: {
+      homeserver: 'MATRIX_HOMESERVER',
+      userId: 'MATRIX_USER_ID',
+      accessToken: 'MATRIX_ACCESS_TOKEN',
+      deviceId: 'MATRIX_DEVICE_ID',
+    },
+    secrets: ['accessToken'],
+  },
+  validateTarget: targetProblem,
+  // Matrix ids are case-sensitive (server names included): only stray whitespace is noise.
+  normalizeTarget: (target) => target.trim(),
+  createSender: createMatrixSender,
+});

@@ -1,0 +1,17 @@
+import { z } from '../../core/plugin-api.ts';
+import { isUserId } from './targets.ts';
+
+export const settingsSchema = z.object({
+  /** The homeserver's client-server API base URL (`https://matrix.example.org`). */
+  homeserver: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL like https://matrix.example.org' }),
+  /** The bot's user id; must be the owner of the access token. */
+  userId: z.string().refine(isUserId, { error: 'must be a Matrix user id like @bot:example.org' }),
+  accessToken: z.string().min(1),
+  deviceId: z.string().min(1).optional(),
+  /** `m.text` pushes phones with the default push rules; `m.notice` is for low-priority traffic. */
+  msgtype: z.enum(['m.text', 'm.notice']).default('m.text'),
+  /** How long a "room is not encrypted" answer is trusted before the room is checked again. 0: every send. */
+  encryptionCheckTtlMs: z.coerce.number().int().min(0).default(10_000),
+});
+
+export type MatrixSettings = z.output<typeof settingsSchema>;
