@@ -1,0 +1,66 @@
+/**
+ * The webhook channel: each delivery is POSTed as JSON to an http(s) URL.
+ * The smallest complete plugin, and the one to copy when writing a new one:
+ * settings, target validation and one `deliver` that turns every outcome
+ * into a receipt, a RetryableError or a PermanentError.
+ */
+import { createHmac } from 'node:crypto';
+import { PLUGIN_API_VERSION, definePlugin, toPlainText, z } from '../../core/plugin-api.ts';
+import { checkResponse, requestError } from './classify-error.ts';
+
+const settings = z.object({
+  /** HMAC-SHA256 key. When set, each request carries `X-Hub-Signature-256: sha256=<hex of the raw body>`. */
+  secret: z.string().min(1).optional(),
+  /** How long one request may take before it is given up (and retried later). */
+  timeoutMs: z.number().int().positive().default(10_000),
+});
+
+function validateTarget(target: string): string | undefined {
+  if (!URL.canParse(target)) return 'not a URL: write https://example.org/hooks/alerts';
+  const url = new URL(target);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `not an http(s) URL (${url.protocol})`;
+  if (url.username || url.password) return 'holds a user name or password, which would show in logs: sign with WEBHOOK_SECRET instead';
+  return undefined;
+}
+
+export default definePlugin({
+  name: 'webhook',
+  apiVersion: PLUGIN_API_VERSION,
+  description: 'POST each notification as JSON to an http(s) URL, signed with WEBHOOK_SECRET when set',
+  settings: { schema: settings, env: { secret: 'WEBHOOK_SECRET' }, secrets: ['secret'] },
+  validateTarget,
+  // `HTTPS://Example.org:443/hook` and `https://example.org/hook` are one receiver.
+  normalizeTarget: (target) => (URL.canParse(target) ? new URL(target).href : target),
+
+  createSender: ({ settings }) => ({
+    async deliver(delivery, signal) {
+      const { id, messageId, channel, target, message } = delivery;
+      const { to, subject, body, format } = message;
+      const payload = JSON.stringify({ id, messageId, channel, target, to, subject, body, format, text: toPlainText(body, format) });
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/json',
+        'User-Agent': 'notification-hub',
+        // Stable across retries: the receiver drops a delivery it has already seen.
+        'X-Hub-Delivery': id,
+      };
+      if (settings.secret) {
+        headers['X-Hub-Signature-256'] = `sha256=${createHmac('sha256', settings.secret).update(payload).digest('hex')}`;
+      }
+      let response: Response;
+      try {
+        response = await fetch(target, {
+          method: 'POST',
+          headers,
+          body: payload,
+          // A POST that is redirected turns into a GET elsewhere: refuse it and say where to point instead.
+          redirect: 'manual',
+          signal: AbortSignal.any([signal, AbortSignal.timeout(settings.timeoutMs)]),
+        });
+      } catch (err) {
+        throw requestError(err, { timeoutMs: settings.timeoutMs, aborted: signal.aborted });
+      }
+      await checkResponse(response);
+      return { details: { status: String(response.status) } };
+    },
+  }),
+});
