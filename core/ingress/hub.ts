@@ -24,7 +24,7 @@ export class Hub {
   #heartbeat: Heartbeat;
 
   constructor(deps: { redis: Redis; keys: Keys; config: HubConfig; mappingStore: MappingStore; channelNames: ReadonlySet<string>; logger: Logger; metrics: Metrics; consumerName: string }) {
-    this.#deps = { ...deps, channels: deps.channelNames };
+    this.#deps = { redis: deps.redis, keys: deps.keys, config: deps.config, mappingStore: deps.mappingStore, channels: deps.channelNames };
     this.#logger = deps.logger.child({ component: 'hub' });
     this.#metrics = deps.metrics;
     this.#consumer = deps.consumerName;

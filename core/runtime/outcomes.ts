@@ -1,0 +1,92 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.ts';
+import { pairs } from '../redis/scripts.ts';
+
+export type OutcomeKind = 'sent' | 'retrying' | 'dead';
+
+/** What `hub status` shows for one delivery. */
+export interface DeliveryRecord {
+  channel: string;
+  target: string;
+  state: OutcomeKind;
+  attempts: number;
+  at: string;
+  peerId?: string;
+  details?: Record<string, string>;
+  error?: string;
+  history: Array<{ at: string; result: string; error?: string }>;
+}
+
+export interface Outcome {
+  kind: OutcomeKind;
+  channel: string;
+  streamEntry: string;
+  deliveryId: string;
+  messageId: string;
+  record: DeliveryRecord;
+  /** For `dead`: the dead letter (reason, error and the fields replay needs). */
+  deadLetter?: Record<string, string | undefined>;
+}
+
+/**
+ * Writes delivery outcomes: acknowledgement, delivery record, outcome event and
+ * dead letter of one delivery in one atomic script call; the calls of many
+ * deliveries pipelined together in one round trip per tick.
+ */
+export class OutcomeWriter {
+  #redis: Redis;
+  #keys: Keys;
+  #group: string;
+  #retentionMs: number;
+  #eventsMaxLen: number;
+  #batch: { pipeline: ChainableCommander; done: Promise<void> } | undefined;
+
+  constructor(deps: { redis: Redis; keys: Keys; group: string; retentionMs: number; eventsMaxLen: number }) {
+    this.#redis = deps.redis;
+    this.#keys = deps.keys;
+    this.#group = deps.group;
+    this.#retentionMs = deps.retentionMs;
+    this.#eventsMaxLen = deps.eventsMaxLen;
+  }
+
+  /** Queue an outcome; resolves once it is written. */
+  write(outcome: Outcome): Promise<void> {
+    const { record } = outcome;
+    const event = pairs({
+      type: outcome.kind,
+      entry: outcome.messageId,
+      delivery: outcome.deliveryId,
+      channel: outcome.channel,
+      target: record.target,
+      attempts: record.attempts,
+      peer: record.peerId,
+      error: record.error,
+    });
+    const dead = outcome.deadLetter ? pairs(outcome.deadLetter) : [];
+    const batch = this.#current();
+    batch.pipeline.settle(
+      4,
+      this.#keys.deliver(outcome.channel), this.#keys.events, this.#keys.message(outcome.messageId), this.#keys.dead,
+      this.#group, outcome.streamEntry, outcome.deliveryId, outcome.kind, JSON.stringify(record), this.#retentionMs, this.#eventsMaxLen,
+      event.length / 2, dead.length / 2, ...event, ...dead,
+    );
+    return batch.done;
+  }
+
+  #current(): { pipeline: ChainableCommander; done: Promise<void> } {
+    if (this.#batch) return this.#batch;
+    const pipeline = this.#redis.pipeline();
+    const done = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        this.#batch = undefined;
+        pipeline.exec().then((results) => {
+          const failed = results?.find(([err]) => err);
+          if (failed) reject(failed[0]);
+          else resolve();
+        }, reject);
+      });
+    });
+    this.#batch = { pipeline, done };
+    return this.#batch;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Runs jobs so that jobs of one target run one after another, in arrival
+ * order, while different targets run in parallel, at most `concurrency` at a
+ * time. `buffered` counts jobs accepted and not finished, for backpressure.
+ */
+export class TargetScheduler<Job> {
+  #queues = new Map<string, Job[]>();
+  #waiting: string[] = [];
+  #active = 0;
+  #buffered = 0;
+  #idle: Array<() => void> = [];
+  #room: Array<() => void> = [];
+  readonly #concurrency: number;
+  readonly #capacity: number;
+  readonly #run: (job: Job) => Promise<void>;
+
+  constructor(options: { concurrency: number; capacity: number; run: (job: Job) => Promise<void> }) {
+    this.#concurrency = options.concurrency;
+    this.#capacity = options.capacity;
+    this.#run = options.run;
+  }
+
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Every job accepted and not yet finished. */
+  *jobs(): Iterable<Job> {
+    for (const queue of this.#queues.values()) yield* queue;
+  }
+
+  push(target: string, job: Job): void {
+    this.#buffered += 1;
+    const queue = this.#queues.get(target);
+    if (queue) {
+      queue.push(job);
+      return;
+    }
+    this.#queues.set(target, [job]);
+    this.#waiting.push(target);
+    this.#pump();
+  }
+
+  /** Resolves when fewer than `capacity` jobs are buffered. */
+  async hasRoom(): Promise<void> {
+    while (this.#buffered >= this.#capacity) await new Promise<void>((resolve) => this.#room.push(resolve));
+  }
+
+  /** Resolves when every accepted job has finished. */
+  async drained(): Promise<void> {
+    while (this.#buffered > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#active < this.#concurrency && this.#waiting.length > 0) {
+      const target = this.#waiting.shift()!;
+      this.#active += 1;
+      void this.#drain(target);
+    }
+  }
+
+  async #drain(target: string): Promise<void> {
+    const queue = this.#queues.get(target)!;
+    // The job stays at the head of its queue while it runs, so `jobs()` sees it.
+    while (queue.length > 0) {
+      try {
+        await this.#run(queue[0]!);
+      } finally {
+        queue.shift();
+        this.#buffered -= 1;
+        if (this.#buffered < this.#capacity) this.#room.splice(0).forEach((wake) => wake());
+      }
+      // Give the slot to a waiting target, so that one busy target cannot starve the others.
+      if (queue.length > 0 && this.#waiting.length > 0) {
+        this.#waiting.push(target);
+        break;
+      }
+    }
+    if (queue.length === 0) this.#queues.delete(target);
+    this.#active -= 1;
+    if (this.#buffered === 0) this.#idle.splice(0).forEach((wake) => wake());
+    this.#pump();
+  }
+}

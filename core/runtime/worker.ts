@@ -1,0 +1,203 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { HubConfig } from '../config/schema.ts';
+import type { Metrics } from '../metrics.ts';
+import type { BodyFormat, ChannelSender, Delivery } from '../plugin-api.ts';
+import type { Redactor } from '../redactor.ts';
+import type { Keys } from '../redis/keys.ts';
+import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { type DeliveryRecord, type Outcome, OutcomeWriter } from './outcomes.ts';
+import { type Failure, classifyFailure, retryDelay } from './retry-policy.ts';
+import { TargetScheduler } from './target-scheduler.ts';
+
+interface Job {
+  entry: string;
+  delivery: Delivery;
+  fields: Record<string, string>;
+  record: DeliveryRecord;
+}
+
+export interface WorkerDeps {
+  redis: Redis;
+  keys: Keys;
+  config: HubConfig;
+  logger: Logger;
+  metrics: Metrics;
+  redactor: Redactor;
+  consumerName: string;
+}
+
+/**
+ * The workers of one channel in this process: consumer group `<channel>` on
+ * `notify:deliver:<channel>`, deliveries to one target in order, different
+ * targets in parallel, and the one retry policy of the hub around the
+ * plugin's `deliver`.
+ */
+export class ChannelWorker {
+  readonly channel: string;
+  #deps: WorkerDeps;
+  #sender: ChannelSender;
+  #logger: Logger;
+  #scheduler: TargetScheduler<Job>;
+  #outcomes: OutcomeWriter;
+  #heartbeat: Heartbeat;
+  #controller = new AbortController();
+  #reader: Redis | undefined;
+  #running: Promise<void> | undefined;
+  #refresh: NodeJS.Timeout | undefined;
+
+  constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number) {
+    this.#deps = deps;
+    this.channel = channel;
+    this.#sender = sender;
+    this.#logger = deps.logger.child({ component: 'worker', channel });
+    this.#scheduler = new TargetScheduler<Job>({
+      concurrency,
+      capacity: Math.max(concurrency * 8, deps.config.delivery.batchSize * 2),
+      run: (job) => this.#deliver(job),
+    });
+    this.#outcomes = new OutcomeWriter({
+      redis: deps.redis,
+      keys: deps.keys,
+      group: channel,
+      retentionMs: deps.config.recordRetention,
+      eventsMaxLen: deps.config.eventsMaxLen,
+    });
+    this.#heartbeat = new Heartbeat(deps.redis, deps.keys.workers(channel), deps.consumerName);
+  }
+
+  start(): void {
+    const { redis, keys, config, consumerName } = this.#deps;
+    const stream = keys.deliver(this.channel);
+    this.#reader = redis.duplicate();
+    this.#heartbeat.start();
+    // Deliveries that wait (backoff, a long 429) stay pending at this consumer;
+    // claiming them again resets their idle time, so a live worker's slow
+    // deliveries are not taken over as if it had died.
+    this.#refresh = setInterval(() => void this.#keepClaimed(stream), Math.max(1000, config.delivery.claimIdle / 3)).unref();
+    this.#running = consumeStream(
+      {
+        redis,
+        reader: this.#reader,
+        stream,
+        group: this.channel,
+        consumer: consumerName,
+        batchSize: config.delivery.batchSize,
+        blockMs: config.ingress.blockMs,
+        claimIdleMs: config.delivery.claimIdle,
+        logger: this.#logger,
+        ready: () => this.#scheduler.hasRoom(),
+        handle: async (entries) => this.#accept(entries),
+      },
+      this.#controller.signal,
+    );
+    this.#logger.info({ stream, consumer: consumerName }, 'worker consuming');
+  }
+
+  /** Stop reading, let deliveries in flight finish (up to `graceMs`), leave the rest pending for another worker. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.#controller.abort();
+    this.#reader?.disconnect();
+    await this.#running;
+    await Promise.race([this.#scheduler.drained(), sleep(graceMs, undefined, { ref: false })]);
+    clearInterval(this.#refresh);
+    await this.#heartbeat.stop();
+    await this.#sender.close?.();
+  }
+
+  async #accept(entries: StreamEntry[]): Promise<void> {
+    for (const entry of entries) {
+      const f = entry.fields;
+      const delivery: Delivery = {
+        id: f.delivery ?? `${this.#deps.keys.prefix}:${entry.id}`,
+        messageId: f.entry ?? entry.id,
+        channel: this.channel,
+        target: f.target ?? '',
+        attempt: 1,
+        message: {
+          to: (f.to ?? '').split(',').filter(Boolean),
+          body: f.body ?? '',
+          format: (f.format ?? 'html') as BodyFormat,
+          ...(f.subject ? { subject: f.subject } : {}),
+          ...(f.id ? { producerId: f.id } : {}),
+        },
+      };
+      const record: DeliveryRecord = { channel: this.channel, target: delivery.target, state: 'retrying', attempts: 0, at: '', history: [] };
+      this.#scheduler.push(delivery.target, { entry: entry.id, delivery, fields: f, record });
+    }
+  }
+
+  async #deliver(job: Job): Promise<void> {
+    const { config, metrics } = this.#deps;
+    const policy = { maxAttempts: config.delivery.maxAttempts, baseMs: config.delivery.backoffBase, maxMs: config.delivery.backoffMax };
+    const shutdown = this.#controller.signal;
+    let attempt = 1;
+    while (!shutdown.aborted) {
+      job.record.attempts += 1;
+      try {
+        const signal = AbortSignal.any([shutdown, AbortSignal.timeout(config.delivery.timeout)]);
+        const receipt = await this.#sender.deliver({ ...job.delivery, attempt }, signal);
+        metrics.attempts.inc({ channel: this.channel, result: 'ok' });
+        this.#note(job, 'sent');
+        if (receipt.peerId) job.record.peerId = receipt.peerId;
+        if (receipt.details) job.record.details = receipt.details;
+        return this.#settle(job, 'sent');
+      } catch (err) {
+        if (shutdown.aborted) return;
+        const failure = classifyFailure(err);
+        failure.message = this.#deps.redactor.redact(failure.message);
+        metrics.attempts.inc({ channel: this.channel, result: failure.permanent ? 'permanent' : failure.rateLimited ? 'rate_limited' : 'retryable' });
+        this.#note(job, failure.rateLimited ? 'rate limited' : failure.permanent ? 'refused' : 'failed', failure.message);
+        if (failure.permanent) return this.#settle(job, 'dead', failure, `the ${this.channel} peer refused it: ${failure.message}`);
+        if (!failure.rateLimited) attempt += 1;
+        if (attempt > policy.maxAttempts) {
+          return this.#settle(job, 'dead', failure, `gave up after ${policy.maxAttempts} attempts; the last error was: ${failure.message}`);
+        }
+        const wait = retryDelay(policy, failure, attempt - 1);
+        void this.#settle(job, 'retrying', failure);
+        this.#logger.debug({ target: job.delivery.target, attempt, waitMs: wait, err: failure.message }, 'delivery will be retried');
+        await sleep(wait, undefined, { signal: shutdown }).catch(() => {});
+      }
+    }
+  }
+
+  #note(job: Job, result: string, error?: string): void {
+    const at = new Date().toISOString();
+    job.record.at = at;
+    job.record.history.push({ at, result, ...(error ? { error } : {}) });
+    if (job.record.history.length > 10) job.record.history.splice(0, job.record.history.length - 10);
+  }
+
+  async #settle(job: Job, kind: Outcome['kind'], failure?: Failure, reason?: string): Promise<void> {
+    job.record.state = kind;
+    if (failure) job.record.error = failure.message;
+    const outcome: Outcome = { kind, channel: this.channel, streamEntry: job.entry, deliveryId: job.delivery.id, messageId: job.delivery.messageId, record: { ...job.record } };
+    if (kind === 'dead') {
+      const { to, subject, body, format, id } = job.fields;
+      outcome.deadLetter = {
+        to, subject, body, format, id,
+        reason: reason ?? failure?.message,
+        stage: 'delivery',
+        entry: job.delivery.messageId,
+        delivery: job.delivery.id,
+        channel: this.channel,
+        target: job.delivery.target,
+        attempts: String(job.record.attempts),
+        error: failure ? `${failure.code}: ${failure.message}` : undefined,
+        at: job.record.at,
+      };
+      this.#deps.metrics.deadLetters.inc({ stage: 'delivery' });
+      this.#logger.warn({ target: job.delivery.target, entry: job.delivery.messageId, reason: outcome.deadLetter.reason }, 'delivery dead-lettered');
+    }
+    if (kind !== 'retrying') this.#deps.metrics.deliveries.inc({ channel: this.channel, outcome: kind });
+    await this.#outcomes.write(outcome).catch((err: Error) => this.#logger.error({ err: err.message }, 'could not record a delivery outcome'));
+  }
+
+  async #keepClaimed(stream: string): Promise<void> {
+    const ids = [...new Set(Array.from(this.#scheduler.jobs(), (job) => job.entry))];
+    if (ids.length === 0) return;
+    await this.#deps.redis.xclaim(stream, this.channel, this.#deps.consumerName, 0, ...ids, 'JUSTID').catch(() => {});
+  }
+}

@@ -1,0 +1,60 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.ts';
+import { aliveMembers } from '../runtime/heartbeat.ts';
+import { HUB_GROUP } from '../ingress/router.ts';
+
+export interface StreamStats {
+  stream: string;
+  length: number;
+  /** Read by a consumer and not yet settled. */
+  pending: number;
+  /** Not yet read by the group. */
+  lag: number;
+}
+
+export interface Overview {
+  ingress: StreamStats;
+  channels: Array<StreamStats & { channel: string; workers: number }>;
+  hubs: number;
+  dead: number;
+}
+
+export async function streamStats(redis: Redis, stream: string, group: string): Promise<StreamStats> {
+  const length = await redis.xlen(stream);
+  let groups: unknown[][] = [];
+  try {
+    groups = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+  } catch {
+    // No stream yet: nothing pending, everything (nothing) lagging.
+  }
+  const info = groups.map(toRecord).find((g) => g.name === group);
+  return {
+    stream,
+    length,
+    pending: Number(info?.pending ?? 0),
+    lag: info ? Number(info.lag ?? length) : length,
+  };
+}
+
+/** Backlog and live workers of every channel, for `hub status` and /metrics. */
+export async function overview(redis: Redis, keys: Keys, channels: Iterable<string>): Promise<Overview> {
+  const rows = await Promise.all(
+    [...channels].map(async (channel) => ({
+      channel,
+      ...(await streamStats(redis, keys.deliver(channel), channel)),
+      workers: (await aliveMembers(redis, keys.workers(channel))).length,
+    })),
+  );
+  return {
+    ingress: await streamStats(redis, keys.in, HUB_GROUP),
+    channels: rows,
+    hubs: (await aliveMembers(redis, keys.hubs)).length,
+    dead: await redis.xlen(keys.dead),
+  };
+}
+
+function toRecord(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
+}

@@ -1,0 +1,96 @@
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { App, type StartOptions } from '../../core/app.ts';
+import type { HubConfigInput } from '../../core/config/schema.ts';
+import { REDIS_URL, dropPrefix, testPrefix } from './redis.ts';
+
+export interface TestHub {
+  app: App;
+  prefix: string;
+  redis: Redis;
+  /** Every log line the hub wrote. */
+  logs: string[];
+  mappingFile: string;
+  /** XADD an entry to the hub's ingress stream; resolves with its id. */
+  send(fields: Record<string, string>): Promise<string>;
+  writeMapping(mapping: unknown): void;
+  /** The entries of a stream (`dead`, `events`, `deliver:matrix`, …) as records. */
+  read(stream: string): Promise<Array<{ id: string } & Record<string, string>>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A whole hub against the real Redis with its own key prefix, its mapping in a
+ * temporary file (the embedded default), and log lines collected.
+ */
+export async function startTestHub(options: {
+  mapping?: unknown;
+  env?: Record<string, string>;
+  config?: HubConfigInput;
+  start?: StartOptions;
+  name?: string;
+}): Promise<TestHub> {
+  const prefix = testPrefix(options.name ?? 'hub');
+  const dir = mkdtempSync(join(tmpdir(), 'hub-test-'));
+  const mappingFile = join(dir, 'mapping.json');
+  const writeMapping = (mapping: unknown) => writeFileSync(mappingFile, JSON.stringify({ _id: 'ccs.notifications', mapping }));
+  if (options.mapping !== undefined) writeMapping(options.mapping);
+  const logs: string[] = [];
+  const logDestination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const config: HubConfigInput = {
+    logLevel: 'debug',
+    ...options.config,
+    prefix,
+    redisUrl: REDIS_URL,
+    http: { port: 0, host: '127.0.0.1', ...options.config?.http },
+    mapping: { file: mappingFile, ...options.config?.mapping },
+    delivery: { backoffBase: 50, backoffMax: 500, ...options.config?.delivery },
+    ingress: { blockMs: 100, ...options.config?.ingress },
+  };
+  const app = await App.create({ config, env: { ...options.env }, logDestination });
+  await app.start(options.start);
+  const redis = new Redis(REDIS_URL);
+  return {
+    app,
+    prefix,
+    redis,
+    logs,
+    mappingFile,
+    writeMapping,
+    send: async (fields) => (await redis.xadd(`${prefix}:in`, '*', ...Object.entries(fields).flat())) as string,
+    read: async (stream) => {
+      const entries = (await redis.xrange(`${prefix}:${stream}`, '-', '+')) as Array<[string, string[]]>;
+      return entries.map(([id, flat]) => {
+        const record: Record<string, string> = {};
+        for (let i = 0; i < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
+        return { ...record, id };
+      });
+    },
+    async stop() {
+      await app.stop();
+      await dropPrefix(prefix, redis);
+      redis.disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Poll until `check` returns a truthy value (or throw after `timeoutMs` with `what`). */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
