@@ -86,6 +86,19 @@ describe('CouchMappingSource against pouchdb-server', () => {
     await f.source.stop();
   });
 
+  test('a long-poll the server holds past its deadline is issued again, and changes still arrive', async () => {
+    const db = 'n6';
+    const writer = new CouchMappingSource({ url: server.url, db, docId: DOC, logger: pino({ level: 'silent' }) });
+    await writer.put({ mapping: {} });
+    const f = follow({ url: server.url, db, heartbeatMs: 50, timeoutMs: 200 }); // deadline 300 ms; pouchdb-server ignores timeout
+    await f.until('connected', () => f.source.connected);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const rev = await writer.put({ mapping: { '#late': {} } });
+    await f.revision(rev);
+    assert.deepEqual(f.errors, []);
+    await f.source.stop();
+  });
+
   test('follows again by itself after the server restarts, without repeating what it emitted', async () => {
     const db = 'n3';
     const writer = new CouchMappingSource({ url: server.url, db, docId: DOC, logger: pino({ level: 'silent' }) });
@@ -97,9 +110,15 @@ describe('CouchMappingSource against pouchdb-server', () => {
     const rev2 = await writer.put({ mapping: { '#a': {} } });
     await f.revision(rev2);
     assert.equal(f.source.connected, true);
+
+    await server.kill(); // a crash this time
+    await f.until('the crash noticed', () => !f.source.connected);
+    await server.restart();
+    const rev3 = await writer.put({ mapping: { '#b': {} } });
+    await f.revision(rev3);
     assert.deepEqual(
       f.updates.map((u) => u.revision),
-      [rev1, rev2],
+      [rev1, rev2, rev3],
     );
     await f.source.stop();
   });
@@ -113,6 +132,7 @@ describe('CouchMappingSource against pouchdb-server', () => {
     await f.until('two failures', () => f.errors.length >= 2);
     assert.equal(f.source.connected, false);
     assert.match(f.errors[0]?.message ?? '', /unreachable.*ECONNREFUSED/);
+    await assert.rejects(f.source.get(), /^Error: CouchDB: cannot read http:\/\/admin@127\.0\.0\.1:\d+\/n4\/ccs\.notifications: unreachable/);
     const late = await startCouch({ port });
     try {
       await couch(late.url, 'PUT', '/n4');
