@@ -28,6 +28,7 @@ function subject(command = ''): { what: string; hint: string } {
   if (verb.startsWith('MAIL')) return { what: 'the sender', hint: ' (check EMAIL_FROM)' };
   if (verb.startsWith('DATA')) return { what: 'the message', hint: '' };
   if (verb === 'CONN') return { what: 'the connection', hint: '' };
+  if (verb === 'STARTTLS') return { what: 'STARTTLS', hint: ' (it offers no TLS upgrade: use smtps://, or set requireTls: false to log in and send in clear)' };
   return { what: 'the delivery', hint: '' };
 }
 

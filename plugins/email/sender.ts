@@ -10,13 +10,16 @@ import { parseMailbox, type Mailbox } from './targets.ts';
 export function transportOptions(settings: EmailSettings): SMTPPoolOptions & { pool: true } {
   const url = new URL(settings.url);
   const secure = url.protocol === 'smtps:';
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
   return {
     pool: true,
     maxConnections: settings.maxConnections,
-    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    host,
     port: url.port ? Number(url.port) : secure ? 465 : 587,
     secure,
-    requireTLS: settings.requireTls,
+    // Never a password in clear over the network unless asked for.
+    requireTLS: settings.requireTls ?? (url.password !== '' && !loopback),
     auth: url.username
       ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
       : undefined,

@@ -23,8 +23,11 @@ export const settingsSchema = z.object({
   }),
   /** Pooled connections kept open to the server, so that a burst does not open one per message. */
   maxConnections: z.number().int().min(1).max(50).default(5),
-  /** Refuse to send (and to log in) over `smtp://` when the server does not offer STARTTLS. */
-  requireTls: z.boolean().default(false),
+  /**
+   * Refuse to log in and send over `smtp://` when the server does not offer STARTTLS.
+   * Unset: required whenever the URL holds a password for a host other than loopback.
+   */
+  requireTls: z.boolean().optional(),
   /** Verify the server's certificate. Turn off only against a test server. */
   tlsRejectUnauthorized: z.boolean().default(true),
   /** PEM certificate(s) of a CA to trust instead of the system's, e.g. a test or internal CA. */

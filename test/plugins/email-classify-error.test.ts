@@ -31,6 +31,7 @@ const table: Array<[string, unknown, Expect]> = [
   ['553 bad sender', reply(553, '5.7.1 sender not allowed', 'MAIL FROM'), { kind: 'permanent', code: 'smtp_553', message: /refused the sender \(check EMAIL_FROM\): 553 5\.7\.1/ }],
   ['554 message refused', reply(554, '5.7.1 spam', 'DATA', 'EMESSAGE'), { kind: 'permanent', code: 'smtp_554', message: /refused the message: 554 5\.7\.1 spam/ }],
   ['535 bad login', reply(535, '5.7.8 authentication failed', 'AUTH PLAIN', 'EAUTH'), { kind: 'permanent', code: 'smtp_535', message: /refused the login \(check the user and password in SMTP_URL\): 535 5\.7\.8/ }],
+  ['no STARTTLS while TLS is required', reply(500, 'Error: command not recognized', 'STARTTLS', 'ETLS'), { kind: 'permanent', code: 'smtp_500', message: /refused STARTTLS \(it offers no TLS upgrade: use smtps:\/\/, or set requireTls: false/ }],
   ['503 bad sequence (a new session fixes it)', reply(503, '5.5.1 bad sequence of commands', 'RCPT TO'), { kind: 'retryable', code: 'smtp_503' }],
   ['421 greeting', reply(421, '4.3.2 try later', 'CONN', 'EPROTOCOL'), { kind: 'retryable', code: 'smtp_421', message: /deferred the connection: 421 4\.3\.2 try later/ }],
   ['421 at MAIL FROM', reply(421, '4.7.0 too many connections', 'MAIL FROM'), { kind: 'retryable', code: 'smtp_421' }],

@@ -4,7 +4,8 @@ import { createServer } from 'node:net';
 import type { AddressObject } from 'mailparser';
 import { isPermanent, isRetryable, type ChannelSender, type Delivery } from '../../core/plugin-api.ts';
 import plugin from '../../plugins/email/index.ts';
-import type { EmailSettings } from '../../plugins/email/settings.ts';
+import { transportOptions } from '../../plugins/email/sender.ts';
+import { settingsSchema, type EmailSettings } from '../../plugins/email/settings.ts';
 import { startSmtpServer, type TestSmtpServer } from '../servers/smtp.ts';
 import { pluginContext } from '../support/plugin-context.ts';
 
@@ -34,7 +35,6 @@ async function openSender(server: TestSmtpServer, overrides: Partial<EmailSettin
     url: server.url(),
     from: FROM,
     maxConnections: 5,
-    requireTls: false,
     tlsRejectUnauthorized: true,
     tlsCa: server.ca,
     connectTimeoutMs: 5_000,
@@ -309,6 +309,38 @@ describe('email plugin against a real SMTP server', () => {
     }
   });
 
+  test('a server without STARTTLS: requireTls refuses to log in in clear; on loopback it is not required', async () => {
+    const plain = await startSmtpServer({ starttls: false });
+    const strict = await openSender(plain, { requireTls: true });
+    const loose = await openSender(plain);
+    try {
+      const err = await failure(strict.sender.deliver(delivery(), signal()));
+      assert.ok(isPermanent(err), `${err.name}: ${err.message}`);
+      assert.match(err.message, /refused STARTTLS \(it offers no TLS upgrade/);
+      assert.equal(plain.messages.length, 0);
+
+      await loose.sender.deliver(delivery(), signal());
+      const [mail] = await plain.waitForMessages(1);
+      assert.equal(mail?.secure, false);
+    } finally {
+      await strict.close();
+      await loose.close();
+      await plain.close();
+    }
+  });
+
+  test('an aborted delivery is retryable', async () => {
+    server.reset();
+    const { sender, close } = await openSender(server);
+    try {
+      const err = await failure(sender.deliver(delivery(), AbortSignal.abort()));
+      assert.ok(isRetryable(err), `${err.name}: ${err.message}`);
+      assert.equal((err as { code?: string }).code, 'aborted');
+    } finally {
+      await close();
+    }
+  });
+
   test('a burst of 20 deliveries shares a few pooled connections', async () => {
     server.reset();
     const { sender, close } = await openSender(server, { maxConnections: 3 });
@@ -377,6 +409,28 @@ describe('email targets and settings', () => {
     assert.equal(normalize('Will@Half-Shot.UK'), 'will@half-shot.uk');
     assert.equal(normalize('On call <OnCall@half-shot.uk>'), 'oncall@half-shot.uk');
     assert.equal(normalize('oncall@half-shot.uk'), normalize('Pager <ONCALL@HALF-SHOT.UK>'));
+  });
+
+  test('connection options come from the URL; TLS is required for a password sent off this host', () => {
+    const options = (url: string, extra: Partial<EmailSettings> = {}) =>
+      transportOptions(settingsSchema.parse({ url, from: 'hub@example.org', ...extra }));
+    const remote = options('smtp://hub%40example.org:p%40ss@mail.example.org');
+    assert.equal(remote.host, 'mail.example.org');
+    assert.equal(remote.port, 587);
+    assert.equal(remote.secure, false);
+    assert.equal(remote.requireTLS, true);
+    assert.deepEqual(remote.auth, { user: 'hub@example.org', pass: 'p@ss' });
+    assert.equal(remote.pool, true);
+    assert.equal(remote.maxConnections, 5);
+    assert.equal(remote.tls?.rejectUnauthorized, true);
+    assert.equal(remote.disableFileAccess, true);
+    assert.equal(remote.disableUrlAccess, true);
+
+    const implicit = options('smtps://u:p@[::1]');
+    assert.deepEqual([implicit.host, implicit.port, implicit.secure, implicit.requireTLS], ['::1', 465, true, false]);
+    assert.equal(options('smtp://relay.example.org:25').requireTLS, false, 'no password, nothing to protect');
+    assert.equal(options('smtp://u:p@127.0.0.1:2525').requireTLS, false, 'loopback');
+    assert.equal(options('smtp://u:p@mail.example.org', { requireTls: false }).requireTLS, false, 'explicitly off');
   });
 
   test('settings: the URL is secret, and a bad one is refused without echoing it', () => {

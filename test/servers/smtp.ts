@@ -35,7 +35,7 @@ export interface SmtpServerOptions {
   password?: string;
   /** TLS from the first byte (`smtps://`) instead of STARTTLS (`smtp://`). Default false. */
   implicitTls?: boolean;
-  /** Offer STARTTLS on a plain connection. Default true; false makes a server a `requireTls` client refuses. */
+  /** Offer STARTTLS (and take a login only after it). Default true; false: no STARTTLS, plain-text login allowed. */
   starttls?: boolean;
 }
 
@@ -96,11 +96,12 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
 
   const server = new SMTPServer({
     secure: options.implicitTls ?? false,
-    hideSTARTTLS: options.starttls === false,
+    // Without STARTTLS, a plain-text login is allowed: the server an old relay is.
+    disabledCommands: options.starttls === false ? ['STARTTLS'] : [],
+    allowInsecureAuth: options.starttls === false,
     key,
     cert,
     authMethods: ['PLAIN', 'LOGIN'],
-    allowInsecureAuth: false,
     logger: false,
     closeTimeout: 500,
     onConnect(_session, callback) {
