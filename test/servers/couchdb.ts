@@ -41,7 +41,10 @@ export async function startCouch(options: { port?: number } = {}): Promise<TestC
   const url = `http://127.0.0.1:${port}`;
   const bin = join(import.meta.dirname, '../../node_modules/pouchdb-server/bin/pouchdb-server');
   let child: ChildProcess | undefined;
-  const killOnExit = () => child?.kill('SIGKILL');
+  const killOnExit = () => {
+    child?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.on('exit', killOnExit);
 
   const spawnServer = async () => {
