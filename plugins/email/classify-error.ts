@@ -52,7 +52,8 @@ export function secretsOf(smtpUrl: string): string[] {
   }
 }
 
-function redact(text: string, secrets: readonly string[]): string {
+/** The text on one line, with every form of the password blanked out. */
+function redacted(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (secret.length >= 3) out = out.split(secret).join('[redacted]');
@@ -69,7 +70,7 @@ function redact(text: string, secrets: readonly string[]): string {
 export function classifySmtpError(err: unknown, secrets: readonly string[] = []): PermanentError | RetryableError {
   if (isPermanent(err) || isRetryable(err)) return err;
   const failure: SmtpFailure = typeof err === 'object' && err !== null ? (err as SmtpFailure) : { message: String(err) };
-  const clean = (text: string | undefined) => redact(text ?? '', secrets);
+  const clean = (text: string | undefined) => redacted(text ?? '', secrets);
   // A rejected recipient: the RCPT reply says why, the summary ("all recipients were rejected") does not.
   const source = failure.rejectedErrors?.find((e) => e.responseCode === failure.responseCode) ?? failure;
   const status = source.responseCode ?? failure.responseCode;

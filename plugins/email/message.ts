@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import type { SendMailOptions } from 'nodemailer';
 import { EMAIL_HTML, sanitizeHtml, toHtml, toPlainText, type Delivery } from '../../core/plugin-api.ts';
 import type { Mailbox } from './targets.ts';
@@ -18,7 +19,7 @@ export function headerText(text: string, max: number): string {
 /** `<hash-of-delivery-id@domain>`: the same on every retry, so a receiver can tell a resend from a new mail. */
 export function messageIdFor(deliveryId: string, from: Mailbox): string {
   const hash = createHash('sha256').update(deliveryId).digest('hex').slice(0, 40);
-  const domain = from.address.slice(from.address.lastIndexOf('@') + 1).toLowerCase() || 'notification-hub';
+  const domain = domainToASCII(from.address.slice(from.address.lastIndexOf('@') + 1)) || 'notification-hub';
   return `<${hash}@${domain}>`;
 }
 

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import type { AddressObject } from 'mailparser';
 import { isPermanent, isRetryable, type ChannelSender, type Delivery } from '../../core/plugin-api.ts';
 import plugin from '../../plugins/email/index.ts';
+import { composeMail, messageIdFor } from '../../plugins/email/message.ts';
 import { transportOptions } from '../../plugins/email/sender.ts';
 import { settingsSchema, type EmailSettings } from '../../plugins/email/settings.ts';
 import { startSmtpServer, type TestSmtpServer } from '../servers/smtp.ts';
@@ -409,6 +410,20 @@ describe('email targets and settings', () => {
     assert.equal(normalize('Will@Half-Shot.UK'), 'will@half-shot.uk');
     assert.equal(normalize('On call <OnCall@half-shot.uk>'), 'oncall@half-shot.uk');
     assert.equal(normalize('oncall@half-shot.uk'), normalize('Pager <ONCALL@HALF-SHOT.UK>'));
+  });
+
+  test('composeMail folds control characters out of every header field', () => {
+    const mail = composeMail(
+      delivery({ id: 'id\r\nX-Evil: 1', subject: '\u0000Hi\u2028there\r\n' }),
+      { name: 'Hub\r\nBcc: a@evil.example', address: 'hub@exämple.de' },
+      { name: 'Will\nCc: b@evil.example', address: 'will@half-shot.uk' },
+    );
+    assert.equal(mail.subject, 'Hi there');
+    assert.deepEqual(mail.from, { name: 'Hub Bcc: a@evil.example', address: 'hub@exämple.de' });
+    assert.deepEqual(mail.to, { name: 'Will Cc: b@evil.example', address: 'will@half-shot.uk' });
+    assert.deepEqual(mail.headers, { 'X-Notification-Hub-Delivery': 'id X-Evil: 1', 'Auto-Submitted': 'auto-generated' });
+    assert.match(String(mail.messageId), /^<[0-9a-f]{40}@xn--exmple-cua\.de>$/);
+    assert.equal(messageIdFor('a', { name: '', address: 'x@y.org' }), messageIdFor('a', { name: 'Other', address: 'x@y.org' }));
   });
 
   test('connection options come from the URL; TLS is required for a password sent off this host', () => {
