@@ -1,0 +1,56 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.ts';
+import type { DeliveryRecord } from '../runtime/outcomes.ts';
+
+export interface MessageStatus {
+  entry: string;
+  producerId?: string;
+  to?: string[];
+  subject?: string;
+  receivedAt?: string;
+  revision?: string;
+  /** Groups of `to` the mapping did not know (dead-lettered). */
+  unknown?: string[];
+  deliveries: Array<Omit<Partial<DeliveryRecord>, 'state'> & { id: string; channel: string; target: string; state: DeliveryRecord['state'] | 'queued' }>;
+  deadLetters: Array<Record<string, string>>;
+}
+
+/**
+ * Everything known of one message: its targets, each one's state, attempts and
+ * the peer's ids, and its dead letters. `id` is the entry id XADD returned, or
+ * the producer's own `id`.
+ */
+export async function messageStatus(redis: Redis, keys: Keys, id: string): Promise<MessageStatus | undefined> {
+  const entry = /^\d+-\d+$/.test(id) ? id : ((await redis.get(keys.producerId(id))) ?? id);
+  const [record, dead] = await Promise.all([redis.hgetall(keys.message(entry)), deadLettersOf(redis, keys, entry)]);
+  if (!record.meta && dead.length === 0) return undefined;
+  const meta = record.meta ? (JSON.parse(record.meta) as Record<string, unknown>) : {};
+  const deliveries = ((meta.deliveries as [string, string, string][] | undefined) ?? []).map(([deliveryId, channel, target]) => {
+    const state = record[`d:${deliveryId}`];
+    const saved: Partial<DeliveryRecord> = state ? (JSON.parse(state) as DeliveryRecord) : {};
+    return { id: deliveryId, ...saved, channel, target, state: saved.state ?? ('queued' as const) };
+  });
+  return {
+    entry,
+    ...(meta.producerId ? { producerId: meta.producerId as string } : {}),
+    ...(meta.to ? { to: meta.to as string[] } : {}),
+    ...(meta.subject ? { subject: meta.subject as string } : {}),
+    ...(meta.receivedAt ? { receivedAt: new Date(meta.receivedAt as number).toISOString() } : {}),
+    ...(meta.revision ? { revision: meta.revision as string } : {}),
+    ...(meta.unknown ? { unknown: meta.unknown as string[] } : {}),
+    deliveries,
+    deadLetters: dead,
+  };
+}
+
+async function deadLettersOf(redis: Redis, keys: Keys, entry: string): Promise<Array<Record<string, string>>> {
+  // Dead letters are few; the newest 10,000 are searched.
+  const rows = (await redis.xrevrange(keys.dead, '+', '-', 'COUNT', 10_000)) as Array<[string, string[]]>;
+  return rows.map(([id, flat]): Record<string, string> => ({ id, ...fromPairs(flat) })).filter((r) => r.entry === entry);
+}
+
+export function fromPairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
