@@ -35,14 +35,17 @@ export function classifyError(err: unknown, action: string, secret?: string): Pe
   const errcode = e.errcode ?? e.data?.errcode;
   const said = e.data?.error ? `: ${e.data.error}` : '';
   const answer = `the homeserver answered ${status ?? ''} ${errcode ?? ''}`.replace(/\s+/g, ' ').trim() + said;
-  const redact = (text: string) => (secret ? text.split(secret).join('[redacted]') : text);
+  // Shorter "secrets" are not tokens; replacing them would only garble the message.
+  const redact = (text: string) => (secret && secret.length >= 8 ? text.split(secret).join('[redacted]') : text);
   const cause = secret && JSON.stringify({ m: e.message, u: e.url, d: e.data }).includes(secret) ? undefined : err;
   const retryable = (code: string, text: string, extra: { retryAfterMs?: number; rateLimited?: boolean } = {}) =>
     new RetryableError(redact(`${action}: ${text}`), { code, cause, ...extra });
   const permanent = (code: string, text: string) => new PermanentError(redact(`${action}: ${text}`), { code, cause });
 
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return retryable('timeout', 'the homeserver did not answer in time');
-  if (e.name === 'ConnectionError') return retryable('network', `cannot reach the homeserver (${e.message ?? 'network error'})`);
+  if (e.name === 'ConnectionError') {
+    return retryable('network', `cannot reach the homeserver (${(e.message ?? 'network error').replace(/^fetch failed: /, '')})`);
+  }
   if (errcode === 'M_LIMIT_EXCEEDED' || status === 429) {
     return retryable('M_LIMIT_EXCEEDED', `rate limited; ${answer}`, { rateLimited: true, retryAfterMs: retryAfterMs(e) });
   }

@@ -19,6 +19,16 @@ const silent: NonNullable<ICreateClientOpts['logger']> = { trace: noop, debug: n
 
 const enc = encodeURIComponent;
 
+/**
+ * fetch, with the reason of a network failure in the message: fetch only says
+ * "fetch failed", and the SDK's ConnectionError keeps the message, not the cause.
+ */
+const explainedFetch: typeof fetch = (input, init) =>
+  fetch(input, init).catch((err: Error & { cause?: { code?: string; message?: string } }) => {
+    if (err.name === 'AbortError' || err.name === 'TimeoutError' || !err.cause?.message) throw err;
+    throw new TypeError(err.cause.message, { cause: err.cause });
+  });
+
 export type DirectRooms = Record<string, string[]>;
 
 export class MatrixApi {
@@ -34,6 +44,7 @@ export class MatrixApi {
       deviceId: settings.deviceId,
       disableVoip: true,
       logger: silent,
+      fetchFn: explainedFetch,
     });
   }
 

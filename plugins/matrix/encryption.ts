@@ -22,8 +22,8 @@ export class EncryptionGuard {
 
   /**
    * Resolve when `roomId` is known not to be encrypted. Throws the SDK's own
-   * M_FORBIDDEN untouched (the bot is not in the room: the caller may join),
-   * PermanentError `encrypted_room`, or RetryableError when it cannot tell.
+   * M_FORBIDDEN and token errors untouched, PermanentError `encrypted_room`,
+   * or RetryableError when it cannot tell.
    */
   async assertNotEncrypted(roomId: string, signal: AbortSignal): Promise<void> {
     if (this.plain.get(roomId)) return;
@@ -35,10 +35,9 @@ export class EncryptionGuard {
         this.plain.set(roomId, true, this.ttlMs);
         return;
       }
-      if (errcode === 'M_FORBIDDEN') throw err;
+      // Not in the room (the caller may join), or a bad token (the operator's to fix, not a reason to wait).
+      if (errcode === 'M_FORBIDDEN' || errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') throw err;
       const classified = classifyError(err, `cannot tell whether room ${roomId} is end-to-end encrypted`, this.secret);
-      // A bad token is the operator's to fix, not a reason to wait; anything else may pass.
-      if (errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') throw classified;
       throw new RetryableError(classified.message, {
         code: classified.code,
         cause: classified.cause,

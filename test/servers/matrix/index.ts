@@ -53,6 +53,8 @@ export interface Homeserver {
   membership(roomId: string, userId: string): Membership | undefined;
   members(roomId: string): Record<string, Membership>;
   rooms(): string[];
+  /** Set a state event (by default on behalf of the room's creator), e.g. turn on encryption. */
+  setState(roomId: string, type: string, content: Record<string, unknown>, stateKey?: string, sender?: string): void;
   /** The content of a state event, if set. */
   stateOf(roomId: string, type: string, stateKey?: string): Record<string, unknown> | undefined;
   accountData(userId: string, type: string): Record<string, unknown> | undefined;
@@ -93,6 +95,7 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     if (!r) throw new Error(`no room ${roomId}`);
     return r;
   };
+  const creatorOf = (roomId: string) => String(room(roomId).state.get('m.room.create\0')?.content.creator);
   const assertNoSpecViolations = () => {
     if (hub.violations.length > 0) {
       throw new Error(`Matrix spec violations:\n- ${hub.violations.join('\n- ')}`);
@@ -121,7 +124,10 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
       return roomId;
     },
     invite(roomId, userId, by) {
-      state.invite(roomId, by ?? String(room(roomId).state.get('m.room.create\0')?.content.creator), userId);
+      state.invite(roomId, by ?? creatorOf(roomId), userId);
+    },
+    setState(roomId, type, content, stateKey = '', sender) {
+      state.setState(room(roomId).roomId, sender ?? creatorOf(roomId), type, stateKey, content);
     },
     join: (roomIdOrAlias, userId) => state.join(roomIdOrAlias, userId),
     leave: (roomId, userId) => state.leave(roomId, userId),
