@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Build: compile core/, plugins/ and hub.config.ts to JavaScript.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json hub.config.ts ./
+COPY core ./core
+COPY plugins ./plugins
+RUN npx tsc -p tsconfig.build.json
+
+# Run: production dependencies only, the compiled hub and every plugin, as a non-root user.
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./
+COPY mapping.json ./
+USER node
+EXPOSE 9464
+HEALTHCHECK --interval=30s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.HUB_HTTP_PORT||9464)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["node", "core/cli/main.js"]
+CMD ["start"]
