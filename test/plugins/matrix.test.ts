@@ -108,6 +108,21 @@ describe('matrix plugin against the fake homeserver', () => {
     assert.equal(hs.messages(room).length, 2);
   });
 
+  test('after a permanent failure an alias is resolved again (it may have moved)', async () => {
+    const alice = `@alice:${hs.serverName}`;
+    const closed = hs.createRoom(alice, { alias: 'moving' });
+    const alias = `#moving:${hs.serverName}`;
+    await withSender(async (s) => {
+      const err = await rejection(s.deliver(delivery(alias), signal()));
+      assert.equal(err.code, 'not_in_room');
+      assert.match(err.message, new RegExp(`not in room #moving:hs.test \\(${closed}\\)`));
+      const open = hs.createRoom(bot.userId);
+      hs.setAlias(alias, open);
+      await s.deliver(delivery(alias), signal());
+      assert.equal(hs.messages(open).length, 1);
+    });
+  });
+
   test('an alias that does not exist is permanent', async () => {
     const err = await rejection(withSender((s) => s.deliver(delivery(`#nope:${hs.serverName}`), signal())));
     assert.ok(isPermanent(err));
@@ -201,6 +216,7 @@ describe('matrix plugin against the fake homeserver', () => {
         assert.equal(err.rateLimited, true);
         assert.equal(err.retryAfterMs, wait);
         assert.equal(err.code, 'M_LIMIT_EXCEEDED');
+        assert.equal(count(new RegExp(`PUT .*/rooms/${room}/send/`)), 1, 'one request: the SDK does not retry on its own');
       } finally {
         hs.rateLimit(undefined);
       }
@@ -214,6 +230,7 @@ describe('matrix plugin against the fake homeserver', () => {
     const err = await rejection(withSender((s) => s.deliver(delivery(room), signal())));
     assert.ok(isRetryable(err) && !err.rateLimited);
     assert.match(err.message, /^sending to !\S+: the homeserver answered 500 M_UNKNOWN: Injected failure/);
+    assert.equal(count(new RegExp(`PUT .*/rooms/${room}/send/`)), 1, 'one request: the SDK does not retry on its own');
     hs.failNext(1, { status: 502, errcode: 'M_UNKNOWN' }, /\/state\//);
     const state = await rejection(withSender((s) => s.deliver(delivery(room), signal())));
     assert.ok(isRetryable(state));

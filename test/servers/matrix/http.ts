@@ -88,8 +88,8 @@ export function handler(hub: Hub) {
     }
     for (const [name, value] of Object.entries(params)) {
       const validate = c.op?.params.get(name);
-      const problem = validate && check(validate, value);
-      if (problem) hub.violations.push(`${where}: path parameter ${name} ${JSON.stringify(value)}: ${problem}`);
+      const problem = validate && check(validate, value, name);
+      if (problem) hub.violations.push(`${where}: path parameter ${JSON.stringify(value)}: ${problem}`);
     }
     const invalid = c.op?.request && check(c.op.request, body);
     if (invalid) {

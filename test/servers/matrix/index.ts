@@ -46,6 +46,8 @@ export interface Homeserver {
   invite(roomId: string, userId: string, by?: string): void;
   join(roomIdOrAlias: string, userId: string): string;
   leave(roomId: string, userId: string): void;
+  /** Point an alias (`#name:server`) at a room, or move it. */
+  setAlias(alias: string, roomId: string): void;
   /** Every event of the room, state included, oldest first. */
   events(roomId: string): StoredEvent[];
   /** The `m.room.message` events of the room. */
@@ -131,6 +133,9 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     },
     join: (roomIdOrAlias, userId) => state.join(roomIdOrAlias, userId),
     leave: (roomId, userId) => state.leave(roomId, userId),
+    setAlias(alias, roomId) {
+      state.aliases.set(alias, room(roomId).roomId);
+    },
     events: (roomId) => [...room(roomId).timeline],
     messages: (roomId) => room(roomId).timeline.filter((e) => e.type === 'm.room.message'),
     membership: (roomId, userId) => state.membership(roomId, userId),

@@ -116,9 +116,9 @@ export function findOperation(method: string, path: string): Operation | undefin
 }
 
 /** Why `value` does not match, or `undefined`. */
-export function check(validate: ValidateFunction, value: unknown): string | undefined {
+export function check(validate: ValidateFunction, value: unknown, dataVar = 'body'): string | undefined {
   if (validate(value)) return undefined;
-  return ajv.errorsText(validate.errors, { dataVar: 'body' });
+  return ajv.errorsText(validate.errors, { dataVar });
 }
 
 /**
