@@ -20,8 +20,12 @@ interface XErrorLike {
   data?: XProblem;
   rateLimit?: { reset?: unknown };
   headers?: Record<string, unknown>;
-  requestError?: { message?: unknown; code?: unknown };
+  requestError?: NetworkError;
+  /** Where twitter-api-v2 1.x really keeps the network error: its `requestError` getter reads a field it never sets. */
+  _options?: { error?: NetworkError };
 }
+
+interface NetworkError { message?: unknown; code?: unknown }
 
 const CREDENTIALS = 'TWITTER_APP_KEY, TWITTER_APP_SECRET, TWITTER_ACCESS_TOKEN and TWITTER_ACCESS_SECRET';
 
@@ -29,7 +33,8 @@ export function classifyTwitterError(err: unknown, target: string, now = Date.no
   if (isPermanent(err) || isRetryable(err)) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as XErrorLike;
   if (e.type === 'request') {
-    const why = String(e.requestError?.code ?? e.requestError?.message ?? 'request failed');
+    const network = e.requestError ?? e._options?.error;
+    const why = String(network?.code ?? network?.message ?? 'request failed');
     return new RetryableError(`X could not be reached (${why})`, { code: 'network' });
   }
   if (e.type === 'partial-response') {
