@@ -35,12 +35,10 @@ export function classifyError(err: unknown, action: string, secret?: string): Pe
   const errcode = e.errcode ?? e.data?.errcode;
   const said = e.data?.error ? `: ${e.data.error}` : '';
   const answer = `the homeserver answered ${status ?? ''} ${errcode ?? ''}`.replace(/\s+/g, ' ').trim() + said;
-  // Shorter "secrets" are not tokens; replacing them would only garble the message.
-  const redact = (text: string) => (secret && secret.length >= 8 ? text.split(secret).join('[redacted]') : text);
   const cause = secret && JSON.stringify({ m: e.message, u: e.url, d: e.data }).includes(secret) ? undefined : err;
   const retryable = (code: string, text: string, extra: { retryAfterMs?: number; rateLimited?: boolean } = {}) =>
-    new RetryableError(redact(`${action}: ${text}`), { code, cause, ...extra });
-  const permanent = (code: string, text: string) => new PermanentError(redact(`${action}: ${text}`), { code, cause });
+    new RetryableError(redact(`${action}: ${text}`, secret), { code, cause, ...extra });
+  const permanent = (code: string, text: string) => new PermanentError(redact(`${action}: ${text}`, secret), { code, cause });
 
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return retryable('timeout', 'the homeserver did not answer in time');
   if (e.name === 'ConnectionError') {
@@ -70,4 +68,9 @@ export function retryAfterMs(e: SdkError): number | undefined {
   const body = e.data?.retry_after_ms;
   if (typeof body === 'number' && Number.isFinite(body) && body >= 0) waits.push(body);
   return waits.length > 0 ? Math.max(...waits) : undefined;
+}
+
+/** `text` without `secret`. Shorter "secrets" are not tokens; replacing them would only garble the text. */
+export function redact(text: string, secret: string | undefined): string {
+  return secret && secret.length >= 8 ? text.split(secret).join('[redacted]') : text;
 }

@@ -9,7 +9,7 @@ import {
   isPermanent,
   isRetryable,
 } from '../../core/plugin-api.ts';
-import { classifyError } from './classify-error.ts';
+import { classifyError, redact } from './classify-error.ts';
 import { MatrixApi } from './client.ts';
 import { EncryptionGuard } from './encryption.ts';
 import { contentCache } from './message.ts';
@@ -48,7 +48,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
       if (isRetryable(classified) || errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') throw classified;
       const said = `${errcode ?? classified.code}${data?.error ? `: ${data.error}` : ''}`;
       throw new PermanentError(
-        `the bot ${settings.userId} is not in room ${label} and cannot join it: invite it (the homeserver said ${said})`,
+        redact(`the bot ${settings.userId} is not in room ${label} and cannot join it: invite it (the homeserver said ${said})`, secret),
         { code: 'not_in_room', cause: classified },
       );
     }
@@ -74,7 +74,8 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
         return { peerId: eventId, details: { roomId } };
       } catch (err) {
         const classified = classifyError(err, `sending to ${label}`, secret);
-        if (isPermanent(classified)) await rooms.forget(delivery.target);
+        // Best effort: a Redis hiccup here must not hide the real answer.
+        if (isPermanent(classified)) await rooms.forget(delivery.target).catch(() => undefined);
         throw classified;
       }
     },
