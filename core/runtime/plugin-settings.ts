@@ -44,7 +44,9 @@ export function resolvePluginSettings(
   const parsed = plugin.settings.schema.safeParse(input);
   if (parsed.success) return { state: 'ready', settings: parsed.data };
   if (sources.size === 0) {
-    const variables = Object.values(envNames);
+    // Name only the variables whose settings are missing or wrong, not the optional ones.
+    const missing = parsed.error.issues.map((issue) => envNames[String(issue.path[0])]).filter((v): v is string => v !== undefined);
+    const variables = missing.length ? [...new Set(missing)] : Object.values(envNames);
     return { state: 'unconfigured', reason: variables.length ? `not configured: set ${variables.join(', ')}` : describeIssues(parsed.error, sources, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`) };
   }
   throw new HubError('HUB_ERR_CONFIG', describeIssues(parsed.error, sources, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`));
