@@ -1,0 +1,126 @@
+/** What every workload gets: where logs and profiles go, Redis, and how to start the hub's processes. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { HS_TOKEN, HS_USER_ID } from './homeserver-client.ts';
+import { type Child, spawnNode, waitFor } from './proc.ts';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = join(ROOT, 'core/cli/main.ts');
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface BenchContext {
+  runId: string;
+  redis: Redis;
+  /** Child process output, one file per child. */
+  logDir: string;
+  /** Set with --profile: children write V8 CPU profiles here. */
+  profileDir: string | undefined;
+  /** Deliveries in flight per matrix worker (--concurrency). */
+  concurrency: number;
+  /** A key prefix of its own for one workload (deleted by {@link dropPrefix}). */
+  prefix(name: string): string;
+  /** A temporary folder removed at the end of the run. */
+  tempDir(name: string): string;
+}
+
+export function createContext(options: { runId: string; logDir: string; profileDir: string | undefined; concurrency: number }): BenchContext & { close(): Promise<void> } {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const dirs: string[] = [];
+  return {
+    ...options,
+    redis,
+    prefix: (name) => `bench-${options.runId}-${name}-${randomBytes(2).toString('hex')}`,
+    tempDir(name) {
+      const dir = mkdtempSync(join(tmpdir(), `hub-bench-${name}-`));
+      dirs.push(dir);
+      return dir;
+    },
+    async close() {
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      redis.disconnect();
+    },
+  };
+}
+
+/** Delete every key under `prefix`. */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+/** Write the mapping document the way editors and `hub mapping put` do: a new file renamed over the old. */
+export function writeMapping(file: string, mapping: Record<string, unknown>): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify({ _id: 'ccs.notifications', mapping }));
+  renameSync(temporary, file);
+}
+
+/** `#g0` … `#g{groups-1}`, each mapped to `fanout` Matrix rooms. */
+export function groupsMapping(groups: number, fanout = 1, room = (g: number, t: number) => `!r${g}x${t}:bench.local`): Record<string, unknown> {
+  const mapping: Record<string, unknown> = {};
+  for (let g = 0; g < groups; g += 1) mapping[`#g${g}`] = { matrix: Array.from({ length: fanout }, (_, t) => room(g, t)) };
+  return mapping;
+}
+
+function hubEnv(prefix: string, mappingFile: string): Record<string, string | undefined> {
+  return {
+    REDIS_URL,
+    HUB_PREFIX: prefix,
+    MAPPING_FILE: mappingFile,
+    HUB_HTTP_PORT: '0',
+    HUB_HTTP_HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    COUCHDB_URL: undefined,
+    HUB_CONFIG: undefined,
+  };
+}
+
+/** `hub start --only hub`, resolved once it consumes (its heartbeat is up: that follows the mapping being in force). */
+export async function startHub(ctx: BenchContext, options: { prefix: string; mappingFile: string; name?: string; wait?: boolean }): Promise<Child> {
+  const child = spawnNode(options.name ?? 'hub', {
+    args: [CLI, 'start', '--only', 'hub'],
+    cwd: ROOT,
+    env: { ...hubEnv(options.prefix, options.mappingFile), MATRIX_HOMESERVER: undefined, MATRIX_ACCESS_TOKEN: undefined },
+    logDir: ctx.logDir,
+    ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
+  });
+  if (options.wait ?? true) {
+    await waitFor('the hub to consume', () => hasMember(ctx.redis, `${options.prefix}:hubs`, child), { watch: [child], timeoutMs: 60_000 });
+  }
+  return child;
+}
+
+/** `hub worker matrix --concurrency C` against the bench homeserver. */
+export async function startMatrixWorker(ctx: BenchContext, options: { prefix: string; mappingFile: string; homeserver: string; concurrency: number; name?: string; wait?: boolean }): Promise<Child> {
+  const child = spawnNode(options.name ?? 'worker', {
+    args: [CLI, 'worker', 'matrix', '--concurrency', String(options.concurrency)],
+    cwd: ROOT,
+    env: {
+      ...hubEnv(options.prefix, options.mappingFile),
+      MATRIX_HOMESERVER: options.homeserver,
+      MATRIX_USER_ID: HS_USER_ID,
+      MATRIX_ACCESS_TOKEN: HS_TOKEN,
+      MATRIX_DEVICE_ID: 'BENCH',
+    },
+    logDir: ctx.logDir,
+    ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
+  });
+  if (options.wait ?? true) {
+    await waitFor('the matrix worker to consume', () => hasMember(ctx.redis, `${options.prefix}:workers:matrix`, child), { watch: [child], timeoutMs: 60_000 });
+  }
+  return child;
+}
+
+/** Heartbeat members are `<host>:<pid>:<random>`. */
+async function hasMember(redis: Redis, key: string, child: Child): Promise<boolean> {
+  const members = await redis.zrange(key, 0, -1);
+  return members.some((m) => m.split(':')[1] === String(child.pid));
+}

@@ -1,0 +1,225 @@
+/**
+ * One end-to-end run: producer (this process) → `<prefix>:in` → hub (child)
+ * → `<prefix>:deliver:matrix` → matrix worker(s) (children) → the bench
+ * homeserver (child). Used by the delivery, latency and workers workloads.
+ */
+import type { Redis } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type BenchContext, dropPrefix, groupsMapping, startHub, startMatrixWorker, writeMapping } from './context.ts';
+import type { Homeserver } from './homeserver-client.ts';
+import { type Child, waitFor } from './proc.ts';
+import { RssSampler, cpuSecondsOf, memoryOf, parseRedisCpu } from './proc-stats.ts';
+import { type Summary, idMs, round, summarize, wallNow } from './stats.ts';
+
+export type Producer = { kind: 'burst' } | { kind: 'open'; ratePerSecond: number };
+
+export interface E2EOptions {
+  name: string;
+  hs: Homeserver;
+  messages: number;
+  groups?: number;
+  workers?: number;
+  concurrency: number;
+  rateLimitEvery?: number;
+  producer: Producer;
+  /** Per-stage timings from the outcome stream (costs a read of it afterwards). */
+  stages?: boolean;
+  timeoutMs?: number;
+}
+
+export interface ProcessFigures {
+  name: string;
+  pid: number;
+  peakRssMb: number;
+  cpuSeconds: number;
+}
+
+export interface E2EResult {
+  messages: number;
+  /** First XADD to last arrival at the homeserver. */
+  seconds: number;
+  ratePerSecond: number;
+  latencyMs: Summary;
+  processes: ProcessFigures[];
+  redisCpuSeconds: number;
+  homeserver: { events: number; distinctTxns: number; dedupeHits: number; limited: number; sends: number; duplicateContent: number };
+  /** Open loop only: how late the producer sent, against its schedule. */
+  producerLagMs?: Summary;
+  stagesMs?: Record<string, Summary>;
+  /** Time to start the hub and worker processes until they consume. */
+  startupMs: number;
+}
+
+const BODY = (i: number) => `<p>Build <b>#${i}</b> of <i>api</i> finished: <a href="https://ci.example.org/b/${i}">details</a></p>`;
+
+export function messageFields(i: number, groups: number, sentAt: number): string[] {
+  return ['to', `#g${i % groups}`, 'subject', `bench seq=${i} t=${sentAt.toFixed(3)}`, 'body', BODY(i)];
+}
+
+/** The Matrix content the plugin makes of message `i` (for the raw HTTP ceiling). */
+export function matrixContent(i: number, sentAt: number): string {
+  const subject = `bench seq=${i} t=${sentAt.toFixed(3)}`;
+  return JSON.stringify({
+    msgtype: 'm.text',
+    body: `${subject}\n\nBuild #${i} of api finished: details [https://ci.example.org/b/${i}]`,
+    format: 'org.matrix.custom.html',
+    formatted_body: `<b>${subject}</b><br>${BODY(i)}`,
+  });
+}
+
+export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promise<E2EResult> {
+  const { hs, messages: n } = options;
+  const groups = options.groups ?? 10;
+  const prefix = ctx.prefix(options.name);
+  const dir = ctx.tempDir(options.name);
+  const mappingFile = `${dir}/mapping.json`;
+  writeMapping(mappingFile, groupsMapping(groups));
+  await hs.reset({ rateLimitEvery: options.rateLimitEvery ?? 0 });
+  const children: Child[] = [];
+  try {
+    const t0 = Date.now();
+    const started = await Promise.all([
+      startHub(ctx, { prefix, mappingFile, name: `${options.name}-hub` }),
+      ...Array.from({ length: options.workers ?? 1 }, (_, w) =>
+        startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: options.concurrency, name: `${options.name}-worker${w + 1}` }),
+      ),
+    ]);
+    children.push(...started);
+    const startupMs = Date.now() - t0;
+    const tracked = [...children, hs.child];
+    const sampler = new RssSampler(() => tracked.map((c) => c.pid));
+    const cpuBefore = tracked.map((c) => cpuSecondsOf(c.pid));
+    const redisCpuBefore = parseRedisCpu(await ctx.redis.info('cpu'));
+
+    const reached = hs.expect(n, options.timeoutMs ?? 120_000);
+    const sentAt = new Float64Array(n);
+    const entryIds: string[] = new Array(n);
+    const produced = options.producer.kind === 'burst'
+      ? produceBurst(ctx.redis, `${prefix}:in`, n, groups, sentAt, entryIds)
+      : produceOpenLoop(ctx.redis, `${prefix}:in`, n, groups, options.producer.ratePerSecond, sentAt, entryIds);
+    const [lastArrival, producerLag] = await Promise.all([reached, produced]);
+    const firstSend = sentAt[0]!;
+
+    // Everything settled: a delivery's stream entry is deleted when its outcome is written.
+    await waitFor('the deliveries to be settled', async () => (await ctx.redis.xlen(`${prefix}:deliver:matrix`)) === 0, { timeoutMs: 30_000, watch: children });
+    const cpu = tracked.map((c, i) => cpuSecondsOf(c.pid) - cpuBefore[i]!);
+    const redisCpuSeconds = parseRedisCpu(await ctx.redis.info('cpu')) - redisCpuBefore;
+    sampler.stop();
+    const processes = tracked.map((c, i): ProcessFigures => ({
+      name: c.name,
+      pid: c.pid,
+      peakRssMb: round(Math.max(sampler.peaks.get(c.pid) ?? 0, memoryOf(c.pid)?.hwmMb ?? 0)),
+      cpuSeconds: round(cpu[i]!, 2),
+    }));
+
+    const stats = await hs.stats(options.stages ?? false);
+    const seconds = (lastArrival - firstSend) / 1000;
+    const result: E2EResult = {
+      messages: n,
+      seconds: round(seconds, 3),
+      ratePerSecond: round(n / seconds, 0),
+      latencyMs: roundSummary(summarize(stats.latencies)),
+      processes,
+      redisCpuSeconds: round(redisCpuSeconds, 2),
+      homeserver: {
+        events: stats.events,
+        distinctTxns: stats.distinctTxns,
+        dedupeHits: stats.dedupeHits,
+        limited: stats.limited,
+        sends: stats.sends,
+        duplicateContent: stats.duplicateContent,
+      },
+      startupMs,
+      ...(producerLag ? { producerLagMs: roundSummary(producerLag) } : {}),
+    };
+    if (options.stages && stats.arrivals) result.stagesMs = await stageTimings(ctx.redis, prefix, sentAt, entryIds, stats.arrivals);
+    return result;
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    await dropPrefix(ctx.redis, prefix);
+  }
+}
+
+async function produceBurst(redis: Redis, stream: string, n: number, groups: number, sentAt: Float64Array, entryIds: string[]): Promise<undefined> {
+  const CHUNK = 1000;
+  for (let start = 0; start < n; start += CHUNK) {
+    const pipeline = redis.pipeline();
+    for (let i = start; i < Math.min(n, start + CHUNK); i += 1) {
+      sentAt[i] = wallNow();
+      pipeline.xadd(stream, '*', ...messageFields(i, groups, sentAt[i]!));
+    }
+    const results = (await pipeline.exec()) ?? [];
+    results.forEach(([err, id], k) => {
+      if (err) throw err;
+      entryIds[start + k] = id as string;
+    });
+  }
+  return undefined;
+}
+
+/** An open loop: message i is sent at start + i/rate whatever happens downstream. */
+async function produceOpenLoop(redis: Redis, stream: string, n: number, groups: number, rate: number, sentAt: Float64Array, entryIds: string[]): Promise<Summary> {
+  const interval = 1000 / rate;
+  const start = wallNow() + 5;
+  const lag = new Float64Array(n);
+  const pending: Promise<void>[] = [];
+  let i = 0;
+  while (i < n) {
+    const now = wallNow();
+    while (i < n && start + i * interval <= now) {
+      const k = i;
+      sentAt[k] = wallNow();
+      lag[k] = sentAt[k]! - (start + k * interval);
+      pending.push(redis.xadd(stream, '*', ...messageFields(k, groups, sentAt[k]!)).then((id) => void (entryIds[k] = id as string)));
+      i += 1;
+    }
+    if (i < n) await sleep(Math.max(0, start + i * interval - wallNow()));
+  }
+  await Promise.all(pending);
+  return summarize(lag);
+}
+
+/**
+ * Where the time goes, per message, from the outcome stream: `routed`
+ * events (the hub's script ran) and `sent` events (the worker's settle ran)
+ * carry Redis's clock in their ids (ms), the homeserver its arrivals.
+ */
+async function stageTimings(redis: Redis, prefix: string, sentAt: Float64Array, entryIds: string[], arrivals: Array<[number, number]>): Promise<Record<string, Summary>> {
+  const seqOf = new Map(entryIds.map((id, seq) => [id, seq]));
+  const n = entryIds.length;
+  const routed = new Float64Array(n).fill(Number.NaN);
+  const settled = new Float64Array(n).fill(Number.NaN);
+  const arrived = new Float64Array(n).fill(Number.NaN);
+  for (const [seq, at] of arrivals) if (seq >= 0 && seq < n && Number.isNaN(arrived[seq]!)) arrived[seq] = at;
+  let cursor = '-';
+  for (;;) {
+    const batch = (await redis.xrange(`${prefix}:events`, cursor, '+', 'COUNT', 5000)) as Array<[string, string[]]>;
+    for (const [id, flat] of batch) {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      const seq = seqOf.get(f.entry ?? '');
+      if (seq === undefined) continue;
+      if (f.type === 'routed') routed[seq] = idMs(id);
+      else if (f.type === 'sent') settled[seq] = idMs(id);
+    }
+    if (batch.length < 5000) break;
+    cursor = `(${batch.at(-1)![0]}`;
+  }
+  const toRouted: number[] = [];
+  const toArrival: number[] = [];
+  const toSettled: number[] = [];
+  for (let i = 0; i < n; i += 1) {
+    if (!Number.isNaN(routed[i]!)) toRouted.push(routed[i]! - sentAt[i]!);
+    if (!Number.isNaN(routed[i]!) && !Number.isNaN(arrived[i]!)) toArrival.push(arrived[i]! - routed[i]!);
+    if (!Number.isNaN(settled[i]!) && !Number.isNaN(arrived[i]!)) toSettled.push(settled[i]! - arrived[i]!);
+  }
+  return {
+    'xadd→routed': roundSummary(summarize(toRouted)),
+    'routed→arrival': roundSummary(summarize(toArrival)),
+    'arrival→settled': roundSummary(summarize(toSettled)),
+  };
+}
+
+export function roundSummary(s: Summary): Summary {
+  return { n: s.n, p50: round(s.p50, 2), p90: round(s.p90, 2), p99: round(s.p99, 2), max: round(s.max, 2), mean: round(s.mean, 2) };
+}

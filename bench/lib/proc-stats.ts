@@ -1,0 +1,65 @@
+/** Memory and CPU time of a process, from /proc (Linux). */
+import { readFileSync } from 'node:fs';
+
+export interface MemoryStatus {
+  /** Resident set now, MB. */
+  rssMb: number;
+  /** Peak resident set ("high water mark"), MB. */
+  hwmMb: number;
+}
+
+export function memoryOf(pid: number): MemoryStatus | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+const TICKS_PER_SECOND = 100;
+
+/** User + system CPU time the process has used, in seconds. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU time of the Redis server (local only), from its INFO. */
+export function parseRedisCpu(info: string): number {
+  const sys = Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? Number.NaN);
+  const user = Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? Number.NaN);
+  return sys + user;
+}
+
+/** Samples VmRSS of some processes every `everyMs`, keeping the largest seen (VmHWM is read as well at the end). */
+export class RssSampler {
+  #timer: NodeJS.Timeout | undefined;
+  readonly peaks = new Map<number, number>();
+  #pids: () => number[];
+
+  constructor(pids: () => number[], everyMs = 100) {
+    this.#pids = pids;
+    this.#timer = setInterval(() => this.sample(), everyMs).unref();
+  }
+
+  sample(): void {
+    for (const pid of this.#pids()) {
+      const m = memoryOf(pid);
+      if (!m) continue;
+      this.peaks.set(pid, Math.max(this.peaks.get(pid) ?? 0, m.rssMb, m.hwmMb));
+    }
+  }
+
+  stop(): void {
+    this.sample();
+    clearInterval(this.#timer);
+  }
+}

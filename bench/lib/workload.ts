@@ -1,0 +1,38 @@
+/** The shape every workload returns, for the table and the JSON. */
+import type { BenchContext } from './context.ts';
+
+export interface Check {
+  /** What the issue asks, in words: "delivery ≥ 60 % of the raw HTTP ceiling". */
+  name: string;
+  value: number;
+  op: '>=' | '<=';
+  target: number;
+  unit: string;
+  pass: boolean;
+}
+
+export interface WorkloadResult {
+  /** Rows of the printed table: [figure, value]. */
+  rows: Array<[string, string]>;
+  /** Everything measured, for the JSON. */
+  figures: Record<string, unknown>;
+  checks: Check[];
+}
+
+export interface Workload {
+  name: string;
+  title: string;
+  run(ctx: BenchContext): Promise<WorkloadResult>;
+}
+
+export function check(name: string, value: number, op: '>=' | '<=', target: number, unit: string): Check {
+  return { name, value, op, target, unit, pass: op === '>=' ? value >= target : value <= target };
+}
+
+export const fmt = {
+  rate: (v: number) => `${Math.round(v).toLocaleString('en-US')}/s`,
+  ms: (v: number) => `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US')} ms`,
+  mb: (v: number) => `${v.toFixed(1)} MB`,
+  pct: (v: number) => `${(v * 100).toFixed(1)} %`,
+  lat: (s: { p50: number; p99: number; max: number }) => `p50 ${fmt.ms(s.p50)} · p99 ${fmt.ms(s.p99)} · max ${fmt.ms(s.max)}`,
+};

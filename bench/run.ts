@@ -1,0 +1,138 @@
+/**
+ * `npm run bench [-- <workload>…] [--profile] [--concurrency N]`
+ *
+ * Runs the workloads (all by default: delivery, routing, latency,
+ * propagation, width, workers), prints a table, and writes the figures to
+ * bench/results/<timestamp>.json and bench/results/latest.json. With
+ * --profile, every child process writes a V8 CPU profile, summarized into
+ * the JSON and the output (profiles slow the children: use the figures of a
+ * run without it for the targets).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type BenchContext, ROOT, createContext } from './lib/context.ts';
+import { stopAll } from './lib/proc.ts';
+import { summarizeProfiles } from './lib/profile.ts';
+import type { Check, Workload, WorkloadResult } from './lib/workload.ts';
+import { delivery } from './workloads/delivery.ts';
+
+const WORKLOADS: Workload[] = [delivery];
+
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+
+function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number } {
+  const names: string[] = [];
+  let profile = false;
+  let concurrency = 10;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    if (arg === '--profile') profile = true;
+    else if (arg === '--concurrency' || arg.startsWith('--concurrency=')) {
+      concurrency = Number(arg.includes('=') ? arg.split('=')[1] : argv[++i]);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency: expected a whole number ≥ 1');
+    } else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(`usage: npm run bench -- [${WORKLOADS.map((w) => w.name).join('|')} …] [--profile] [--concurrency N]\n`);
+      process.exit(0);
+    } else if (arg.startsWith('-')) throw new Error(`unknown option ${arg}`);
+    else names.push(arg);
+  }
+  for (const name of names) {
+    if (!WORKLOADS.some((w) => w.name === name)) throw new Error(`no workload named "${name}"; there are: ${WORKLOADS.map((w) => w.name).join(', ')}`);
+  }
+  return { names, profile, concurrency };
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function printTable(sections: Array<{ title: string; result?: WorkloadResult; error?: string; seconds: number }>, checks: Check[]): void {
+  const width = Math.max(30, ...sections.flatMap((s) => (s.result?.rows ?? []).map(([k]) => k.length)));
+  const out: string[] = [];
+  for (const s of sections) {
+    out.push('', `${s.title}  [${s.seconds.toFixed(1)} s]`);
+    if (s.error) out.push(`  FAILED: ${s.error.split('\n').join('\n  ')}`);
+    for (const [key, value] of s.result?.rows ?? []) out.push(`  ${key.padEnd(width)}  ${value}`);
+  }
+  if (checks.length) {
+    out.push('', 'Targets');
+    const w = Math.max(...checks.map((c) => c.name.length));
+    for (const c of checks) {
+      const margin = c.op === '>=' ? c.value - c.target : c.target - c.value;
+      out.push(`  ${c.pass ? 'PASS' : 'MISS'}  ${c.name.padEnd(w)}  ${c.value} ${c.unit}${c.pass ? '' : ` (misses by ${Math.abs(Math.round(margin * 10) / 10)} ${c.unit})`}`);
+    }
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const selected = args.names.length ? WORKLOADS.filter((w) => args.names.includes(w.name)) : WORKLOADS;
+  const runId = stamp();
+  const runDir = join(RESULTS, 'runs', runId);
+  const logDir = join(runDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const profileDir = args.profile ? join(runDir, 'profiles') : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const ctx: BenchContext & { close(): Promise<void> } = createContext({ runId: runId.replace(/[_-]/g, '').slice(2), logDir, profileDir, concurrency: args.concurrency });
+
+  const started = Date.now();
+  const load = loadavg();
+  process.stdout.write(`notification-hub bench ${runId} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · load ${load.map((l) => l.toFixed(2)).join(' ')} · Node ${process.version}${args.profile ? ' · CPU profiles on (slower)' : ''}\n`);
+  process.stdout.write(`workloads: ${selected.map((w) => w.name).join(', ')} · child logs in ${logDir}\n`);
+
+  const sections: Array<{ name: string; title: string; result?: WorkloadResult; error?: string; seconds: number }> = [];
+  try {
+    for (const workload of selected) {
+      const t0 = Date.now();
+      process.stdout.write(`… ${workload.title}\n`);
+      try {
+        const result = await workload.run(ctx);
+        sections.push({ name: workload.name, title: workload.title, result, seconds: (Date.now() - t0) / 1000 });
+      } catch (err) {
+        sections.push({ name: workload.name, title: workload.title, error: (err as Error).stack ?? String(err), seconds: (Date.now() - t0) / 1000 });
+      } finally {
+        await stopAll();
+      }
+    }
+  } finally {
+    await stopAll();
+    await ctx.close();
+  }
+
+  const checks = sections.flatMap((s) => s.result?.checks ?? []);
+  printTable(sections, checks);
+  const profiles = profileDir ? summarizeProfiles(profileDir) : undefined;
+  if (profiles) process.stdout.write(`\n${profiles.text}\n`);
+
+  const report = {
+    runId,
+    commit: gitCommit(),
+    node: process.version,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), loadAverageAtStart: load },
+    options: { concurrency: args.concurrency, profile: args.profile, workloads: selected.map((w) => w.name) },
+    seconds: (Date.now() - started) / 1000,
+    workloads: Object.fromEntries(sections.map((s) => [s.name, { title: s.title, seconds: s.seconds, ...(s.error ? { error: s.error } : {}), ...(s.result ? { figures: s.result.figures, checks: s.result.checks } : {}) }])),
+    checks,
+    ...(profiles ? { profiles: profiles.data, profileDir } : {}),
+    logDir,
+  };
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  writeFileSync(join(RESULTS, `${runId}.json`), json);
+  writeFileSync(join(RESULTS, 'latest.json'), json);
+  process.stdout.write(`\n${(report.seconds).toFixed(1)} s · figures in bench/results/${runId}.json (and latest.json)\n`);
+  if (sections.some((s) => s.error)) process.exitCode = 1;
+}
+
+await main();

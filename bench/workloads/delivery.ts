@@ -1,0 +1,61 @@
+/**
+ * 1. Delivery, end to end: 10,000 entries, entry i to #g(i mod 10), each group
+ * one Matrix room; hub and one matrix worker as child processes, the bench
+ * homeserver in a third. Against it, the ceiling: the same 10,000 PUTs from an
+ * undici Pool at the worker's concurrency straight to the same homeserver.
+ */
+import type { BenchContext } from '../lib/context.ts';
+import { matrixContent, runEndToEnd } from '../lib/e2e.ts';
+import { startHomeserver } from '../lib/homeserver-client.ts';
+import { rawHttpSends } from '../lib/raw-http.ts';
+import { round } from '../lib/stats.ts';
+import { type Workload, check, fmt } from '../lib/workload.ts';
+
+const MESSAGES = 10_000;
+const ROOMS = 10;
+
+export const delivery: Workload = {
+  name: 'delivery',
+  title: `1. Delivery end to end (${MESSAGES.toLocaleString('en-US')} messages, ${ROOMS} rooms)`,
+  async run(ctx: BenchContext) {
+    const hs = await startHomeserver({ logDir: ctx.logDir, ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}), name: 'delivery-homeserver' });
+    try {
+      // Warm the homeserver's JIT, so that neither measurement pays for it.
+      await rawHttpSends({ url: hs.url, messages: 2000, rooms: ROOMS, concurrency: ctx.concurrency, content: matrixContent });
+
+      await hs.reset();
+      const reached = hs.expect(MESSAGES, 60_000);
+      const { startedAt } = await rawHttpSends({ url: hs.url, messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, content: matrixContent });
+      const ceilingSeconds = ((await reached) - startedAt) / 1000;
+      const ceiling = MESSAGES / ceilingSeconds;
+      const rawStats = await hs.stats();
+
+      const e2e = await runEndToEnd(ctx, { name: 'delivery', hs, messages: MESSAGES, groups: ROOMS, concurrency: ctx.concurrency, producer: { kind: 'burst' }, stages: true });
+      const ratio = e2e.ratePerSecond / ceiling;
+      const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
+      const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
+      const homeserver = e2e.processes.find((p) => p.name.endsWith('homeserver'))!;
+      const lost = MESSAGES - e2e.homeserver.events;
+      return {
+        rows: [
+          ['hub + matrix worker', `${fmt.rate(e2e.ratePerSecond)} (${e2e.seconds.toFixed(2)} s, concurrency ${ctx.concurrency})`],
+          ['raw undici Pool ceiling', `${fmt.rate(ceiling)} (${ceilingSeconds.toFixed(2)} s, ${ctx.concurrency} connections)`],
+          ['ratio delivery / ceiling', fmt.pct(ratio)],
+          ['latency XADD → arrival (burst)', fmt.lat(e2e.latencyMs)],
+          ...Object.entries(e2e.stagesMs ?? {}).map(([stage, s]): [string, string] => [`  stage ${stage}`, `p50 ${fmt.ms(s.p50)} · p99 ${fmt.ms(s.p99)}`]),
+          ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)}`],
+          ['CPU s hub / worker / homeserver / redis', `${hub.cpuSeconds} / ${worker.cpuSeconds} / ${homeserver.cpuSeconds} / ${e2e.redisCpuSeconds}`],
+          ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}${lost ? ` (${lost} missing)` : ''}`],
+        ],
+        figures: { messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, endToEnd: e2e, ceiling: { ratePerSecond: round(ceiling, 0), seconds: round(ceilingSeconds, 3), events: rawStats.events }, ratio: round(ratio, 3) },
+        checks: [
+          check('delivery ≥ 60 % of the raw HTTP ceiling', round(ratio * 100, 1), '>=', 60, '%'),
+          check('hub peak RSS ≤ 100 MB (delivery)', hub.peakRssMb, '<=', 100, 'MB'),
+          check('worker peak RSS ≤ 100 MB (delivery)', worker.peakRssMb, '<=', 100, 'MB'),
+        ],
+      };
+    } finally {
+      await hs.stop();
+    }
+  },
+};
