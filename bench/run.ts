@@ -18,8 +18,10 @@ import { stopAll } from './lib/proc.ts';
 import { summarizeProfiles } from './lib/profile.ts';
 import type { Check, Workload, WorkloadResult } from './lib/workload.ts';
 import { delivery } from './workloads/delivery.ts';
+import { routing } from './workloads/routing.ts';
+import { latency } from './workloads/latency.ts';
 
-const WORKLOADS: Workload[] = [delivery];
+const WORKLOADS: Workload[] = [delivery, routing, latency];
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 

@@ -1,0 +1,52 @@
+/**
+ * 3. Latency under steady load: an open loop at 1,000 messages/s for 10 s
+ * through hub + matrix worker into the bench homeserver.
+ */
+import type { BenchContext } from '../lib/context.ts';
+import { runEndToEnd } from '../lib/e2e.ts';
+import { startHomeserver } from '../lib/homeserver-client.ts';
+import { round } from '../lib/stats.ts';
+import { type Workload, check, fmt } from '../lib/workload.ts';
+
+const RATE = 1000;
+const SECONDS = 10;
+
+export const latency: Workload = {
+  name: 'latency',
+  title: `3. Latency under steady load (open loop ${RATE.toLocaleString('en-US')} msg/s for ${SECONDS} s)`,
+  async run(ctx: BenchContext) {
+    const hs = await startHomeserver({ logDir: ctx.logDir, ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}), name: 'latency-homeserver' });
+    try {
+      const e2e = await runEndToEnd(ctx, {
+        name: 'latency',
+        hs,
+        messages: RATE * SECONDS,
+        concurrency: ctx.concurrency,
+        producer: { kind: 'open', ratePerSecond: RATE },
+        stages: true,
+      });
+      const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
+      const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
+      const homeserver = e2e.processes.find((p) => p.name.endsWith('homeserver'))!;
+      return {
+        rows: [
+          ['latency XADD → arrival', fmt.lat(e2e.latencyMs)],
+          ...Object.entries(e2e.stagesMs ?? {}).map(([stage, s]): [string, string] => [`  stage ${stage}`, `p50 ${fmt.ms(s.p50)} · p99 ${fmt.ms(s.p99)} · max ${fmt.ms(s.max)}`]),
+          ['achieved rate', fmt.rate(e2e.ratePerSecond)],
+          ['producer lag behind schedule', `p50 ${fmt.ms(e2e.producerLagMs?.p50 ?? Number.NaN)} · p99 ${fmt.ms(e2e.producerLagMs?.p99 ?? Number.NaN)}`],
+          ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)}`],
+          ['CPU s hub / worker / homeserver / redis', `${hub.cpuSeconds} / ${worker.cpuSeconds} / ${homeserver.cpuSeconds} / ${e2e.redisCpuSeconds}`],
+          ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}`],
+        ],
+        figures: { ratePerSecond: RATE, seconds: SECONDS, endToEnd: e2e },
+        checks: [
+          check('p99 ≤ 10 ms at 1,000 msg/s', round(e2e.latencyMs.p99, 2), '<=', 10, 'ms'),
+          check('hub peak RSS ≤ 100 MB (steady load)', hub.peakRssMb, '<=', 100, 'MB'),
+          check('worker peak RSS ≤ 100 MB (steady load)', worker.peakRssMb, '<=', 100, 'MB'),
+        ],
+      };
+    } finally {
+      await hs.stop();
+    }
+  },
+};
