@@ -3,6 +3,9 @@
  * channel's environment for a fake homeserver, waiting for a message's
  * outcomes, and plain HTTP reads of a hub's port.
  */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import type { Homeserver } from '../servers/matrix/index.ts';
 import { eventually, type TestHub } from './hub.ts';
 
@@ -65,4 +68,65 @@ export async function idle(hub: TestHub, timeoutMs = 10_000): Promise<void> {
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
   return { status: res.status, body: await res.text(), type: res.headers.get('content-type') };
+}
+
+/** The command line, run as a user runs it: `node core/cli/main.ts <args>` in the repository. */
+export const HUB_MAIN = join(import.meta.dirname, '../../core/cli/main.ts');
+export const REPO = join(import.meta.dirname, '../..');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Only `env` (plus PATH and HOME): nothing of the test process's own environment leaks into the hub. */
+function childEnv(env: Record<string, string>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env };
+}
+
+/** Run one command to its end (killed after `timeoutMs`). */
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [HUB_MAIN, ...args], { cwd: REPO, env: childEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const failure = err as (Error & { code?: number | string; signal?: NodeJS.Signals | null; killed?: boolean }) | null;
+      if (failure && typeof failure.code !== 'number' && !failure.signal) return reject(failure);
+      resolve({ code: failure ? (typeof failure.code === 'number' ? failure.code : null) : 0, signal: failure?.signal ?? null, stdout, stderr });
+    });
+  });
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Everything written so far. */
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL if still running (for `after`). */
+  kill(): Promise<void>;
+}
+
+/** Start a long-running command (`hub start`) in the background. */
+export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
+  const child = spawn(process.execPath, [HUB_MAIN, ...args], { cwd: REPO, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
