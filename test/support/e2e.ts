@@ -6,8 +6,12 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { App } from '../../core/app.ts';
+import type { HubConfigInput } from '../../core/config/schema.ts';
 import type { Homeserver } from '../servers/matrix/index.ts';
 import { eventually, type TestHub } from './hub.ts';
+import { REDIS_URL } from './redis.ts';
 
 export interface MatrixBot {
   userId: string;
@@ -129,4 +133,39 @@ export function spawnCli(args: string[], env: Record<string, string>): CliProces
       await exited;
     },
   };
+}
+
+export interface PrefixedHub {
+  app: App;
+  prefix: string;
+  logs: string[];
+  /** Stop the hub; its keys stay (another hub may take over the prefix). */
+  stop(): Promise<void>;
+}
+
+/**
+ * A hub on a prefix chosen by the caller (startTestHub always makes a new
+ * one): for tests where a second hub takes over the keys of a first. The
+ * caller removes the keys (`dropPrefix`) when done.
+ */
+export async function startHubOnPrefix(prefix: string, options: { config?: HubConfigInput; env?: Record<string, string> }): Promise<PrefixedHub> {
+  const logs: string[] = [];
+  const logDestination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const config: HubConfigInput = {
+    logLevel: 'debug',
+    ...options.config,
+    prefix,
+    redisUrl: REDIS_URL,
+    http: { port: 0, host: '127.0.0.1', ...options.config?.http },
+    delivery: { backoffBase: 50, backoffMax: 500, ...options.config?.delivery },
+    ingress: { blockMs: 100, ...options.config?.ingress },
+  };
+  const app = await App.create({ config, env: { ...options.env }, logDestination });
+  await app.start();
+  return { app, prefix, logs, stop: () => app.stop() };
 }
