@@ -1,0 +1,134 @@
+/**
+ * Crashes: the hub SIGKILLed in the middle of fan-out, a matrix worker
+ * SIGKILLed in the middle of deliveries, both at once; new processes started
+ * in their place. Every message arrives, and Matrix shows no duplicate (the
+ * resends that a crash causes are absorbed by transaction ids, and counted).
+ */
+import { after, afterEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { killAll } from '../support/processes.ts';
+import { LOAD, Rig, until } from './rig.ts';
+
+let rig: Rig | undefined;
+
+afterEach(async () => {
+  const problems = (await rig?.close()) ?? [];
+  rig = undefined;
+  if (problems.length) throw new Error(problems.join('\n'));
+});
+after(killAll);
+
+/** Eight rooms in four groups of two: each message makes two deliveries. */
+async function matrixRig(scenario: string): Promise<Rig> {
+  const r = await Rig.start({ scenario, channels: ['matrix'] });
+  const rooms = Array.from({ length: 8 }, () => r.room());
+  r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));
+  return r;
+}
+
+const groupOf = (seq: number) => `#g${seq % 4}`;
+
+async function pendingAt(r: Rig, stream: string, group: string): Promise<number> {
+  const reply = (await r.redis.xpending(`${r.prefix}:${stream}`, group).catch(() => [0])) as [number];
+  return Number(reply[0] ?? 0);
+}
+
+/** Requests the homeserver has not answered yet: deliveries in flight. */
+const inFlight = (r: Rig) => r.hs.requests().filter((q) => q.status === 0 && q.method === 'PUT').length;
+
+describe('faults: crashes', () => {
+  test('SIGKILL the hub in the middle of fan-out, three times; a new hub takes over', async () => {
+    rig = await matrixRig('crash/hub');
+    const r = rig;
+    let hub = await r.hub('hub 1');
+    await r.worker('matrix');
+    const kills: Array<{ at: number; pendingIngress: number }> = [];
+    await r.produce({
+      count: LOAD,
+      perSecond: 400,
+      groupOf,
+      during: async (sent) => {
+        for (const fraction of [0.2, 0.45, 0.7]) {
+          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          const pendingIngress = await pendingAt(r, 'in', 'hub');
+          await hub.kill('SIGKILL');
+          kills.push({ at: sent(), pendingIngress });
+          await sleep(200);
+          hub = await r.hub(`hub ${kills.length + 1}`);
+        }
+      },
+    });
+    r.notes.hubKills = kills;
+    const figures = await r.settle();
+    r.notes.routedTwice = await routedTwice(r);
+    r.report(figures);
+  });
+
+  test('SIGKILL a matrix worker in the middle of deliveries, three times; the other worker and a new one take over', async () => {
+    rig = await matrixRig('crash/worker');
+    const r = rig;
+    r.hs.delay(15); // every answer takes a while: there are always deliveries in flight to kill
+    await r.hub();
+    let victim = await r.worker('matrix', { name: 'worker A1' });
+    await r.worker('matrix', { name: 'worker B' });
+    const kills: Array<{ at: number; inFlight: number }> = [];
+    await r.produce({
+      count: LOAD,
+      perSecond: 300,
+      groupOf,
+      during: async (sent) => {
+        for (const fraction of [0.2, 0.45, 0.7]) {
+          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          await until('deliveries in flight', () => inFlight(r) > 0, 5_000);
+          const n = inFlight(r);
+          await victim.kill('SIGKILL');
+          kills.push({ at: sent(), inFlight: n });
+          await sleep(200);
+          victim = await r.worker('matrix', { name: `worker A${kills.length + 1}` });
+        }
+      },
+    });
+    r.notes.workerKills = kills;
+    const figures = await r.settle();
+    r.report(figures);
+  });
+
+  test('SIGKILL the hub and every worker at once, twice; start them again', async () => {
+    rig = await matrixRig('crash/both');
+    const r = rig;
+    r.hs.delay(10);
+    let procs = [await r.hub('hub'), await r.worker('matrix')];
+    const kills: Array<{ at: number; pendingIngress: number; inFlight: number }> = [];
+    await r.produce({
+      count: LOAD,
+      perSecond: 300,
+      groupOf,
+      during: async (sent) => {
+        for (const fraction of [0.3, 0.65]) {
+          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          await until('deliveries in flight', () => inFlight(r) > 0, 5_000);
+          const kill = { at: sent(), pendingIngress: await pendingAt(r, 'in', 'hub'), inFlight: inFlight(r) };
+          await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+          kills.push(kill);
+          await sleep(500);
+          procs = await Promise.all([r.hub(`hub ${kills.length + 1}`), r.worker('matrix', { name: `worker ${kills.length + 1}` })]);
+        }
+      },
+    });
+    r.notes.kills = kills;
+    const figures = await r.settle();
+    r.notes.routedTwice = await routedTwice(r);
+    r.report(figures);
+  });
+});
+
+/** Ingress entries fanned out more than once (the route script must refuse a second time). */
+async function routedTwice(r: Rig): Promise<number> {
+  const events = (await r.redis.xrange(`${r.prefix}:events`, '-', '+')) as Array<[string, string[]]>;
+  const routed = new Map<string, number>();
+  for (const [, flat] of events) {
+    const f = Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i], flat[2 * i + 1]]));
+    if (f.type === 'routed') routed.set(f.entry!, (routed.get(f.entry!) ?? 0) + 1);
+  }
+  return [...routed.values()].filter((n) => n > 1).length;
+}

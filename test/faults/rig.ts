@@ -1,0 +1,394 @@
+/**
+ * The fault suite's rig: one scenario's hub, as separate processes against a
+ * Redis under a key prefix of its own, the protocol peers it delivers to (the
+ * fake homeserver, a real SMTP server, the Slack Web API server), a producer
+ * at a steady rate, and the figures: every message carries a sequence number
+ * in its body, and the peers are counted by (target, sequence number).
+ *
+ *     sent N      messages the producer's XADD was acknowledged for (and the deliveries they make)
+ *     delivered   distinct (target, message) pairs that reached their peer
+ *     duplicates  deliveries the peer received more than once (events − distinct)
+ *     dead        distinct (target, message) pairs in the dead-letter stream, with their reasons
+ *     lost        pairs neither delivered nor dead-lettered: must be 0
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
+import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
+import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
+import { type HubProcess, REPO_ROOT, runHub, spawnHub } from '../support/processes.ts';
+import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
+
+export const RESULTS_FILE = join(import.meta.dirname, 'results', 'figures.json');
+
+/** Messages per scenario: a steady load that keeps the suite within a few minutes in CI. `FAULT_MESSAGES` raises it. */
+export const LOAD = Number(process.env.FAULT_MESSAGES ?? 1500);
+
+export type Channel = 'matrix' | 'email' | 'slack';
+export type Group = Partial<Record<Channel, string[]>>;
+
+export interface RigOptions {
+  /** The scenario, as printed: `crash/hub`. */
+  scenario: string;
+  /** Channels whose peers to start. */
+  channels: Channel[];
+  /** Another Redis than the machine's (a private one the test kills). */
+  redisUrl?: string;
+  /** `delivery.*` of the config file the processes read (durations as strings or ms). */
+  delivery?: Record<string, string | number>;
+  /** Extra environment of every process. */
+  env?: Record<string, string>;
+}
+
+export interface Figures {
+  scenario: string;
+  messages: number;
+  sent: number;
+  delivered: number;
+  duplicates: number;
+  dead: number;
+  reasons: Record<string, number>;
+  lost: number;
+  /** Delivered pairs that were dead-lettered too (a peer that accepted what the hub gave up on). */
+  deliveredAndDead: number;
+  /** Deliveries of messages to targets their groups do not have. */
+  unexpected: number;
+  seconds: number;
+  notes: Record<string, unknown>;
+}
+
+interface Sent {
+  seq: number;
+  groups: string[];
+  /** `channel target` of every target the mapping gave the groups at send time. */
+  targets: string[];
+}
+
+export class Rig {
+  readonly scenario: string;
+  readonly prefix: string;
+  readonly dir: string;
+  readonly redisUrl: string;
+  readonly redis: Redis;
+  readonly producer: Redis;
+  hs!: Homeserver;
+  bot!: { userId: string; accessToken: string; deviceId: string };
+  smtp: TestSmtpServer | undefined;
+  slack: SlackTestServer | undefined;
+  mapping: Record<string, Group> = {};
+  readonly processes: HubProcess[] = [];
+  readonly notes: Record<string, unknown> = {};
+  readonly sent = new Map<number, Sent>();
+  #options: RigOptions;
+  #started = Date.now();
+  #seq = 0;
+  #inFlightXadds = 0;
+
+  private constructor(options: RigOptions) {
+    this.#options = options;
+    this.scenario = options.scenario;
+    this.prefix = testPrefix(`fault-${options.scenario.replace(/[^a-z0-9]+/gi, '-')}`);
+    this.dir = mkdtempSync(join(tmpdir(), 'hub-fault-'));
+    this.redisUrl = options.redisUrl ?? REDIS_URL;
+    // Both wait through a Redis restart, as a long-running producer does.
+    this.redis = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
+    this.producer = new Redis(this.redisUrl, { maxRetriesPerRequest: null });
+    this.redis.on('error', () => {});
+    this.producer.on('error', () => {});
+  }
+
+  static async start(options: RigOptions): Promise<Rig> {
+    const rig = new Rig(options);
+    rig.hs = await startHomeserver();
+    rig.bot = rig.hs.registerUser('bot');
+    rig.hs.registerUser('owner');
+    if (options.channels.includes('email')) rig.smtp = await startSmtpServer();
+    if (options.channels.includes('slack')) rig.slack = await startSlackServer();
+    rig.#writeConfig();
+    return rig;
+  }
+
+  /** A room the bot is in (or, with `joined: false`, one it is not invited to: a poison target). */
+  room(options: { joined?: boolean } = {}): string {
+    return this.hs.createRoom(`@owner:${this.hs.serverName}`, { members: options.joined === false ? [] : [this.bot.userId] });
+  }
+
+  /** Write the mapping file (the processes follow it live). */
+  writeMapping(mapping: Record<string, Group>): void {
+    this.mapping = mapping;
+    writeFileSync(join(this.dir, 'mapping.json'), JSON.stringify({ _id: 'ccs.notifications', mapping }));
+  }
+
+  #writeConfig(): void {
+    const channels = this.#options.channels;
+    const config = {
+      plugins: { dirs: [], modules: channels.map((c) => join(REPO_ROOT, 'plugins', c, 'index.ts')) },
+      ingress: { blockMs: 100 },
+      delivery: { claimIdle: '2s', backoffBase: 50, backoffMax: 500, timeout: '2s', ...this.#options.delivery },
+      channels: this.smtp ? { email: { tlsCa: this.smtp.ca } } : {},
+    };
+    // HUB_CONFIG is loaded with import(): plain data, no imports.
+    writeFileSync(join(this.dir, 'hub.config.mjs'), `export default ${JSON.stringify(config, null, 2)};\n`);
+  }
+
+  /** The environment of every hub process of this scenario. */
+  get env(): Record<string, string> {
+    return {
+      REDIS_URL: this.redisUrl,
+      HUB_PREFIX: this.prefix,
+      HUB_CONFIG: join(this.dir, 'hub.config.mjs'),
+      MAPPING_FILE: join(this.dir, 'mapping.json'),
+      HUB_HTTP_PORT: '0',
+      HUB_HTTP_HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      MATRIX_HOMESERVER: this.hs.url,
+      MATRIX_USER_ID: this.bot.userId,
+      MATRIX_ACCESS_TOKEN: this.bot.accessToken,
+      MATRIX_DEVICE_ID: this.bot.deviceId,
+      ...(this.smtp ? { SMTP_URL: this.smtp.url(), EMAIL_FROM: 'Hub <hub@example.org>' } : {}),
+      ...(this.slack ? { SLACK_TOKEN: SLACK_TEST_TOKEN, SLACK_API_URL: this.slack.url } : {}),
+      ...this.#options.env,
+    };
+  }
+
+  /** `hub start --only hub`, resolved once it consumes. */
+  async hub(name = 'hub'): Promise<HubProcess> {
+    const p = spawnHub(['start', '--only', 'hub'], { env: this.env, name: `${this.scenario} ${name}` });
+    this.processes.push(p);
+    await p.waitFor(/"msg":"started"/);
+    return p;
+  }
+
+  /** `hub worker <channel> [--concurrency n]`, resolved once it consumes. */
+  async worker(channel: Channel, options: { concurrency?: number; name?: string } = {}): Promise<HubProcess> {
+    const args = ['worker', channel, ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : [])];
+    const p = spawnHub(args, { env: this.env, name: `${this.scenario} ${options.name ?? `${channel} worker`}` });
+    this.processes.push(p);
+    await p.waitFor(/"msg":"started"/);
+    return p;
+  }
+
+  /** A one-shot command (`dead replay --all`). */
+  async run(...args: string[]): Promise<{ code: number | null; stdout: string }> {
+    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn' } });
+  }
+
+  /**
+   * XADD `count` messages at `perSecond`, each to `groupOf(seq)`, with the
+   * sequence number in its body. Counted as sent once Redis acknowledged the XADD.
+   * `during` runs meanwhile (the fault), with the number acknowledged so far.
+   */
+  async produce(options: {
+    count: number;
+    perSecond: number;
+    groupOf: (seq: number) => string;
+    producerIds?: boolean;
+    during?: (progress: () => number) => Promise<void>;
+  }): Promise<void> {
+    const { count, perSecond } = options;
+    const tick = 20;
+    const perTick = Math.max(1, Math.round((perSecond * tick) / 1000));
+    const pending: Promise<unknown>[] = [];
+    const produced = (async () => {
+      const start = Date.now();
+      for (let i = 0; i < count; i += perTick) {
+        for (let j = i; j < Math.min(count, i + perTick); j++) pending.push(this.#send(options.groupOf(j), options.producerIds ?? false));
+        const due = start + ((i + perTick) / perSecond) * 1000;
+        await sleep(Math.max(0, due - Date.now()));
+      }
+      await Promise.all(pending);
+    })();
+    await Promise.all([produced, options.during?.(() => this.sent.size)]);
+  }
+
+  async #send(group: string, producerId: boolean): Promise<void> {
+    const seq = ++this.#seq;
+    const groups = group.split(',');
+    const targets = [...new Set(groups.flatMap((g) => Object.entries(this.mapping[g] ?? {}).flatMap(([ch, list]) => list.map((t) => `${ch} ${t}`))))];
+    const fields = ['to', group, 'format', 'text', 'subject', `seq=${seq}`, 'body', `${this.scenario} seq=${seq} ·`];
+    if (producerId) fields.push('id', `${this.prefix}-${seq}`);
+    this.#inFlightXadds += 1;
+    try {
+      await this.producer.xadd(`${this.prefix}:in`, '*', ...fields);
+      this.sent.set(seq, { seq, groups, targets });
+    } finally {
+      this.#inFlightXadds -= 1;
+    }
+  }
+
+  /** Every delivery the peers received, as `channel target` → sequence number → times. */
+  observed(): Map<string, Map<number, number>> {
+    const seen = new Map<string, Map<number, number>>();
+    const add = (key: string, text: string | undefined) => {
+      const m = /seq=(\d+)/.exec(text ?? '');
+      if (!m) return;
+      const seq = Number(m[1]);
+      let bySeq = seen.get(key);
+      if (!bySeq) seen.set(key, (bySeq = new Map()));
+      bySeq.set(seq, (bySeq.get(seq) ?? 0) + 1);
+    };
+    for (const roomId of this.hs.rooms()) {
+      for (const event of this.hs.messages(roomId)) add(`matrix ${roomId}`, String(event.content.body ?? ''));
+    }
+    for (const mail of this.smtp?.messages ?? []) {
+      for (const to of mail.envelope.to) add(`email ${to}`, mail.parsed.subject ?? mail.parsed.text);
+    }
+    for (const message of this.slack?.messages ?? []) add(`slack ${message.requested}`, message.text);
+    return seen;
+  }
+
+  /** The dead letters: `channel target` → sequence numbers, and the reasons. */
+  async deadLetters(): Promise<{ pairs: Set<string>; reasons: Record<string, number>; count: number }> {
+    const rows = (await this.redis.xrange(`${this.prefix}:dead`, '-', '+')) as Array<[string, string[]]>;
+    const pairs = new Set<string>();
+    const reasons: Record<string, number> = {};
+    for (const [, flat] of rows) {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      const seq = Number(/seq=(\d+)/.exec(f.body ?? '')?.[1] ?? NaN);
+      const reason = `${f.stage}: ${shortReason(f.reason ?? '')}`;
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+      if (f.stage === 'delivery') pairs.add(`${f.channel} ${f.target} ${seq}`);
+      else for (const t of this.sent.get(seq)?.targets ?? []) pairs.add(`${t} ${seq}`);
+    }
+    return { pairs, reasons, count: rows.length };
+  }
+
+  /** The figures now. */
+  async figures(): Promise<Figures> {
+    const seen = this.observed();
+    const dead = await this.deadLetters();
+    let expected = 0;
+    let delivered = 0;
+    let lost = 0;
+    let deliveredAndDead = 0;
+    const expectedPairs = new Set<string>();
+    for (const s of this.sent.values()) {
+      for (const t of s.targets) {
+        expected += 1;
+        const key = `${t} ${s.seq}`;
+        expectedPairs.add(key);
+        const got = (seen.get(t)?.get(s.seq) ?? 0) > 0;
+        const gaveUp = dead.pairs.has(key);
+        if (got) delivered += 1;
+        if (got && gaveUp) deliveredAndDead += 1;
+        if (!got && !gaveUp) lost += 1;
+      }
+    }
+    let duplicates = 0;
+    let unexpected = 0;
+    for (const [target, bySeq] of seen) {
+      for (const [seq, times] of bySeq) {
+        duplicates += times - 1;
+        if (!expectedPairs.has(`${target} ${seq}`) && this.sent.has(seq)) unexpected += 1;
+      }
+    }
+    const deadOnly = [...dead.pairs].filter((p) => expectedPairs.has(p)).length;
+    return {
+      scenario: this.scenario,
+      messages: this.sent.size,
+      sent: expected,
+      delivered,
+      duplicates,
+      dead: deadOnly,
+      reasons: dead.reasons,
+      lost,
+      deliveredAndDead,
+      unexpected,
+      seconds: Math.round((Date.now() - this.#started) / 100) / 10,
+      notes: { ...this.notes, ...this.#matrixNotes() },
+    };
+  }
+
+  /** Sends the homeserver answered again for a transaction id it had seen: duplicates that Matrix absorbed. */
+  #matrixNotes(): Record<string, number> {
+    const sends = this.hs.requests().filter((r) => r.method === 'PUT' && r.path.includes('/send/'));
+    const ok = sends.filter((r) => r.status === 200);
+    const distinct = new Set(ok.map((r) => r.path)).size;
+    return sends.length ? { matrixSendRequests: sends.length, resendsAbsorbedByTxnId: ok.length - distinct } : {};
+  }
+
+  /** Stream lengths: entries not yet routed or settled. */
+  async backlog(): Promise<number> {
+    const keys = [`${this.prefix}:in`, ...this.#options.channels.map((c) => `${this.prefix}:deliver:${c}`)];
+    const lengths = await Promise.all(keys.map((k) => this.redis.xlen(k)));
+    return lengths.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Wait until every message sent is delivered or dead-lettered and nothing
+   * is left in the streams, then a little longer for late duplicates.
+   */
+  async settle(timeoutMs = 60_000): Promise<Figures> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const f = await this.figures();
+      if (f.lost === 0 && this.#inFlightXadds === 0 && (await this.backlog()) === 0) break;
+      if (Date.now() > deadline) {
+        this.notes.settleTimedOut = `after ${timeoutMs} ms: backlog ${await this.backlog()}, lost so far ${f.lost}`;
+        break;
+      }
+      await sleep(250);
+    }
+    await sleep(750);
+    return this.figures();
+  }
+
+  /** Print the figures line, append it to the results file, and assert what the scenario promises. */
+  report(f: Figures, promise: { duplicates?: 'none' | 'counted' } = {}): void {
+    f.notes = { ...f.notes, ...this.notes };
+    const reasons = Object.entries(f.reasons).map(([r, n]) => `${n}× ${r}`).join('; ');
+    const notes = Object.entries(f.notes).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ');
+    const line =
+      `[faults] ${f.scenario}: sent ${f.sent} (${f.messages} messages), delivered ${f.delivered}, duplicates ${f.duplicates}, ` +
+      `dead-lettered ${f.dead}${reasons ? ` (${reasons})` : ''}, lost ${f.lost}` +
+      `${f.deliveredAndDead ? `, delivered yet dead-lettered ${f.deliveredAndDead}` : ''}${f.unexpected ? `, unexpected ${f.unexpected}` : ''}` +
+      ` — ${f.seconds} s${notes ? `; ${notes}` : ''}`;
+    console.log(line);
+    mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
+    appendFileSync(RESULTS_FILE, `${JSON.stringify({ at: new Date().toISOString(), line, ...f })}\n`);
+    assert.equal(f.lost, 0, `${f.scenario}: ${f.lost} deliveries lost`);
+    assert.equal(f.unexpected, 0, `${f.scenario}: deliveries to targets the message was not for`);
+    if ((promise.duplicates ?? 'none') === 'none') assert.equal(f.duplicates, 0, `${f.scenario}: duplicates`);
+  }
+
+  /** Kill every process, stop the peers, drop the prefix, remove the temp dir. Never throws. */
+  async close(): Promise<string[]> {
+    const problems: string[] = [];
+    await Promise.all(this.processes.map((p) => p.kill('SIGKILL')));
+    const violations = this.hs?.takeSpecViolations() ?? [];
+    if (violations.length) problems.push(`Matrix spec violations:\n- ${[...new Set(violations)].slice(0, 10).join('\n- ')}`);
+    if (this.slack?.violations.length) problems.push(`Slack spec violations:\n- ${[...new Set(this.slack.violations)].slice(0, 10).join('\n- ')}`);
+    await this.hs?.close().catch((err: Error) => problems.push(err.message));
+    await this.smtp?.close().catch(() => {});
+    await this.slack?.close().catch(() => {});
+    await dropPrefix(this.prefix, this.redis).catch(() => {});
+    this.redis.disconnect();
+    this.producer.disconnect();
+    rmSync(this.dir, { recursive: true, force: true });
+    return problems;
+  }
+}
+
+/** A reason without its ids and numbers, so that reasons group. */
+function shortReason(reason: string): string {
+  return reason
+    .replace(/![A-Za-z]+:[\w.-]+/g, '<room>')
+    .replace(/@[\w.-]+:[\w.-]+/g, '<user>')
+    .replace(/\$[\w-]+/g, '<event>')
+    .replace(/"[^"]{40,}"/g, '"…"')
+    .slice(0, 160);
+}
+
+/** Wait until `check` holds (polling), or throw naming `what`. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
