@@ -20,8 +20,9 @@ import type { Check, Workload, WorkloadResult } from './lib/workload.ts';
 import { delivery } from './workloads/delivery.ts';
 import { routing } from './workloads/routing.ts';
 import { latency } from './workloads/latency.ts';
+import { propagation } from './workloads/propagation.ts';
 
-const WORKLOADS: Workload[] = [delivery, routing, latency];
+const WORKLOADS: Workload[] = [delivery, routing, latency, propagation];
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 

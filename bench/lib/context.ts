@@ -84,11 +84,11 @@ function hubEnv(prefix: string, mappingFile: string): Record<string, string | un
 }
 
 /** `hub start --only hub`, resolved once it consumes (its heartbeat is up: that follows the mapping being in force). */
-export async function startHub(ctx: BenchContext, options: { prefix: string; mappingFile: string; name?: string; wait?: boolean }): Promise<Child> {
+export async function startHub(ctx: BenchContext, options: { prefix: string; mappingFile: string; name?: string; wait?: boolean; env?: Record<string, string> }): Promise<Child> {
   const child = spawnNode(options.name ?? 'hub', {
     args: [CLI, 'start', '--only', 'hub'],
     cwd: ROOT,
-    env: { ...hubEnv(options.prefix, options.mappingFile), MATRIX_HOMESERVER: undefined, MATRIX_ACCESS_TOKEN: undefined },
+    env: { ...hubEnv(options.prefix, options.mappingFile), MATRIX_HOMESERVER: undefined, MATRIX_ACCESS_TOKEN: undefined, ...options.env },
     logDir: ctx.logDir,
     ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
   });

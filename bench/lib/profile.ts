@@ -28,6 +28,8 @@ export interface ProfileSummary {
   busyMs: number;
   places: Array<{ place: string; ms: number; pct: number }>;
   functions: Array<{ fn: string; place: string; ms: number; pct: number }>;
+  /** Time with the function anywhere on the stack (its callees included). */
+  inclusive: Array<{ fn: string; ms: number; pct: number }>;
 }
 
 function placeOf(url: string, fn: string): string {
@@ -64,6 +66,20 @@ export function summarizeProfile(file: string, name: string, top = 15): ProfileS
     f.us += us;
     functions.set(key, f);
   }
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, us] of self) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { functionName, url, lineNumber } = byId.get(at)!.callFrame;
+      if (!url || functionName === '(root)') continue;
+      const key = `${functionName || '(anonymous)'} ${placeOf(url, functionName)}:${lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
+  }
   const busy = total - idle;
   const pct = (us: number) => Math.round((us / Math.max(1, busy)) * 1000) / 10;
   return {
@@ -72,6 +88,7 @@ export function summarizeProfile(file: string, name: string, top = 15): ProfileS
     busyMs: Math.round(busy / 1000),
     places: [...places].filter(([p]) => p !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top).map(([place, us]) => ({ place, ms: Math.round(us / 1000), pct: pct(us) })),
     functions: [...functions].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1].us - a[1].us).slice(0, top).map(([fn, f]) => ({ fn, place: f.place, ms: Math.round(f.us / 1000), pct: pct(f.us) })),
+    inclusive: [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top * 4).map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), pct: pct(us) })),
   };
 }
 

@@ -1,0 +1,131 @@
+/**
+ * 4. Mapping propagation: 20 revisions of the mapping, each pointing group
+ * #p at a new room; probes to #p are XADDed every 2 ms; the figure is the
+ * time from the write to the first probe routed to the new room (by the ms
+ * in its deliver-stream id: Redis's clock when the hub's script ran). With
+ * the file source (the embedded default), then with CouchDB (pouchdb-server,
+ * as the tests run it).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { startCouch } from '../../test/servers/couchdb.ts';
+import { type BenchContext, dropPrefix, startHub, writeMapping } from '../lib/context.ts';
+import type { Child } from '../lib/proc.ts';
+import { memoryOf } from '../lib/proc-stats.ts';
+import { idMs, round, summarize } from '../lib/stats.ts';
+import { type Workload, check, fmt } from '../lib/workload.ts';
+import { roundSummary } from '../lib/e2e.ts';
+
+const REVISIONS = 20;
+const PROBE_EVERY_MS = 2;
+
+const mappingFor = (revision: number) => ({
+  '#p': { matrix: [`!rev${revision}:bench.local`] },
+  '#other': { matrix: ['!other:bench.local'] },
+});
+
+/** Writes revisions with `write`, measures each from the write to the first delivery to its room. */
+async function measure(redis: Redis, prefix: string, hub: Child, write: (revision: number) => Promise<void>): Promise<number[]> {
+  const stream = `${prefix}:deliver:matrix`;
+  const watcher = redis.duplicate();
+  const producer = redis.duplicate();
+  let probing = true;
+  const probes = (async () => {
+    while (probing) {
+      void producer.xadd(`${prefix}:in`, '*', 'to', '#p', 'body', 'probe').catch(() => {});
+      await sleep(PROBE_EVERY_MS);
+    }
+  })();
+  const latencies: number[] = [];
+  try {
+    let cursor = '$';
+    for (let revision = 1; revision <= REVISIONS; revision += 1) {
+      const room = `!rev${revision}:bench.local`;
+      await sleep(100 + Math.random() * 100);
+      const writtenAt = Date.now();
+      await write(revision);
+      let seenAt: number | undefined;
+      const deadline = writtenAt + 10_000;
+      while (seenAt === undefined) {
+        if (Date.now() > deadline) throw new Error(`revision ${revision} was not in force 10 s after it was written:\n${hub.tail()}`);
+        const reply = (await watcher.xread('COUNT', 1000, 'BLOCK', 200, 'STREAMS', stream, cursor)) as [string, [string, string[]][]][] | null;
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          cursor = id;
+          const target = fields[fields.indexOf('target') + 1];
+          if (target === room && seenAt === undefined) seenAt = idMs(id);
+        }
+      }
+      latencies.push(seenAt - writtenAt);
+      // Keep the stream short: what the next revision looks for comes after `cursor`.
+      await redis.xtrim(stream, 'MINID', cursor);
+    }
+  } finally {
+    probing = false;
+    await probes;
+    watcher.disconnect();
+    producer.disconnect();
+  }
+  return latencies;
+}
+
+export const propagation: Workload = {
+  name: 'propagation',
+  title: `4. Mapping propagation (${REVISIONS} revisions, write → first message routed by it)`,
+  async run(ctx: BenchContext) {
+    const rows: Array<[string, string]> = [];
+    const figures: Record<string, unknown> = { revisions: REVISIONS, probeEveryMs: PROBE_EVERY_MS };
+    const checks = [];
+
+    // File source.
+    {
+      const prefix = ctx.prefix('propagation');
+      const mappingFile = `${ctx.tempDir('propagation')}/mapping.json`;
+      writeMapping(mappingFile, mappingFor(0));
+      let hub: Child | undefined;
+      try {
+        hub = await startHub(ctx, { prefix, mappingFile, name: 'propagation-hub' });
+        const latencies = await measure(ctx.redis, prefix, hub, async (revision) => writeMapping(mappingFile, mappingFor(revision)));
+        const s = roundSummary(summarize(latencies));
+        rows.push(['file source: write → routed', `p50 ${fmt.ms(s.p50)} · max ${fmt.ms(s.max)} (min ${fmt.ms(Math.min(...latencies))})`]);
+        rows.push(['file source: hub peak RSS', fmt.mb(memoryOf(hub.pid)?.hwmMb ?? Number.NaN)]);
+        figures.file = { latencyMs: s, all: latencies, hubPeakRssMb: round(memoryOf(hub.pid)?.hwmMb ?? Number.NaN) };
+        checks.push(check('mapping propagation p50 ≤ 100 ms (file)', s.p50, '<=', 100, 'ms'));
+      } finally {
+        await hub?.stop();
+        await dropPrefix(ctx.redis, prefix);
+      }
+    }
+
+    // CouchDB source.
+    {
+      const prefix = ctx.prefix('propagation-couch');
+      const couch = await startCouch();
+      let hub: Child | undefined;
+      try {
+        const db = `${couch.url}/notifications`;
+        const doc = `${db}/ccs.notifications`;
+        const put = async (body: unknown, url: string) => {
+          const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const reply = (await res.json()) as { rev?: string };
+          if (!res.ok) throw new Error(`CouchDB PUT ${url}: HTTP ${res.status} ${JSON.stringify(reply)}`);
+          return reply.rev;
+        };
+        await put({}, db);
+        let rev = await put({ mapping: mappingFor(0) }, doc);
+        hub = await startHub(ctx, { prefix, mappingFile: '/nonexistent', name: 'propagation-couch-hub', env: { COUCHDB_URL: couch.url } });
+        const latencies = await measure(ctx.redis, prefix, hub, async (revision) => {
+          rev = await put({ _rev: rev, mapping: mappingFor(revision) }, doc);
+        });
+        const s = roundSummary(summarize(latencies));
+        rows.push(['CouchDB source: write → routed', `p50 ${fmt.ms(s.p50)} · max ${fmt.ms(s.max)} (min ${fmt.ms(Math.min(...latencies))})`]);
+        figures.couchdb = { latencyMs: s, all: latencies, server: 'pouchdb-server (test/servers/couchdb.ts)' };
+        checks.push(check('mapping propagation p50 ≤ 100 ms (CouchDB)', s.p50, '<=', 100, 'ms'));
+      } finally {
+        await hub?.stop();
+        await couch.stop();
+        await dropPrefix(ctx.redis, prefix);
+      }
+    }
+    return { rows, figures, checks };
+  },
+};
