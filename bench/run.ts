@@ -21,8 +21,10 @@ import { delivery } from './workloads/delivery.ts';
 import { routing } from './workloads/routing.ts';
 import { latency } from './workloads/latency.ts';
 import { propagation } from './workloads/propagation.ts';
+import { width } from './workloads/width.ts';
+import { workers } from './workloads/workers.ts';
 
-const WORKLOADS: Workload[] = [delivery, routing, latency, propagation];
+const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, workers];
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
