@@ -18,3 +18,8 @@ export function readEnv(env: Env, name: string): string | undefined {
     throw new HubError('HUB_ERR_CONFIG', `${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a readable file holding the value of ${name}`);
   }
 }
+
+/** The variable a value was read from: `NAME`, or `NAME_FILE` when it came from a file. */
+export function envSource(env: Env, name: string): string {
+  return env[name] !== undefined && env[name] !== '' ? name : `${name}_FILE`;
+}

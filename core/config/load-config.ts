@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { z } from 'zod';
 import { HubError } from '../errors.ts';
-import { type Env, readEnv } from './env.ts';
+import { type Env, envSource, readEnv } from './env.ts';
 import { ENV_OVERRIDES, type HubConfig, type HubConfigInput, hubConfigSchema } from './schema.ts';
 
 /** `hub.config.ts` (or `.js` once compiled) in the working directory, or the file `HUB_CONFIG` names. */
@@ -31,7 +31,7 @@ export function resolveConfig(fileConfig: HubConfigInput, env: Env = process.env
     const value = readEnv(env, name);
     if (value === undefined) continue;
     setPath(merged, path, value);
-    sources.set(path, name);
+    sources.set(path, `from ${envSource(env, name)}`);
   }
   for (const [path, variable] of [['redisUrl', 'REDIS_URL'], ['mapping.couchdbUrl', 'COUCHDB_URL']] as const) {
     if (!sources.has(path) && hasPassword(getPath(merged, path))) {
@@ -47,12 +47,12 @@ export async function loadConfig(env: Env = process.env, cwd = process.cwd()): P
   return resolveConfig(await loadConfigFile(env, cwd), env);
 }
 
-/** `delivery.concurrency: expected a number ≥ 1, got "abc" (from HUB_CONCURRENCY)`. */
-export function describeIssues(error: z.ZodError, sources: Map<string, string> = new Map(), title = 'config', pathPrefix = ''): string {
+/** `delivery.concurrency: expected a whole number (from HUB_CONCURRENCY)`; `hints` maps a path to the words in parentheses. */
+export function describeIssues(error: z.ZodError, hints: Map<string, string> = new Map(), title = 'config', pathPrefix = ''): string {
   const lines = error.issues.map((issue) => {
     const path = issue.path.join('.');
-    const from = sources.get(path);
-    return `${pathPrefix}${path}: ${issue.message}${from ? ` (from ${from})` : ''}`;
+    const hint = hints.get(path) ?? hints.get(String(issue.path[0]));
+    return `${pathPrefix}${path}: ${issue.message}${hint ? ` (${hint})` : ''}`;
   });
   return `invalid ${title}:\n  ${lines.join('\n  ')}`;
 }

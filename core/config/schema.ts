@@ -12,22 +12,24 @@ export const duration = z.union([z.number().int().nonnegative(), z.string()]).tr
   return parsed;
 });
 
-const count = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
+/** A whole number from the file, or from a variable's digits (a blank variable is an error, not 0). */
+const integer = z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number().int());
+const count = (min: number, fallback: number) => integer.pipe(z.number().min(min)).default(fallback);
 
-export const hubConfigSchema = z.object({
-  redisUrl: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+export const hubConfigSchema = z.strictObject({
+  redisUrl: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379' }).default('redis://127.0.0.1:6379'),
   prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, "_", "." or "-"').default('notify'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   mapping: z
-    .object({
-      couchdbUrl: z.url({ protocol: /^https?$/ }).optional(),
+    .strictObject({
+      couchdbUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL such as http://admin:secret@127.0.0.1:5984' }).optional(),
       db: z.string().min(1).default('notifications'),
       docId: z.string().min(1).default('ccs.notifications'),
       file: z.string().min(1).default('./mapping.json'),
     })
     .prefault({}),
   ingress: z
-    .object({
+    .strictObject({
       batchSize: count(1, 200),
       blockMs: count(1, 1000),
       maxBodyBytes: count(1, 64 * 1024),
@@ -36,7 +38,7 @@ export const hubConfigSchema = z.object({
     })
     .prefault({}),
   delivery: z
-    .object({
+    .strictObject({
       concurrency: count(1, 64),
       maxAttempts: count(1, 8),
       backoffBase: duration.default(1000),
@@ -51,13 +53,13 @@ export const hubConfigSchema = z.object({
   /** The outcome stream is capped (approximately) at this many entries. */
   eventsMaxLen: count(1000, 100_000),
   http: z
-    .object({
-      port: z.coerce.number().int().min(0).max(65535).default(9464),
+    .strictObject({
+      port: integer.pipe(z.number().min(0).max(65535)).default(9464),
       host: z.string().default('0.0.0.0'),
     })
     .prefault({}),
   plugins: z
-    .object({
+    .strictObject({
       /** Folders scanned for plugins: each sub-folder with an `index.ts`/`index.js` is one. */
       dirs: z.array(z.string()).default(['./plugins']),
       /** Extra plugin modules by path or package name. */

@@ -19,7 +19,7 @@ export interface ParseLimits {
   channels: ReadonlySet<string>;
 }
 
-const GROUP = /^#[^\s,#]+$/;
+const GROUP = /^#[^\s,#\u0000-\u001f\u007f]{1,200}$/;
 const FORMATS = new Set(['html', 'text', 'markdown']);
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;
 const LINE_BREAKS_AND_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
@@ -42,7 +42,8 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
       return fail(`\`content\` is not valid JSON (${err instanceof RangeError ? 'nested too deep' : (err as Error).message}); send a JSON object such as {"to":"#admins","body":"..."}`);
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      return fail(`\`content\` is JSON ${Array.isArray(raw) ? 'array' : typeof raw}, not an object; send a JSON object such as {"to":"#admins","body":"..."}`);
+      const kind = raw === null ? 'null' : Array.isArray(raw) ? 'array' : typeof raw;
+      return fail(`\`content\` is JSON ${kind}, not an object; send a JSON object such as {"to":"#admins","body":"..."}`);
     }
   }
 
@@ -65,7 +66,7 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
   if (raw.subject !== undefined && raw.subject !== null) {
     if (typeof raw.subject !== 'string') return fail('`subject` must be a string');
     // One line: a CR/LF in a subject is how email headers get injected.
-    subject = raw.subject.replace(LINE_BREAKS_AND_CONTROL, ' ').trim().slice(0, 250) || undefined;
+    subject = Array.from(raw.subject.replace(LINE_BREAKS_AND_CONTROL, ' ').trim()).slice(0, 250).join('') || undefined;
   }
 
   const format = raw.format ?? 'html';

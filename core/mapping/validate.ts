@@ -33,7 +33,7 @@ export interface Mapping {
 export type Validation = { ok: true; mapping: Mapping } | { ok: false; errors: string[] };
 
 const RESERVED = new Set(['include', 'escalate']);
-const GROUP_NAME = /^#[^\s,#]+$/;
+const GROUP_NAME = /^#[^\s,#\u0000-\u001f\u007f]{1,200}$/;
 const MAX_ERRORS = 20;
 
 /**
@@ -73,27 +73,40 @@ export function validateMapping(document: unknown, revision: string, channels: R
   }
 
   const groups = new Map<string, Group>();
+  const expanded = new Map<string, Route[]>();
   for (const name of direct.keys()) {
-    const seen = new Map<string, Route>();
-    const cycle = expand(name, [], direct, includes, seen);
-    if (cycle) {
-      fail(`mapping[${JSON.stringify(name)}].include`, `a cycle: ${cycle.join(' → ')}`);
+    const result = expand(name, [], direct, includes, expanded);
+    if ('cycle' in result) {
+      fail(`mapping[${JSON.stringify(name)}].include`, `a cycle: ${result.cycle.join(' → ')}`);
       continue;
     }
     const escalate = escalations.get(name);
-    groups.set(name, { routes: [...seen.values()], ...(escalate ? { escalate } : {}) });
+    groups.set(name, { routes: result.routes, ...(escalate ? { escalate } : {}) });
   }
   return errors.length ? { ok: false, errors } : { ok: true, mapping: { revision, groups } };
 }
 
-function expand(name: string, path: string[], direct: Map<string, Route[]>, includes: Map<string, string[]>, seen: Map<string, Route>): string[] | undefined {
-  if (path.includes(name)) return [...path.slice(path.indexOf(name)), name];
+/** A group's targets with its includes' (each once), or the cycle found; groups already expanded are reused, so a deep mesh of includes stays linear. */
+function expand(
+  name: string,
+  path: string[],
+  direct: Map<string, Route[]>,
+  includes: Map<string, string[]>,
+  expanded: Map<string, Route[]>,
+): { routes: Route[] } | { cycle: string[] } {
+  if (path.includes(name)) return { cycle: [...path.slice(path.indexOf(name)), name] };
+  const done = expanded.get(name);
+  if (done) return { routes: done };
+  const seen = new Map<string, Route>();
   for (const route of direct.get(name) ?? []) if (!seen.has(route.key)) seen.set(route.key, route);
   for (const child of includes.get(name) ?? []) {
-    const cycle = expand(child, [...path, name], direct, includes, seen);
-    if (cycle) return cycle;
+    const result = expand(child, [...path, name], direct, includes, expanded);
+    if ('cycle' in result) return result;
+    for (const route of result.routes) if (!seen.has(route.key)) seen.set(route.key, route);
   }
-  return undefined;
+  const routes = [...seen.values()];
+  expanded.set(name, routes);
+  return { routes };
 }
 
 type Fail = (path: string, message: string) => void;

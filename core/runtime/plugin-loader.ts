@@ -20,7 +20,7 @@ const INDEX_FILES = ['index.ts', 'index.js'];
  */
 export async function discoverPlugins(options: { dirs: string[]; modules: string[]; cwd?: string }): Promise<DiscoveredPlugin[]> {
   const cwd = options.cwd ?? process.cwd();
-  const sources: string[] = [];
+  const sources: Array<{ source: string; folder?: string }> = [];
   for (const dir of options.dirs) {
     const root = resolve(cwd, dir);
     if (!existsSync(root)) throw new HubError('HUB_ERR_PLUGIN', `plugins folder ${dir} does not exist; create it or remove it from plugins.dirs`);
@@ -29,14 +29,17 @@ export async function discoverPlugins(options: { dirs: string[]; modules: string
       if (name.startsWith('.') || !statSync(folder).isDirectory()) continue;
       const index = INDEX_FILES.map((f) => join(folder, f)).find((f) => existsSync(f));
       if (!index) throw new HubError('HUB_ERR_PLUGIN', `plugin folder ${folder} has no index.ts or index.js; a plugin folder needs one that default-exports definePlugin({...})`);
-      sources.push(index);
+      sources.push({ source: index, folder: name });
     }
   }
-  for (const module of options.modules) sources.push(module.startsWith('.') || module.startsWith('/') ? resolve(cwd, module) : module);
+  for (const module of options.modules) sources.push({ source: module.startsWith('.') || module.startsWith('/') ? resolve(cwd, module) : module });
 
   const plugins: DiscoveredPlugin[] = [];
-  for (const source of sources) {
+  for (const { source, folder } of sources) {
     const plugin = checkPlugin(await importPlugin(source), source);
+    if (folder !== undefined && plugin.name !== folder) {
+      throw new HubError('HUB_ERR_PLUGIN', `plugin ${source}: it is named "${plugin.name}" but its folder is "${folder}"; a plugin's name must be its folder's name`);
+    }
     const clash = plugins.find((p) => p.plugin.name === plugin.name);
     if (clash) throw new HubError('HUB_ERR_PLUGIN', `plugin ${source}: the name "${plugin.name}" is already taken by ${clash.source}; rename one of them`);
     plugins.push({ plugin, source });

@@ -1,5 +1,5 @@
 import { describeIssues } from '../config/load-config.ts';
-import { type Env, readEnv } from '../config/env.ts';
+import { type Env, envSource, readEnv } from '../config/env.ts';
 import { HubError } from '../errors.ts';
 import type { ChannelPlugin } from '../plugin-api.ts';
 import type { Redactor } from '../redactor.ts';
@@ -33,7 +33,7 @@ export function resolvePluginSettings(
     const value = readEnv(env, variable);
     if (value === undefined) continue;
     input[key] = value;
-    sources.set(key, variable);
+    sources.set(key, `from ${envSource(env, variable)}`);
   }
   for (const key of secrets) {
     const value = input[key];
@@ -43,11 +43,12 @@ export function resolvePluginSettings(
   }
   const parsed = plugin.settings.schema.safeParse(input);
   if (parsed.success) return { state: 'ready', settings: parsed.data };
-  if (sources.size === 0) {
-    // Name only the variables whose settings are missing or wrong, not the optional ones.
-    const missing = parsed.error.issues.map((issue) => envNames[String(issue.path[0])]).filter((v): v is string => v !== undefined);
-    const variables = missing.length ? [...new Set(missing)] : Object.values(envNames);
-    return { state: 'unconfigured', reason: variables.length ? `not configured: set ${variables.join(', ')}` : describeIssues(parsed.error, sources, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`) };
+  const hints = new Map(sources);
+  for (const [key, variable] of Object.entries(envNames)) if (!hints.has(key)) hints.set(key, `set ${variable}`);
+  const unset = parsed.error.issues.map((issue) => String(issue.path[0])).filter((key) => envNames[key] !== undefined && input[key] === undefined);
+  // Nothing set and only settings missing: the operator does not use this channel.
+  if (sources.size === 0 && unset.length === parsed.error.issues.length) {
+    return { state: 'unconfigured', reason: `not configured: set ${[...new Set(unset.map((key) => envNames[key]))].join(', ')}` };
   }
-  throw new HubError('HUB_ERR_CONFIG', describeIssues(parsed.error, sources, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`));
+  throw new HubError('HUB_ERR_CONFIG', describeIssues(parsed.error, hints, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`));
 }

@@ -65,6 +65,9 @@ export class TargetScheduler<Job> {
     while (queue.length > 0) {
       try {
         await this.#run(queue[0]!);
+      } catch {
+        // `run` owns its failures (the worker settles every outcome); one that
+        // escapes must not stall this target's queue or crash the process.
       } finally {
         queue.shift();
         this.#buffered -= 1;

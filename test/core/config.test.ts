@@ -254,3 +254,30 @@ describe('loadConfigFile and HUB_CONFIG', () => {
   });
 });
 
+describe('fixed bugs stay fixed (config)', () => {
+  test('a Redis URL with the wrong scheme says which schemes are expected', () => {
+    const text = errorOf(() => resolveConfig({}, { REDIS_URL: 'http://redis:6379' }));
+    assert.match(text, /redisUrl: .*redis:\/\/.*\(from REDIS_URL\)/);
+  });
+
+  test('a CouchDB URL with the wrong scheme says which schemes are expected', () => {
+    const text = errorOf(() => resolveConfig({}, { COUCHDB_URL: 'couch.internal:5984' }));
+    assert.match(text, /mapping\.couchdbUrl: .*https?:\/\/.*\(from COUCHDB_URL\)/);
+  });
+
+  test('HUB_HTTP_PORT made of blanks is refused, not taken as port 0 (a random port)', () => {
+    const text = errorOf(() => resolveConfig({}, { HUB_HTTP_PORT: ' ' }));
+    assert.match(text, /http\.port: .*\(from HUB_HTTP_PORT\)/);
+  });
+
+  test('a bad value read from <VAR>_FILE is said to come from <VAR>_FILE, where the operator must look', () => {
+    const path = file('bad-redis-url', 'redis.internal:6379\n');
+    const text = errorOf(() => resolveConfig({}, { REDIS_URL_FILE: path }));
+    assert.match(text, /redisUrl: .*\(from REDIS_URL_FILE\)$/m);
+  });
+
+  test('a misspelt key in the config file is refused, naming it', () => {
+    const text = errorOf(() => resolveConfig({ prefx: 'mine' } as HubConfigInput, {}));
+    assert.match(text, /prefx/);
+  });
+});

@@ -408,3 +408,15 @@ describe('MappingStore.resolve: two groups of one message reach a target once', 
   });
 });
 
+describe('fixed bugs stay fixed (mapping)', () => {
+  test('include expansion is not exponential: 60 groups each including the next two validate (exponential expansion would outlast the test timeout)', () => {
+    const mapping: Record<string, unknown> = {};
+    const n = 60;
+    for (let i = 0; i < n; i += 1) {
+      mapping[`#g${i}`] = { email: [`u${i}@example.org`], include: [`#g${i + 1}`, `#g${i + 2}`].filter((g) => Number(g.slice(2)) < n) };
+    }
+    const result = validateMapping(doc(mapping), 'rev-1', rules);
+    assert.ok(result.ok);
+    assert.equal(result.mapping.groups.get('#g0')!.routes.length, n);
+  });
+});

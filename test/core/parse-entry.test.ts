@@ -179,3 +179,15 @@ describe('parseEntry: entries refused with a reason a person can act on', () => 
   });
 });
 
+describe('fixed bugs stay fixed (parse-entry)', () => {
+  test('content `null` is called null, not "JSON object, not an object"', () => {
+    const reason = refused({ content: 'null' });
+    assert.match(reason, /null/);
+    assert.doesNotMatch(reason, /is JSON object, not an object/);
+  });
+
+  test('a subject cut at 250 characters does not cut an emoji in half (a lone surrogate shows as \uFFFD)', () => {
+    const got = accepted({ to: '#admins', body: 'x', subject: `${'a'.repeat(249)}\u{1F525} fire` });
+    assert.ok(got.subject?.isWellFormed(), `subject ends with ${JSON.stringify(got.subject?.slice(-2))}`);
+  });
+});

@@ -234,3 +234,27 @@ describe('PluginRegistry.load: the channels a mapping may name, and which can ru
   });
 });
 
+describe('fixed bugs stay fixed (plugins)', () => {
+  test('a plugin whose name is not its folder name is refused, naming the folder (plugin-api.ts: "Must equal the folder name")', async () => {
+    const message = await discoveryError([fixture('name-mismatch')]);
+    assert.match(message, new RegExp(`${fixture('name-mismatch', 'echo')}.*"shout"`));
+  });
+
+  test('a half-configured channel names the variable still to set, not only the one that is set', () => {
+    const message = settingsError(() => resolvePluginSettings(asPlugin(email), {}, { SMTP_URL: 'smtp://mail.example.org:587' }, new Redactor()));
+    assert.match(message, /^ {2}channels\.email\.from: .*EMAIL_FROM/m);
+  });
+
+  test('a wrong value in the config file of a channel with no variables set is reported, not "set WEBHOOK_SECRET"', () => {
+    const outcome = (() => {
+      try {
+        return resolvePluginSettings(asPlugin(webhook), { timeoutMs: 'ten seconds' }, {}, new Redactor());
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    const text = typeof outcome === 'string' ? outcome : outcome.state === 'unconfigured' ? outcome.reason : 'ready';
+    assert.match(text, /channels\.webhook\.timeoutMs/);
+    assert.doesNotMatch(text, /set WEBHOOK_SECRET/);
+  });
+});

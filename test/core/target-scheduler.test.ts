@@ -266,3 +266,16 @@ describe('TargetScheduler: drained and jobs()', () => {
   });
 });
 
+describe('fixed bugs stay fixed (target scheduler)', () => {
+  test('a job that throws does not stop its target: the next job of that target still runs, and nothing is left buffered', async () => {
+    const h = harness(1);
+    h.push('t', 't1');
+    h.push('t', 't2');
+    await settle();
+    h.jobs.get('t1')!.gate.fail(new Error('a bug in run'));
+    await settle();
+    assert.deepEqual(h.started, ['t1', 't2']);
+    await h.open('t2');
+    assert.equal(h.scheduler.buffered, 0);
+  });
+});
