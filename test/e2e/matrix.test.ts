@@ -185,7 +185,10 @@ describe('matrix end to end: XADD → hub → worker → homeserver', () => {
     assert.equal(events.filter((e) => e.type === 'dead').length, 0);
     const firstDelivery = (await statusOf(h, ids[0]!)).deliveries.find((d) => d.target === first)!;
     assert.equal(firstDelivery.state, 'sent');
-    assert.deepEqual(firstDelivery.history?.map((x) => x.result), ['rate limited', 'rate limited', 'rate limited', 'sent']);
+    // At least the three forced 429s (the every-2nd limit may add more), then sent: more tries than maxAttempts allows.
+    const results = firstDelivery.history?.map((x) => x.result) ?? [];
+    assert.equal(results.at(-1), 'sent');
+    assert.ok(results.slice(0, -1).every((r) => r === 'rate limited') && results.length >= 4, results.join(', '));
   });
 
   test('500s from the homeserver are retried until it recovers', async () => {
