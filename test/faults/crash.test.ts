@@ -4,6 +4,7 @@
  * in their place. Every message arrives, and Matrix shows no duplicate (the
  * resends that a crash causes are absorbed by transaction ids, and counted).
  */
+import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { killAll } from '../support/processes.ts';
@@ -119,6 +120,41 @@ describe('faults: crashes', () => {
     const figures = await r.settle();
     r.notes.routedTwice = await routedTwice(r);
     r.report(figures);
+  });
+
+  test('SIGKILL the email and Slack workers in the middle of deliveries: no idempotency key there, so duplicates are counted', async () => {
+    rig = await Rig.start({ scenario: 'crash/email+slack', channels: ['email', 'slack'] });
+    const r = rig;
+    const slackTargets = ['C024BE91L', 'C0OPS00001', 'G0PRIVATE1', 'U0WILL0001'];
+    r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { email: [`person${g}@example.org`], slack: [slackTargets[g]!] }])));
+    await r.hub();
+    let workers = await Promise.all([r.worker('email', { name: 'email worker 1' }), r.worker('slack', { name: 'slack worker 1' })]);
+    const kills: number[] = [];
+    const count = Math.round(LOAD * 0.66);
+    await r.produce({
+      count,
+      perSecond: 250,
+      groupOf,
+      during: async (sent) => {
+        for (const fraction of [0.3, 0.65]) {
+          await until('load', () => sent() >= count * fraction, 30_000);
+          await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+          kills.push(sent());
+          workers = await Promise.all([r.worker('email', { name: `email worker ${kills.length + 1}` }), r.worker('slack', { name: `slack worker ${kills.length + 1}` })]);
+        }
+      },
+    });
+    r.notes.killsAt = kills;
+    const figures = await r.settle();
+    // An email sent twice keeps its Message-ID, so that mail clients fold the copies.
+    const ids = new Map<string, Set<string>>();
+    for (const mail of r.smtp!.messages) {
+      const key = `${mail.envelope.to.join(',')} ${mail.parsed.subject}`;
+      ids.set(key, (ids.get(key) ?? new Set()).add(mail.parsed.messageId ?? ''));
+    }
+    r.notes.emailCopiesWithAnotherMessageId = [...ids.values()].filter((set) => set.size > 1).length;
+    r.report(figures, { duplicates: 'counted' });
+    assert.equal(r.notes.emailCopiesWithAnotherMessageId, 0, 'a resent email keeps its Message-ID');
   });
 });
 

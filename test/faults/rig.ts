@@ -63,6 +63,8 @@ export interface Figures {
 
 interface Sent {
   seq: number;
+  /** When Redis took it (the ms part of the entry id). */
+  at: number;
   groups: string[];
   /** `channel target` of every target the mapping gave the groups at send time. */
   targets: string[];
@@ -185,6 +187,7 @@ export class Rig {
   async produce(options: {
     count: number;
     perSecond: number;
+    /** The group(s) of message `seq` (1, 2, …). */
     groupOf: (seq: number) => string;
     producerIds?: boolean;
     during?: (progress: () => number) => Promise<void>;
@@ -196,7 +199,10 @@ export class Rig {
     const produced = (async () => {
       const start = Date.now();
       for (let i = 0; i < count; i += perTick) {
-        for (let j = i; j < Math.min(count, i + perTick); j++) pending.push(this.#send(options.groupOf(j), options.producerIds ?? false));
+        for (let j = i; j < Math.min(count, i + perTick); j++) {
+          const seq = ++this.#seq;
+          pending.push(this.#send(seq, options.groupOf(seq), options.producerIds ?? false));
+        }
         const due = start + ((i + perTick) / perSecond) * 1000;
         await sleep(Math.max(0, due - Date.now()));
       }
@@ -205,16 +211,15 @@ export class Rig {
     await Promise.all([produced, options.during?.(() => this.sent.size)]);
   }
 
-  async #send(group: string, producerId: boolean): Promise<void> {
-    const seq = ++this.#seq;
+  async #send(seq: number, group: string, producerId: boolean): Promise<void> {
     const groups = group.split(',');
     const targets = [...new Set(groups.flatMap((g) => Object.entries(this.mapping[g] ?? {}).flatMap(([ch, list]) => list.map((t) => `${ch} ${t}`))))];
     const fields = ['to', group, 'format', 'text', 'subject', `seq=${seq}`, 'body', `${this.scenario} seq=${seq} ·`];
     if (producerId) fields.push('id', `${this.prefix}-${seq}`);
     this.#inFlightXadds += 1;
     try {
-      await this.producer.xadd(`${this.prefix}:in`, '*', ...fields);
-      this.sent.set(seq, { seq, groups, targets });
+      const id = (await this.producer.xadd(`${this.prefix}:in`, '*', ...fields)) as string;
+      this.sent.set(seq, { seq, at: Number(id.split('-')[0]), groups, targets });
     } finally {
       this.#inFlightXadds -= 1;
     }
@@ -239,6 +244,20 @@ export class Rig {
     }
     for (const message of this.slack?.messages ?? []) add(`slack ${message.requested}`, message.text);
     return seen;
+  }
+
+  /** Milliseconds from XADD to the homeserver's event, over the Matrix deliveries to rooms `which` selects: p50, p99, max. */
+  latency(which: (roomId: string) => boolean = () => true, from = 0): { n: number; p50: number; p99: number; max: number } {
+    const all: number[] = [];
+    for (const roomId of this.hs.rooms().filter(which)) {
+      for (const event of this.hs.messages(roomId)) {
+        const sent = this.sent.get(Number(/seq=(\d+)/.exec(String(event.content.body ?? ''))?.[1]));
+        if (sent && sent.seq > from) all.push(event.origin_server_ts - sent.at);
+      }
+    }
+    all.sort((a, b) => a - b);
+    const at = (q: number) => all[Math.min(all.length - 1, Math.floor(q * all.length))] ?? 0;
+    return { n: all.length, p50: at(0.5), p99: at(0.99), max: all.at(-1) ?? 0 };
   }
 
   /** The dead letters: `channel target` → sequence numbers, and the reasons. */
@@ -281,9 +300,11 @@ export class Rig {
     }
     let duplicates = 0;
     let unexpected = 0;
+    const duplicatesByChannel: Record<string, number> = {};
     for (const [target, bySeq] of seen) {
       for (const [seq, times] of bySeq) {
         duplicates += times - 1;
+        if (times > 1) duplicatesByChannel[target.split(' ')[0]!] = (duplicatesByChannel[target.split(' ')[0]!] ?? 0) + times - 1;
         if (!expectedPairs.has(`${target} ${seq}`) && this.sent.has(seq)) unexpected += 1;
       }
     }
@@ -300,7 +321,7 @@ export class Rig {
       deliveredAndDead,
       unexpected,
       seconds: Math.round((Date.now() - this.#started) / 100) / 10,
-      notes: { ...this.notes, ...this.#matrixNotes() },
+      notes: { ...this.notes, ...this.#matrixNotes(), ...(duplicates ? { duplicatesByChannel } : {}) },
     };
   }
 
