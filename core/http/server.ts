@@ -37,7 +37,10 @@ export async function startHttpServer(deps: {
           problems.push('Redis is not reachable'),
         );
         if (deps.runsHub && !deps.mappingStore.current) problems.push(`no mapping loaded${deps.mappingStore.lastError ? `: ${deps.mappingStore.lastError}` : ''}`);
-        return send(problems.length ? 503 : 200, problems.length ? `not ready: ${problems.join('; ')}\n` : 'ready\n');
+        if (problems.length) return send(503, `not ready: ${problems.join('; ')}\n`);
+        // Routing works with the last good mapping; say what needs attention all the same.
+        const warning = deps.runsHub && deps.mappingStore.lastError ? ` (warning: ${deps.mappingStore.lastError})` : '';
+        return send(200, `ready${warning}\n`);
       }
       if (path === '/metrics') return send(200, await deps.metrics.registry.metrics(), deps.metrics.registry.contentType);
       return send(404, 'not found: this port serves /healthz, /readyz and /metrics\n');

@@ -63,8 +63,10 @@ export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [st
 
   apply(update: MappingUpdate, from: 'redis' | 'source'): boolean {
     if (update.document === null) {
-      this.lastError = 'the mapping document was deleted; routing with the last good revision until a new one is written';
-      this.#logger.error({ revision: update.revision }, this.lastError);
+      this.lastError = this.current
+        ? 'the mapping document was deleted; routing with the last good revision until a new one is written'
+        : `no mapping document at ${this.#source.description} yet; write one with hub mapping put <file>`;
+      (this.current ? this.#logger.error.bind(this.#logger) : this.#logger.warn.bind(this.#logger))({ revision: update.revision }, this.lastError);
       return false;
     }
     if (update.revision === this.current?.revision) return true;
