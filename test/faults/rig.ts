@@ -119,6 +119,11 @@ export class Rig {
     return this.hs.createRoom(`@owner:${this.hs.serverName}`, { members: options.joined === false ? [] : [this.bot.userId] });
   }
 
+  /** The mapping the next messages are counted against (when the test writes it elsewhere, e.g. to CouchDB). */
+  expect(mapping: Record<string, Group>): void {
+    this.mapping = mapping;
+  }
+
   /** Write the mapping file (the processes follow it live). */
   writeMapping(mapping: Record<string, Group>): void {
     this.mapping = mapping;
