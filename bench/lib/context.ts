@@ -21,17 +21,20 @@ export interface BenchContext {
   profileDir: string | undefined;
   /** Deliveries in flight per matrix worker (--concurrency). */
   concurrency: number;
+  /** Extra Node flags for the hub and worker processes (--node-arg, repeatable: `--node-arg=--max-semi-space-size=2`). */
+  nodeArgs: string[];
   /** A key prefix of its own for one workload (deleted by {@link dropPrefix}). */
   prefix(name: string): string;
   /** A temporary folder removed at the end of the run. */
   tempDir(name: string): string;
 }
 
-export function createContext(options: { runId: string; logDir: string; profileDir: string | undefined; concurrency: number }): BenchContext & { close(): Promise<void> } {
+export function createContext(options: { runId: string; logDir: string; profileDir: string | undefined; concurrency: number; nodeArgs?: string[] }): BenchContext & { close(): Promise<void> } {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   const dirs: string[] = [];
   return {
     ...options,
+    nodeArgs: options.nodeArgs ?? [],
     redis,
     prefix: (name) => `bench-${options.runId}-${name}-${randomBytes(2).toString('hex')}`,
     tempDir(name) {
@@ -90,6 +93,7 @@ export async function startHub(ctx: BenchContext, options: { prefix: string; map
     cwd: ROOT,
     env: { ...hubEnv(options.prefix, options.mappingFile), MATRIX_HOMESERVER: undefined, MATRIX_ACCESS_TOKEN: undefined, ...options.env },
     logDir: ctx.logDir,
+    nodeArgs: ctx.nodeArgs,
     ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
   });
   if (options.wait ?? true) {
@@ -111,6 +115,7 @@ export async function startMatrixWorker(ctx: BenchContext, options: { prefix: st
       MATRIX_DEVICE_ID: 'BENCH',
     },
     logDir: ctx.logDir,
+    nodeArgs: ctx.nodeArgs,
     ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
   });
   if (options.wait ?? true) {

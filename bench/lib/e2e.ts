@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type BenchContext, dropPrefix, groupsMapping, startHub, startMatrixWorker, writeMapping } from './context.ts';
 import type { Homeserver } from './homeserver-client.ts';
 import { type Child, waitFor } from './proc.ts';
-import { RssSampler, cpuSecondsOf, memoryOf, parseRedisCpu } from './proc-stats.ts';
+import { RssSampler, cpuSecondsOf, machineBusySeconds, memoryOf, parseRedisCpu } from './proc-stats.ts';
 import { type Summary, idMs, round, summarize, wallNow } from './stats.ts';
 
 export type Producer = { kind: 'burst' } | { kind: 'open'; ratePerSecond: number };
@@ -42,6 +42,10 @@ export interface E2EResult {
   latencyMs: Summary;
   processes: ProcessFigures[];
   redisCpuSeconds: number;
+  /** Cores kept busy, on average over the run, by processes outside the bench (other work on the machine). */
+  otherLoadCores: number;
+  /** CPU per message, µs: each process of the bench and Redis. */
+  cpuPerMessageUs: Record<string, number>;
   homeserver: { events: number; distinctTxns: number; dedupeHits: number; limited: number; sends: number; duplicateContent: number };
   /** Open loop only: how late the producer sent, against its schedule. */
   producerLagMs?: Summary;
@@ -90,6 +94,9 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
     const sampler = new RssSampler(() => tracked.map((c) => c.pid));
     const cpuBefore = tracked.map((c) => cpuSecondsOf(c.pid));
     const redisCpuBefore = parseRedisCpu(await ctx.redis.info('cpu'));
+    const machineBefore = machineBusySeconds();
+    const selfBefore = process.cpuUsage();
+    const wallBefore = performance.now();
 
     const reached = hs.expect(n, options.timeoutMs ?? 120_000);
     const sentAt = new Float64Array(n);
@@ -104,6 +111,9 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
     await waitFor('the deliveries to be settled', async () => (await ctx.redis.xlen(`${prefix}:deliver:matrix`)) === 0, { timeoutMs: 30_000, watch: children });
     const cpu = tracked.map((c, i) => cpuSecondsOf(c.pid) - cpuBefore[i]!);
     const redisCpuSeconds = parseRedisCpu(await ctx.redis.info('cpu')) - redisCpuBefore;
+    const self = process.cpuUsage(selfBefore);
+    const ours = cpu.reduce((a, b) => a + b, 0) + redisCpuSeconds + (self.user + self.system) / 1e6;
+    const otherLoadCores = (machineBusySeconds() - machineBefore - ours) / ((performance.now() - wallBefore) / 1000);
     sampler.stop();
     const processes = tracked.map((c, i): ProcessFigures => ({
       name: c.name,
@@ -121,6 +131,11 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
       latencyMs: roundSummary(summarize(stats.latencies)),
       processes,
       redisCpuSeconds: round(redisCpuSeconds, 2),
+      otherLoadCores: round(Math.max(0, otherLoadCores), 2),
+      cpuPerMessageUs: {
+        ...Object.fromEntries(processes.map((p) => [p.name.startsWith(`${options.name}-`) ? p.name.slice(options.name.length + 1) : p.name.split('-').pop()!, round((p.cpuSeconds / n) * 1e6, 0)])),
+        redis: round((redisCpuSeconds / n) * 1e6, 0),
+      },
       homeserver: {
         events: stats.events,
         distinctTxns: stats.distinctTxns,

@@ -63,3 +63,16 @@ export class RssSampler {
     clearInterval(this.#timer);
   }
 }
+
+/** CPU seconds the whole machine has been busy (all cores, from /proc/stat). */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const [, user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    void idle;
+    void iowait;
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}

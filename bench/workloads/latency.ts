@@ -27,15 +27,15 @@ export const latency: Workload = {
       });
       const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
-      const homeserver = e2e.processes.find((p) => p.name.endsWith('homeserver'))!;
-      return {
+            return {
         rows: [
           ['latency XADD → arrival', fmt.lat(e2e.latencyMs)],
           ...Object.entries(e2e.stagesMs ?? {}).map(([stage, s]): [string, string] => [`  stage ${stage}`, `p50 ${fmt.ms(s.p50)} · p99 ${fmt.ms(s.p99)} · max ${fmt.ms(s.max)}`]),
           ['achieved rate', fmt.rate(e2e.ratePerSecond)],
           ['producer lag behind schedule', `p50 ${fmt.ms(e2e.producerLagMs?.p50 ?? Number.NaN)} · p99 ${fmt.ms(e2e.producerLagMs?.p99 ?? Number.NaN)}`],
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)}`],
-          ['CPU s hub / worker / homeserver / redis', `${hub.cpuSeconds} / ${worker.cpuSeconds} / ${homeserver.cpuSeconds} / ${e2e.redisCpuSeconds}`],
+          ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (worker busy ${Math.round((worker.cpuSeconds / e2e.seconds) * 100)} % of a core)`],
+          ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}`],
         ],
         figures: { ratePerSecond: RATE, seconds: SECONDS, endToEnd: e2e },

@@ -8,7 +8,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { startCouch } from '../../test/servers/couchdb.ts';
 import { type BenchContext, dropPrefix, startHub, writeMapping } from '../lib/context.ts';
 import type { Child } from '../lib/proc.ts';
 import { memoryOf } from '../lib/proc-stats.ts';
@@ -99,6 +98,8 @@ export const propagation: Workload = {
     // CouchDB source.
     {
       const prefix = ctx.prefix('propagation-couch');
+      // pouchdb-server, started as the tests start it (loaded only for this phase).
+      const { startCouch } = await import('../../test/servers/couchdb.ts');
       const couch = await startCouch();
       let hub: Child | undefined;
       try {

@@ -31,7 +31,8 @@ export const workers: Workload = {
       const rows: Array<[string, string]> = [];
       for (const [label, r] of [['1 worker', one], ['2 workers', two], ['2 workers, 429 every 10th send', limited]] as const) {
         const rss = r.processes.filter((p) => p.name.includes('-worker')).map((p) => fmt.mb(p.peakRssMb)).join(' + ');
-        rows.push([label, `${fmt.rate(r.ratePerSecond)} · latency ${fmt.lat(r.latencyMs)} · worker CPU ${cpuOf(r, '-worker')} s · RSS ${rss}`]);
+        const perDelivery = Math.round((cpuOf(r, '-worker') / r.messages) * 1e6);
+        rows.push([label, `${fmt.rate(r.ratePerSecond)} · latency ${fmt.lat(r.latencyMs)} · worker CPU ${perDelivery} µs/delivery · RSS ${rss} · other load ${r.otherLoadCores} cores`]);
       }
       rows.push(['  429 run: sends / answered 429', `${l.sends} / ${l.limited}`]);
       rows.push(['  429 run: events / distinct txn ids / repeated txn PUTs', `${l.events} / ${l.distinctTxns} / ${l.dedupeHits}`]);
