@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killAll } from '../support/processes.ts';
+import { type HubProcess, killAll } from '../support/processes.ts';
 import { LOAD, Rig, until } from './rig.ts';
 
 let rig: Rig | undefined;
@@ -43,18 +43,18 @@ describe('faults: crashes', () => {
     const r = rig;
     let hub = await r.hub('hub 1');
     await r.worker('matrix');
-    const kills: Array<{ at: number; pendingIngress: number }> = [];
+    const kills: Array<{ at: number; pendingAtThisHub: number }> = [];
     await r.produce({
       count: LOAD,
-      perSecond: 400,
+      perSecond: 250,
       groupOf,
       during: async (sent) => {
-        for (const fraction of [0.2, 0.45, 0.7]) {
+        for (const fraction of [0.15, 0.4, 0.65]) {
           await until('load', () => sent() >= LOAD * fraction, 30_000);
-          const pendingIngress = await pendingAt(r, 'in', 'hub');
+          // Kill while this hub holds entries it has read and not yet fanned out (or within 3 s anyway).
+          const pending = await midFanOut(r, hub, 3_000);
           await hub.kill('SIGKILL');
-          kills.push({ at: sent(), pendingIngress });
-          await sleep(200);
+          kills.push({ at: sent(), pendingAtThisHub: pending });
           hub = await r.hub(`hub ${kills.length + 1}`);
         }
       },
@@ -157,6 +157,19 @@ describe('faults: crashes', () => {
     assert.equal(r.notes.emailCopiesWithAnotherMessageId, 0, 'a resent email keeps its Message-ID');
   });
 });
+
+/** Wait (polling Redis as fast as it answers) until `hub` has read entries it has not acknowledged; resolves with how many. */
+async function midFanOut(r: Rig, hub: HubProcess, timeoutMs: number): Promise<number> {
+  const line = await hub.waitFor(/"msg":"hub consuming"/);
+  const consumer = String((JSON.parse(line) as { consumer: string }).consumer);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const reply = (await r.redis.xpending(`${r.prefix}:in`, 'hub')) as [number, string | null, string | null, Array<[string, string]> | null];
+    const mine = Number(reply[3]?.find(([name]) => name === consumer)?.[1] ?? 0);
+    if (mine > 0) return mine;
+  }
+  return 0;
+}
 
 /** Ingress entries fanned out more than once (the route script must refuse a second time). */
 async function routedTwice(r: Rig): Promise<number> {

@@ -23,7 +23,7 @@ import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
 import { type HubProcess, REPO_ROOT, runHub, spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
-export const RESULTS_FILE = join(import.meta.dirname, 'results', 'figures.json');
+export const RESULTS_FILE = join(import.meta.dirname, 'results', 'figures.jsonl');
 
 /** Messages per scenario: a steady load that keeps the suite within a few minutes in CI. `FAULT_MESSAGES` raises it. */
 export const LOAD = Number(process.env.FAULT_MESSAGES ?? 1500);
@@ -105,13 +105,18 @@ export class Rig {
 
   static async start(options: RigOptions): Promise<Rig> {
     const rig = new Rig(options);
-    rig.hs = await startHomeserver();
-    rig.bot = rig.hs.registerUser('bot');
-    rig.hs.registerUser('owner');
-    if (options.channels.includes('email')) rig.smtp = await startSmtpServer();
-    if (options.channels.includes('slack')) rig.slack = await startSlackServer();
-    rig.#writeConfig();
-    return rig;
+    try {
+      rig.hs = await startHomeserver();
+      rig.bot = rig.hs.registerUser('bot');
+      rig.hs.registerUser('owner');
+      if (options.channels.includes('email')) rig.smtp = await startSmtpServer();
+      if (options.channels.includes('slack')) rig.slack = await startSlackServer();
+      rig.#writeConfig();
+      return rig;
+    } catch (err) {
+      await rig.close();
+      throw err;
+    }
   }
 
   /** A room the bot is in (or, with `joined: false`, one it is not invited to: a poison target). */
@@ -230,16 +235,27 @@ export class Rig {
     }
   }
 
+  /** Deliveries that arrived after a later message to the same target (first arrivals only), by channel. */
+  outOfOrder: Record<string, number> = {};
+
   /** Every delivery the peers received, as `channel target` → sequence number → times. */
   observed(): Map<string, Map<number, number>> {
     const seen = new Map<string, Map<number, number>>();
+    const highest = new Map<string, number>();
+    this.outOfOrder = {};
     const add = (key: string, text: string | undefined) => {
       const m = /seq=(\d+)/.exec(text ?? '');
       if (!m) return;
       const seq = Number(m[1]);
       let bySeq = seen.get(key);
       if (!bySeq) seen.set(key, (bySeq = new Map()));
-      bySeq.set(seq, (bySeq.get(seq) ?? 0) + 1);
+      const times = (bySeq.get(seq) ?? 0) + 1;
+      bySeq.set(seq, times);
+      if (times === 1 && seq < (highest.get(key) ?? 0)) {
+        const channel = key.split(' ')[0]!;
+        this.outOfOrder[channel] = (this.outOfOrder[channel] ?? 0) + 1;
+      }
+      highest.set(key, Math.max(seq, highest.get(key) ?? 0));
     };
     for (const roomId of this.hs.rooms()) {
       for (const event of this.hs.messages(roomId)) add(`matrix ${roomId}`, String(event.content.body ?? ''));
@@ -326,7 +342,12 @@ export class Rig {
       deliveredAndDead,
       unexpected,
       seconds: Math.round((Date.now() - this.#started) / 100) / 10,
-      notes: { ...this.notes, ...this.#matrixNotes(), ...(duplicates ? { duplicatesByChannel } : {}) },
+      notes: {
+        ...this.notes,
+        ...this.#matrixNotes(),
+        ...(duplicates ? { duplicatesByChannel } : {}),
+        ...(Object.keys(this.outOfOrder).length ? { outOfOrder: this.outOfOrder } : {}),
+      },
     };
   }
 
