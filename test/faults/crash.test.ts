@@ -122,6 +122,40 @@ describe('faults: crashes', () => {
     r.report(figures);
   });
 
+  test('rolling restart with SIGTERM under load: hub and workers stop in time, their replacements lose nothing', async () => {
+    rig = await matrixRig('crash/rolling-sigterm');
+    const r = rig;
+    r.hs.delay(15);
+    let hub = await r.hub('hub 1');
+    let workers: HubProcess[] = await Promise.all([r.worker('matrix', { name: 'worker A1' }), r.worker('matrix', { name: 'worker B1' })]);
+    const stops: Array<{ process: string; inFlight: number; exitMs: number; exit: string }> = [];
+    const replace = async (old: HubProcess, start: () => Promise<HubProcess>) => {
+      const n = inFlight(r);
+      const begun = Date.now();
+      const next = start();
+      old.child.kill('SIGTERM');
+      const { code, signal } = await old.exited;
+      stops.push({ process: old.name.split(' ').slice(1).join(' '), inFlight: n, exitMs: Date.now() - begun, exit: String(signal ?? code) });
+      return next;
+    };
+    await r.produce({
+      count: LOAD,
+      perSecond: 300,
+      groupOf,
+      during: async (sent) => {
+        for (const [i, fraction] of [0.2, 0.45, 0.7].entries()) {
+          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          hub = await replace(hub, () => r.hub(`hub ${i + 2}`));
+          workers = await Promise.all(workers.map((w, k) => replace(w, () => r.worker('matrix', { name: `worker ${'AB'[k]}${i + 2}` }))));
+        }
+      },
+    });
+    r.notes.stops = stops;
+    const figures = await r.settle();
+    r.report(figures);
+    for (const stop of stops) assert.ok(stop.exitMs < 10_000 && stop.exit === '0', `${stop.process} took ${stop.exitMs} ms to stop (exit ${stop.exit})`);
+  });
+
   test('SIGKILL the email and Slack workers in the middle of deliveries: no idempotency key there, so duplicates are counted', async () => {
     rig = await Rig.start({ scenario: 'crash/email+slack', channels: ['email', 'slack'] });
     const r = rig;

@@ -164,8 +164,12 @@ export class Rig {
       ...(this.smtp ? { SMTP_URL: this.smtp.url(), EMAIL_FROM: 'Hub <hub@example.org>' } : {}),
       ...(this.slack ? { SLACK_TOKEN: SLACK_TEST_TOKEN, SLACK_API_URL: this.slack.url } : {}),
       ...this.#options.env,
+      ...this.extraEnv,
     };
   }
+
+  /** Set by a test after the peers started (a proxy in front of one): overrides the environment of the processes spawned next. */
+  readonly extraEnv: Record<string, string> = {};
 
   /** `hub start --only hub`, resolved once it consumes. */
   async hub(name = 'hub'): Promise<HubProcess> {
