@@ -5,11 +5,12 @@
  * at a steady rate, and the figures: every message carries a sequence number
  * in its body, and the peers are counted by (target, sequence number).
  *
- *     sent N      messages the producer's XADD was acknowledged for (and the deliveries they make)
+ *     sent N      deliveries, (message, target), of the messages Redis acknowledged to the producer,
+ *                 plus each entry of bad input (which must end in the dead-letter stream)
  *     delivered   distinct (target, message) pairs that reached their peer
  *     duplicates  deliveries the peer received more than once (events − distinct)
- *     dead        distinct (target, message) pairs in the dead-letter stream, with their reasons
- *     lost        pairs neither delivered nor dead-lettered: must be 0
+ *     dead        distinct (target, message) pairs, and bad entries, in the dead-letter stream, with the reasons
+ *     lost        pairs neither delivered nor dead-lettered, bad entries not dead-lettered: must be 0
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +48,8 @@ export interface RigOptions {
 export interface Figures {
   scenario: string;
   messages: number;
+  /** Entries of bad input among the messages: each counts once in `sent`, and must be dead-lettered. */
+  bad: number;
   sent: number;
   delivered: number;
   duplicates: number;
@@ -68,6 +71,17 @@ interface Sent {
   groups: string[];
   /** `channel target` of every target the mapping gave the groups at send time. */
   targets: string[];
+  /** Bad input: why the hub must dead-letter it at ingress (the good part, if any, is still delivered). */
+  bad?: string;
+}
+
+/** An entry of the producer's own making (bad input): its fields, the targets it still reaches, and why it must be dead-lettered. */
+export interface CustomEntry {
+  fields: Record<string, string>;
+  /** Groups whose targets it is still delivered to (default none). */
+  deliveredTo?: string[];
+  /** The kind of bad input, for the figures; undefined: a good entry. */
+  bad?: string;
 }
 
 export class Rig {
@@ -204,6 +218,8 @@ export class Rig {
     /** The group(s) of message `seq` (1, 2, …). */
     groupOf: (seq: number) => string;
     producerIds?: boolean;
+    /** An entry of the test's own making for message `seq` (bad input), or undefined for the usual one. */
+    entryOf?: (seq: number) => CustomEntry | undefined;
     during?: (progress: () => number) => Promise<void>;
   }): Promise<void> {
     const { count, perSecond } = options;
@@ -215,7 +231,8 @@ export class Rig {
       for (let i = 0; i < count; i += perTick) {
         for (let j = i; j < Math.min(count, i + perTick); j++) {
           const seq = ++this.#seq;
-          pending.push(this.#send(seq, options.groupOf(seq), options.producerIds ?? false));
+          const custom = options.entryOf?.(seq);
+          pending.push(custom ? this.#sendCustom(seq, custom) : this.#send(seq, options.groupOf(seq), options.producerIds ?? false));
         }
         const due = start + ((i + perTick) / perSecond) * 1000;
         await sleep(Math.max(0, due - Date.now()));
@@ -225,15 +242,27 @@ export class Rig {
     await Promise.all([produced, options.during?.(() => this.sent.size)]);
   }
 
+  #targetsOf(groups: string[]): string[] {
+    return [...new Set(groups.flatMap((g) => Object.entries(this.mapping[g] ?? {}).flatMap(([ch, list]) => list.map((t) => `${ch} ${t}`))))];
+  }
+
   async #send(seq: number, group: string, producerId: boolean): Promise<void> {
     const groups = group.split(',');
-    const targets = [...new Set(groups.flatMap((g) => Object.entries(this.mapping[g] ?? {}).flatMap(([ch, list]) => list.map((t) => `${ch} ${t}`))))];
     const fields = ['to', group, 'format', 'text', 'subject', `seq=${seq}`, 'body', `${this.scenario} seq=${seq} ·`];
     if (producerId) fields.push('id', `${this.prefix}-${seq}`);
+    await this.#xadd(fields, { seq, groups, targets: this.#targetsOf(groups) });
+  }
+
+  async #sendCustom(seq: number, entry: CustomEntry): Promise<void> {
+    const groups = entry.deliveredTo ?? [];
+    await this.#xadd(Object.entries(entry.fields).flat(), { seq, groups, targets: this.#targetsOf(groups), ...(entry.bad ? { bad: entry.bad } : {}) });
+  }
+
+  async #xadd(fields: string[], sent: Omit<Sent, 'at'>): Promise<void> {
     this.#inFlightXadds += 1;
     try {
       const id = (await this.producer.xadd(`${this.prefix}:in`, '*', ...fields)) as string;
-      this.sent.set(seq, { seq, at: Number(id.split('-')[0]), groups, targets });
+      this.sent.set(sent.seq, { ...sent, at: Number(id.split('-')[0]) });
     } finally {
       this.#inFlightXadds -= 1;
     }
@@ -286,20 +315,24 @@ export class Rig {
   }
 
   /** The dead letters: `channel target` → sequence numbers, and the reasons. */
-  async deadLetters(): Promise<{ pairs: Set<string>; reasons: Record<string, number>; count: number }> {
+  async deadLetters(): Promise<{ pairs: Set<string>; reasons: Record<string, number>; count: number; ingress: Set<number> }> {
     const rows = (await this.redis.xrange(`${this.prefix}:dead`, '-', '+')) as Array<[string, string[]]>;
     const pairs = new Set<string>();
+    const ingress = new Set<number>();
     const reasons: Record<string, number> = {};
     for (const [, flat] of rows) {
       const f: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
-      const seq = Number(/seq=(\d+)/.exec(f.body ?? '')?.[1] ?? NaN);
+      // The body carries the sequence number; a bad entry may carry it elsewhere (subject, content).
+      const carrier = f.body ?? Object.entries(f).find(([k, v]) => k !== 'reason' && /seq=\d+/.test(v))?.[1] ?? '';
+      const seq = Number(/seq=(\d+)/.exec(carrier)?.[1] ?? NaN);
+      if (f.stage === 'ingress') ingress.add(seq);
       const reason = `${f.stage}: ${shortReason(f.reason ?? '')}`;
       reasons[reason] = (reasons[reason] ?? 0) + 1;
       if (f.stage === 'delivery') pairs.add(`${f.channel} ${f.target} ${seq}`);
-      else for (const t of this.sent.get(seq)?.targets ?? []) pairs.add(`${t} ${seq}`);
+      else if (!this.sent.get(seq)?.bad) for (const t of this.sent.get(seq)?.targets ?? []) pairs.add(`${t} ${seq}`);
     }
-    return { pairs, reasons, count: rows.length };
+    return { pairs, reasons, count: rows.length, ingress };
   }
 
   /** The figures now. */
@@ -323,6 +356,15 @@ export class Rig {
         if (!got && !gaveUp) lost += 1;
       }
     }
+    // A bad entry is one more thing sent that must end somewhere: in the dead-letter stream, never dropped.
+    let bad = 0;
+    let badDead = 0;
+    for (const s of this.sent.values()) {
+      if (!s.bad) continue;
+      bad += 1;
+      if (dead.ingress.has(s.seq)) badDead += 1;
+      else lost += 1;
+    }
     let duplicates = 0;
     let unexpected = 0;
     const duplicatesByChannel: Record<string, number> = {};
@@ -337,10 +379,11 @@ export class Rig {
     return {
       scenario: this.scenario,
       messages: this.sent.size,
-      sent: expected,
+      bad,
+      sent: expected + bad,
       delivered,
       duplicates,
-      dead: deadOnly,
+      dead: deadOnly + badDead,
       reasons: dead.reasons,
       lost,
       deliveredAndDead,
@@ -395,7 +438,7 @@ export class Rig {
     const reasons = Object.entries(f.reasons).map(([r, n]) => `${n}× ${r}`).join('; ');
     const notes = Object.entries(f.notes).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ');
     const line =
-      `[faults] ${f.scenario}: sent ${f.sent} (${f.messages} messages), delivered ${f.delivered}, duplicates ${f.duplicates}, ` +
+      `[faults] ${f.scenario}: sent ${f.sent} (${f.messages} messages${f.bad ? `, ${f.bad} of them bad input` : ''}), delivered ${f.delivered}, duplicates ${f.duplicates}, ` +
       `dead-lettered ${f.dead}${reasons ? ` (${reasons})` : ''}, lost ${f.lost}` +
       `${f.deliveredAndDead ? `, delivered yet dead-lettered ${f.deliveredAndDead}` : ''}${f.unexpected ? `, unexpected ${f.unexpected}` : ''}` +
       ` — ${f.seconds} s${notes ? `; ${notes}` : ''}`;
@@ -432,6 +475,7 @@ function shortReason(reason: string): string {
     .replace(/@[\w.-]+:[\w.-]+/g, '<user>')
     .replace(/\$[\w-]+/g, '<event>')
     .replace(/"[^"]{40,}"/g, '"…"')
+    .replace(/at position \d+ \(line \d+ column \d+\)/g, 'at position N')
     .slice(0, 160);
 }
 

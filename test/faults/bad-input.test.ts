@@ -1,0 +1,64 @@
+/**
+ * Bad input under load, with the hub SIGKILLed once in the middle: every
+ * seventh entry is malformed in one of the ways producers get it wrong. Each
+ * good entry is delivered; each bad one ends in the dead-letter stream with a
+ * reason a person can act on (never dropped, also when the hub that read it was
+ * killed); a partly good one is delivered to its known groups and dead-letters
+ * the rest; the hub keeps running.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, test } from 'node:test';
+import { killAll } from '../support/processes.ts';
+import { type CustomEntry, LOAD, Rig, until } from './rig.ts';
+
+let rig: Rig | undefined;
+
+afterEach(async () => {
+  const problems = (await rig?.close()) ?? [];
+  rig = undefined;
+  if (problems.length) throw new Error(problems.join('\n'));
+});
+after(killAll);
+
+/** The kinds of bad input, each an entry that carries its sequence number somewhere the dead letter keeps. */
+const BAD: Array<(seq: number) => CustomEntry> = [
+  (seq) => ({ bad: 'no body', fields: { to: '#g0', subject: `seq=${seq}` } }),
+  (seq) => ({ bad: 'to without #', fields: { to: 'g0', body: `seq=${seq}` } }),
+  (seq) => ({ bad: 'unknown group', fields: { to: '#nobody', body: `seq=${seq}` } }),
+  (seq) => ({ bad: 'content not JSON', fields: { content: `{"to":"#g0","body":"seq=${seq}"` } }),
+  (seq) => ({ bad: 'body over 64 KiB', fields: { to: '#g0', body: `seq=${seq} ${'x'.repeat(70_000)}` } }),
+  (seq) => ({ bad: 'unknown channel', fields: { to: '#g0', channels: 'pigeon', body: `seq=${seq}` } }),
+  (seq) => ({ bad: 'one group unknown', deliveredTo: ['#g1'], fields: { to: '#g1,#nobody', format: 'text', body: `bad-input seq=${seq}` } }),
+];
+
+describe('faults: bad input', () => {
+  test('every seventh entry malformed, the hub SIGKILLed once: good ones delivered, bad ones dead-lettered with a reason', async () => {
+    rig = await Rig.start({ scenario: 'bad-input/under-load', channels: ['matrix'] });
+    const r = rig;
+    const rooms = Array.from({ length: 8 }, () => r.room());
+    r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));
+    let hub = await r.hub('hub 1');
+    await r.worker('matrix');
+    let bad = 0;
+    await r.produce({
+      count: LOAD,
+      perSecond: 300,
+      groupOf: (seq) => `#g${seq % 4}`,
+      entryOf: (seq) => (seq % 7 === 0 ? BAD[bad++ % BAD.length]!(seq) : undefined),
+      during: async (sent) => {
+        await until('load', () => sent() >= LOAD * 0.4);
+        await hub.kill('SIGKILL');
+        hub = await r.hub('hub 2');
+      },
+    });
+    const figures = await r.settle();
+    const kinds: Record<string, number> = {};
+    for (const s of r.sent.values()) if (s.bad) kinds[s.bad] = (kinds[s.bad] ?? 0) + 1;
+    r.notes.badKinds = kinds;
+    r.notes.hubRunning = hub.running;
+    r.report(figures);
+    assert.ok(hub.running, 'the hub keeps running');
+    assert.equal(figures.dead, figures.bad, 'one dead letter per bad entry, none for the good ones');
+    for (const reason of Object.keys(figures.reasons)) assert.match(reason, /^ingress: /);
+  });
+});
