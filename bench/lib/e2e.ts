@@ -24,6 +24,8 @@ export interface E2EOptions {
   producer: Producer;
   /** Per-stage timings from the outcome stream (costs a read of it afterwards). */
   stages?: boolean;
+  /** Messages sent first, the same way, and left out of the figures (JIT, connections, caches warm up). */
+  warmupMessages?: number;
   timeoutMs?: number;
 }
 
@@ -47,9 +49,13 @@ export interface E2EResult {
   /** CPU per message, µs: each process of the bench and Redis. */
   cpuPerMessageUs: Record<string, number>;
   homeserver: { events: number; distinctTxns: number; dedupeHits: number; limited: number; sends: number; duplicateContent: number };
+  /** The warm-up messages' latency (not in latencyMs). */
+  warmupLatencyMs?: Summary;
   /** Open loop only: how late the producer sent, against its schedule. */
   producerLagMs?: Summary;
   stagesMs?: Record<string, Summary>;
+  /** With stages: the 100 ms windows (by send time, seconds from the first send) with the slowest messages. */
+  slowWindows?: Array<{ atS: number; maxMs: number; over10ms: number }>;
   /** Time to start the hub and worker processes until they consume. */
   startupMs: number;
 }
@@ -72,7 +78,10 @@ export function matrixContent(i: number, sentAt: number): string {
 }
 
 export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promise<E2EResult> {
-  const { hs, messages: n } = options;
+  const { hs } = options;
+  const warmup = options.warmupMessages ?? 0;
+  /** Messages produced in all; figures are over those after the warm-up. */
+  const n = warmup + options.messages;
   const groups = options.groups ?? 10;
   const prefix = ctx.prefix(options.name);
   const dir = ctx.tempDir(options.name);
@@ -105,7 +114,7 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
       ? produceBurst(ctx.redis, `${prefix}:in`, n, groups, sentAt, entryIds)
       : produceOpenLoop(ctx.redis, `${prefix}:in`, n, groups, options.producer.ratePerSecond, sentAt, entryIds);
     const [lastArrival, producerLag] = await Promise.all([reached, produced]);
-    const firstSend = sentAt[0]!;
+    const firstSend = sentAt[warmup]!;
 
     // Everything settled: a delivery's stream entry is deleted when its outcome is written.
     await waitFor('the deliveries to be settled', async () => (await ctx.redis.xlen(`${prefix}:deliver:matrix`)) === 0, { timeoutMs: 30_000, watch: children });
@@ -122,13 +131,20 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
       cpuSeconds: round(cpu[i]!, 2),
     }));
 
-    const stats = await hs.stats(options.stages ?? false);
+    const stats = await hs.stats(true);
+    const latencies: number[] = [];
+    const warmupLatencies: number[] = [];
+    for (const [seq, at] of stats.arrivals ?? []) {
+      if (seq < 0 || seq >= n) continue;
+      (seq < warmup ? warmupLatencies : latencies).push(at - sentAt[seq]!);
+    }
     const seconds = (lastArrival - firstSend) / 1000;
     const result: E2EResult = {
-      messages: n,
+      messages: options.messages,
       seconds: round(seconds, 3),
-      ratePerSecond: round(n / seconds, 0),
-      latencyMs: roundSummary(summarize(stats.latencies)),
+      ratePerSecond: round(options.messages / seconds, 0),
+      latencyMs: roundSummary(summarize(latencies)),
+      ...(warmup ? { warmupLatencyMs: roundSummary(summarize(warmupLatencies)) } : {}),
       processes,
       redisCpuSeconds: round(redisCpuSeconds, 2),
       otherLoadCores: round(Math.max(0, otherLoadCores), 2),
@@ -147,7 +163,10 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
       startupMs,
       ...(producerLag ? { producerLagMs: roundSummary(producerLag) } : {}),
     };
-    if (options.stages && stats.arrivals) result.stagesMs = await stageTimings(ctx.redis, prefix, sentAt, entryIds, stats.arrivals);
+    if (options.stages && stats.arrivals) {
+      result.stagesMs = await stageTimings(ctx.redis, prefix, sentAt, entryIds, stats.arrivals, warmup);
+      result.slowWindows = slowWindows(sentAt, stats.arrivals, warmup);
+    }
     return result;
   } finally {
     await Promise.all(children.map((c) => c.stop()));
@@ -199,7 +218,7 @@ async function produceOpenLoop(redis: Redis, stream: string, n: number, groups: 
  * events (the hub's script ran) and `sent` events (the worker's settle ran)
  * carry Redis's clock in their ids (ms), the homeserver its arrivals.
  */
-async function stageTimings(redis: Redis, prefix: string, sentAt: Float64Array, entryIds: string[], arrivals: Array<[number, number]>): Promise<Record<string, Summary>> {
+async function stageTimings(redis: Redis, prefix: string, sentAt: Float64Array, entryIds: string[], arrivals: Array<[number, number]>, warmup: number): Promise<Record<string, Summary>> {
   const seqOf = new Map(entryIds.map((id, seq) => [id, seq]));
   const n = entryIds.length;
   const routed = new Float64Array(n).fill(Number.NaN);
@@ -223,7 +242,7 @@ async function stageTimings(redis: Redis, prefix: string, sentAt: Float64Array, 
   const toRouted: number[] = [];
   const toArrival: number[] = [];
   const toSettled: number[] = [];
-  for (let i = 0; i < n; i += 1) {
+  for (let i = warmup; i < n; i += 1) {
     if (!Number.isNaN(routed[i]!)) toRouted.push(routed[i]! - sentAt[i]!);
     if (!Number.isNaN(routed[i]!) && !Number.isNaN(arrived[i]!)) toArrival.push(arrived[i]! - routed[i]!);
     if (!Number.isNaN(settled[i]!) && !Number.isNaN(arrived[i]!)) toSettled.push(settled[i]! - arrived[i]!);
@@ -233,6 +252,23 @@ async function stageTimings(redis: Redis, prefix: string, sentAt: Float64Array, 
     'routed→arrival': roundSummary(summarize(toArrival)),
     'arrival→settled': roundSummary(summarize(toSettled)),
   };
+}
+
+function slowWindows(sentAt: Float64Array, arrivals: Array<[number, number]>, warmup: number): Array<{ atS: number; maxMs: number; over10ms: number }> {
+  const windows = new Map<number, { maxMs: number; over10ms: number }>();
+  for (const [seq, at] of arrivals) {
+    if (seq < warmup || seq >= sentAt.length) continue;
+    const latency = at - sentAt[seq]!;
+    const key = Math.floor((sentAt[seq]! - sentAt[warmup]!) / 100);
+    const w = windows.get(key) ?? { maxMs: 0, over10ms: 0 };
+    w.maxMs = Math.max(w.maxMs, latency);
+    if (latency > 10) w.over10ms += 1;
+    windows.set(key, w);
+  }
+  return [...windows]
+    .sort((a, b) => b[1].maxMs - a[1].maxMs)
+    .slice(0, 5)
+    .map(([key, w]) => ({ atS: key / 10, maxMs: round(w.maxMs, 1), over10ms: w.over10ms }));
 }
 
 export function roundSummary(s: Summary): Summary {
