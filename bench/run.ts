@@ -8,13 +8,15 @@
  * the JSON and the output (profiles slow the children: use the figures of a
  * run without it for the targets). --node-arg passes a Node flag to the hub
  * and worker processes (e.g. --node-arg=--max-semi-space-size=2), repeatable.
+ * --compiled runs them from a tsc build (tsconfig.build.json, as the
+ * Dockerfile does) instead of the TypeScript sources.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { type BenchContext, ROOT, createContext } from './lib/context.ts';
+import { type BenchContext, ROOT, compileHub, createContext } from './lib/context.ts';
 import { stopAll } from './lib/proc.ts';
 import { summarizeProfiles } from './lib/profile.ts';
 import type { Check, Workload, WorkloadResult } from './lib/workload.ts';
@@ -29,20 +31,22 @@ const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, w
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
-function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number; nodeArgs: string[] } {
+function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number; nodeArgs: string[]; compiled: boolean } {
   const names: string[] = [];
   const nodeArgs: string[] = [];
   let profile = false;
+  let compiled = false;
   let concurrency = 10;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
     if (arg === '--profile') profile = true;
+    else if (arg === '--compiled') compiled = true;
     else if (arg === '--node-arg' || arg.startsWith('--node-arg=')) nodeArgs.push(arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i]!);
     else if (arg === '--concurrency' || arg.startsWith('--concurrency=')) {
       concurrency = Number(arg.includes('=') ? arg.split('=')[1] : argv[++i]);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency: expected a whole number ≥ 1');
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`usage: npm run bench -- [${WORKLOADS.map((w) => w.name).join('|')} …] [--profile] [--concurrency N] [--node-arg=<flag for hub and worker processes>]…\n`);
+      process.stdout.write(`usage: npm run bench -- [${WORKLOADS.map((w) => w.name).join('|')} …] [--profile] [--compiled] [--concurrency N] [--node-arg=<flag for hub and worker processes>]…\n`);
       process.exit(0);
     } else if (arg.startsWith('-')) throw new Error(`unknown option ${arg}`);
     else names.push(arg);
@@ -50,7 +54,7 @@ function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurr
   for (const name of names) {
     if (!WORKLOADS.some((w) => w.name === name)) throw new Error(`no workload named "${name}"; there are: ${WORKLOADS.map((w) => w.name).join(', ')}`);
   }
-  return { names, profile, concurrency, nodeArgs };
+  return { names, profile, concurrency, nodeArgs, compiled };
 }
 
 function stamp(): string {
@@ -93,11 +97,12 @@ async function main(): Promise<void> {
   mkdirSync(logDir, { recursive: true });
   const profileDir = args.profile ? join(runDir, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  const ctx: BenchContext & { close(): Promise<void> } = createContext({ runId: runId.replace(/[_-]/g, '').slice(2), logDir, profileDir, concurrency: args.concurrency, nodeArgs: args.nodeArgs });
+  const build = args.compiled ? compileHub(mkdtempSync(join(tmpdir(), 'hub-bench-build-'))) : undefined;
+  const ctx: BenchContext & { close(): Promise<void> } = createContext({ runId: runId.replace(/[_-]/g, '').slice(2), logDir, profileDir, concurrency: args.concurrency, nodeArgs: args.nodeArgs, ...build });
 
   const started = Date.now();
   const load = loadavg();
-  process.stdout.write(`notification-hub bench ${runId} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · load ${load.map((l) => l.toFixed(2)).join(' ')} · Node ${process.version}${args.profile ? ' · CPU profiles on (slower)' : ''}${args.nodeArgs.length ? ` · hub/worker flags ${args.nodeArgs.join(' ')}` : ''}\n`);
+  process.stdout.write(`notification-hub bench ${runId} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · load ${load.map((l) => l.toFixed(2)).join(' ')} · Node ${process.version}${args.profile ? ' · CPU profiles on (slower)' : ''}${args.nodeArgs.length ? ` · hub/worker flags ${args.nodeArgs.join(' ')}` : ''}${build ? ` · hub/worker compiled (tsc → ${build.hubRoot})` : ''}\n`);
   process.stdout.write(`workloads: ${selected.map((w) => w.name).join(', ')} · child logs in ${logDir}\n`);
 
   const sections: Array<{ name: string; title: string; result?: WorkloadResult; error?: string; seconds: number }> = [];
@@ -117,6 +122,7 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
     await ctx.close();
+    if (build) rmSync(build.hubRoot, { recursive: true, force: true });
   }
 
   const checks = sections.flatMap((s) => s.result?.checks ?? []);
@@ -129,7 +135,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     node: process.version,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), loadAverageAtStart: load },
-    options: { concurrency: args.concurrency, profile: args.profile, nodeArgs: args.nodeArgs, workloads: selected.map((w) => w.name) },
+    options: { concurrency: args.concurrency, profile: args.profile, nodeArgs: args.nodeArgs, compiled: args.compiled, workloads: selected.map((w) => w.name) },
     seconds: (Date.now() - started) / 1000,
     workloads: Object.fromEntries(sections.map((s) => [s.name, { title: s.title, seconds: s.seconds, ...(s.error ? { error: s.error } : {}), ...(s.result ? { figures: s.result.figures, checks: s.result.checks } : {}) }])),
     checks,

@@ -1,6 +1,7 @@
 /** What every workload gets: where logs and profiles go, Redis, and how to start the hub's processes. */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,6 @@ import { HS_TOKEN, HS_USER_ID } from './homeserver-client.ts';
 import { type Child, spawnNode, waitFor } from './proc.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = join(ROOT, 'core/cli/main.ts');
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface BenchContext {
@@ -21,6 +21,10 @@ export interface BenchContext {
   profileDir: string | undefined;
   /** Deliveries in flight per matrix worker (--concurrency). */
   concurrency: number;
+  /** Where the hub and worker processes run from: the checkout (TypeScript), or a compiled build (--compiled). */
+  hubRoot: string;
+  /** Their entry point, relative to hubRoot. */
+  cli: string;
   /** Extra Node flags for the hub and worker processes (--node-arg, repeatable: `--node-arg=--max-semi-space-size=2`). */
   nodeArgs: string[];
   /** A key prefix of its own for one workload (deleted by {@link dropPrefix}). */
@@ -29,12 +33,14 @@ export interface BenchContext {
   tempDir(name: string): string;
 }
 
-export function createContext(options: { runId: string; logDir: string; profileDir: string | undefined; concurrency: number; nodeArgs?: string[] }): BenchContext & { close(): Promise<void> } {
+export function createContext(options: { runId: string; logDir: string; profileDir: string | undefined; concurrency: number; nodeArgs?: string[]; hubRoot?: string; cli?: string }): BenchContext & { close(): Promise<void> } {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   const dirs: string[] = [];
   return {
     ...options,
     nodeArgs: options.nodeArgs ?? [],
+    hubRoot: options.hubRoot ?? ROOT,
+    cli: options.cli ?? 'core/cli/main.ts',
     redis,
     prefix: (name) => `bench-${options.runId}-${name}-${randomBytes(2).toString('hex')}`,
     tempDir(name) {
@@ -47,6 +53,18 @@ export function createContext(options: { runId: string; logDir: string; profileD
       redis.disconnect();
     },
   };
+}
+
+/**
+ * Compile the hub as the Dockerfile does (tsconfig.build.json) into a
+ * temporary folder, with the checkout's node_modules linked in: what
+ * production runs, without TypeScript stripping at load time.
+ */
+export function compileHub(dir: string): { hubRoot: string; cli: string } {
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir], { cwd: ROOT, stdio: 'inherit' });
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  return { hubRoot: dir, cli: 'core/cli/main.js' };
 }
 
 /** Delete every key under `prefix`. */
@@ -89,8 +107,8 @@ function hubEnv(prefix: string, mappingFile: string): Record<string, string | un
 /** `hub start --only hub`, resolved once it consumes (its heartbeat is up: that follows the mapping being in force). */
 export async function startHub(ctx: BenchContext, options: { prefix: string; mappingFile: string; name?: string; wait?: boolean; env?: Record<string, string> }): Promise<Child> {
   const child = spawnNode(options.name ?? 'hub', {
-    args: [CLI, 'start', '--only', 'hub'],
-    cwd: ROOT,
+    args: [ctx.cli, 'start', '--only', 'hub'],
+    cwd: ctx.hubRoot,
     env: { ...hubEnv(options.prefix, options.mappingFile), MATRIX_HOMESERVER: undefined, MATRIX_ACCESS_TOKEN: undefined, ...options.env },
     logDir: ctx.logDir,
     nodeArgs: ctx.nodeArgs,
@@ -105,8 +123,8 @@ export async function startHub(ctx: BenchContext, options: { prefix: string; map
 /** `hub worker matrix --concurrency C` against the bench homeserver. */
 export async function startMatrixWorker(ctx: BenchContext, options: { prefix: string; mappingFile: string; homeserver: string; concurrency: number; name?: string; wait?: boolean }): Promise<Child> {
   const child = spawnNode(options.name ?? 'worker', {
-    args: [CLI, 'worker', 'matrix', '--concurrency', String(options.concurrency)],
-    cwd: ROOT,
+    args: [ctx.cli, 'worker', 'matrix', '--concurrency', String(options.concurrency)],
+    cwd: ctx.hubRoot,
     env: {
       ...hubEnv(options.prefix, options.mappingFile),
       MATRIX_HOMESERVER: options.homeserver,
