@@ -233,8 +233,9 @@ async function stageTimings(redis: Redis, prefix: string, sentAt: Float64Array, 
       for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
       const seq = seqOf.get(f.entry ?? '');
       if (seq === undefined) continue;
-      if (f.type === 'routed') routed[seq] = idMs(id);
-      else if (f.type === 'sent') settled[seq] = idMs(id);
+      // Stream ids have whole milliseconds (floored): +0.5 ms centres the error.
+      if (f.type === 'routed') routed[seq] = idMs(id) + 0.5;
+      else if (f.type === 'sent') settled[seq] = idMs(id) + 0.5;
     }
     if (batch.length < 5000) break;
     cursor = `(${batch.at(-1)![0]}`;
