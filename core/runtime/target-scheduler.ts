@@ -1,22 +1,33 @@
 /**
  * Runs jobs so that jobs of one target run one after another, in arrival
  * order, while different targets run in parallel, at most `concurrency` at a
- * time. `buffered` counts jobs accepted and not finished, for backpressure.
+ * time.
+ *
+ * Backpressure counts at most `perTarget` jobs of any one target against
+ * `capacity`: a target that is slow, backing off or rate-limited piles up
+ * behind itself without stopping the reading that feeds every other target.
+ * `limit` bounds the memory of all jobs held, whatever their target.
  */
 export class TargetScheduler<Job> {
   #queues = new Map<string, Job[]>();
   #waiting: string[] = [];
   #active = 0;
   #buffered = 0;
+  /** Σ min(queue length, perTarget): what counts against `capacity`. */
+  #counted = 0;
   #idle: Array<() => void> = [];
   #room: Array<() => void> = [];
   readonly #concurrency: number;
   readonly #capacity: number;
+  readonly #perTarget: number;
+  readonly #limit: number;
   readonly #run: (job: Job) => Promise<void>;
 
-  constructor(options: { concurrency: number; capacity: number; run: (job: Job) => Promise<void> }) {
+  constructor(options: { concurrency: number; capacity: number; perTarget?: number; limit?: number; run: (job: Job) => Promise<void> }) {
     this.#concurrency = options.concurrency;
     this.#capacity = options.capacity;
+    this.#perTarget = options.perTarget ?? options.capacity;
+    this.#limit = options.limit ?? options.capacity;
     this.#run = options.run;
   }
 
@@ -34,16 +45,22 @@ export class TargetScheduler<Job> {
     const queue = this.#queues.get(target);
     if (queue) {
       queue.push(job);
+      if (queue.length <= this.#perTarget) this.#counted += 1;
       return;
     }
+    this.#counted += 1;
     this.#queues.set(target, [job]);
     this.#waiting.push(target);
     this.#pump();
   }
 
-  /** Resolves when fewer than `capacity` jobs are buffered. */
+  /** Resolves when there is room for more jobs (see the class comment). */
   async hasRoom(): Promise<void> {
-    while (this.#buffered >= this.#capacity) await new Promise<void>((resolve) => this.#room.push(resolve));
+    while (!this.#roomy()) await new Promise<void>((resolve) => this.#room.push(resolve));
+  }
+
+  #roomy(): boolean {
+    return this.#counted < this.#capacity && this.#buffered < this.#limit;
   }
 
   /** Resolves when every accepted job has finished. */
@@ -69,9 +86,10 @@ export class TargetScheduler<Job> {
         // `run` owns its failures (the worker settles every outcome); one that
         // escapes must not stall this target's queue or crash the process.
       } finally {
+        if (queue.length <= this.#perTarget) this.#counted -= 1;
         queue.shift();
         this.#buffered -= 1;
-        if (this.#buffered < this.#capacity) this.#room.splice(0).forEach((wake) => wake());
+        if (this.#roomy()) this.#room.splice(0).forEach((wake) => wake());
       }
       // Give the slot to a waiting target, so that one busy target cannot starve the others.
       if (queue.length > 0 && this.#waiting.length > 0) {

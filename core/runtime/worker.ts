@@ -43,7 +43,10 @@ export class ChannelWorker {
   #scheduler: TargetScheduler<Job>;
   #outcomes: OutcomeWriter;
   #heartbeat: Heartbeat;
+  /** Stop: no more reading, no new attempts, no more waiting between attempts. */
   #controller = new AbortController();
+  /** Aborts calls to the peer still running when the grace period is over. */
+  #cutoff = new AbortController();
   #reader: Redis | undefined;
   #running: Promise<void> | undefined;
   #refresh: NodeJS.Timeout | undefined;
@@ -53,9 +56,14 @@ export class ChannelWorker {
     this.channel = channel;
     this.#sender = sender;
     this.#logger = deps.logger.child({ component: 'worker', channel });
+    const capacity = Math.max(concurrency * 8, deps.config.delivery.batchSize * 2);
     this.#scheduler = new TargetScheduler<Job>({
       concurrency,
-      capacity: Math.max(concurrency * 8, deps.config.delivery.batchSize * 2),
+      capacity,
+      // A stuck target counts for little against the read-ahead, so it cannot stall the others…
+      perTarget: 8,
+      // …while memory stays bounded by all the deliveries held.
+      limit: capacity * 8,
       run: (job) => this.#deliver(job),
     });
     this.#outcomes = new OutcomeWriter({
@@ -101,7 +109,11 @@ export class ChannelWorker {
     this.#controller.abort();
     this.#reader?.disconnect();
     await this.#running;
+    // Calls to the peer in flight finish and are settled: cutting them would
+    // leave deliveries the peer has accepted to be sent again by another worker.
     await Promise.race([this.#scheduler.drained(), sleep(graceMs, undefined, { ref: false })]);
+    this.#cutoff.abort();
+    await Promise.race([this.#scheduler.drained(), sleep(1000, undefined, { ref: false })]);
     clearInterval(this.#refresh);
     await this.#heartbeat.stop();
     await this.#sender.close?.();
@@ -137,7 +149,7 @@ export class ChannelWorker {
     while (!shutdown.aborted) {
       job.record.attempts += 1;
       try {
-        const signal = AbortSignal.any([shutdown, AbortSignal.timeout(config.delivery.timeout)]);
+        const signal = AbortSignal.any([this.#cutoff.signal, AbortSignal.timeout(config.delivery.timeout)]);
         const receipt = await this.#sender.deliver({ ...job.delivery, attempt }, signal);
         metrics.attempts.inc({ channel: this.channel, result: 'ok' });
         this.#note(job, 'sent');
@@ -145,6 +157,7 @@ export class ChannelWorker {
         if (receipt.details) job.record.details = receipt.details;
         return this.#settle(job, 'sent');
       } catch (err) {
+        // Stopping: what failed stays pending for the next worker, without spending an attempt here.
         if (shutdown.aborted) return;
         const failure = classifyFailure(err);
         failure.message = this.#deps.redactor.redact(failure.message);
