@@ -33,6 +33,12 @@ export class Metrics {
     labelNames: ['revision', 'groups'],
     registers: [this.registry],
   });
+  readonly escalations = new Counter({
+    name: 'hub_escalations_total',
+    help: 'Escalations by outcome: due (a due time claimed by this process), sent (a round of reminders queued for delivery), cancelled (read, reacted to or replied to while armed).',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly mappingRefused = new Counter({
     name: 'hub_mapping_refused_total',
     help: 'Mapping revisions refused because they did not validate.',

@@ -54,8 +54,19 @@ export interface Delivery {
 /** What the peer said when it accepted a delivery (event id, Message-ID, ts): kept in the delivery record. */
 export interface DeliveryReceipt {
   peerId?: string;
-  /** Anything else worth showing in `hub status`, e.g. `{ encrypted: 'yes' }`. */
+  /**
+   * Anything else worth showing in `hub status`, e.g. `{ encrypted: 'yes' }`.
+   * `link`, when given, is a URL where people can open what was delivered
+   * (a matrix.to permalink): an escalation message shows it.
+   */
   details?: Record<string, string>;
+}
+
+/** How someone showed they saw a message: a read receipt, a reaction, or a reply. */
+export interface Acknowledgement {
+  /** Who: the peer's own id of the person (`@will:half-shot.uk`). */
+  by: string;
+  how: 'read' | 'reaction' | 'reply';
 }
 
 /** What a plugin's sender is given: its own validated settings and the shared services, nothing else. */
@@ -68,6 +79,25 @@ export interface PluginContext<Settings> {
   key(...parts: string[]): string;
   /** Aborted when the worker shuts down. */
   signal: AbortSignal;
+  /**
+   * Whether anything waits for someone to acknowledge this message (an armed
+   * escalation). A plugin that can observe acknowledgements need only
+   * remember what it delivered for such messages. Absent in a core without
+   * escalation.
+   */
+  awaitsAcknowledgement?(messageId: string): Promise<boolean>;
+  /**
+   * Report that someone read, reacted to or replied to what was delivered for
+   * `messageId` (the `Delivery.messageId`). Idempotent: report every sign
+   * seen; the core records it and cancels the escalation it stops.
+   */
+  acknowledge?(messageId: string, ack: Acknowledgement): Promise<void>;
+}
+
+/** A background task of a plugin (see {@link ChannelPlugin.watch}). */
+export interface ChannelWatcher {
+  /** Stop, and release what it holds; resolves once it has. */
+  stop(): Promise<void>;
 }
 
 export interface ChannelSender {
@@ -103,6 +133,14 @@ export interface ChannelPlugin<Settings extends object = Record<string, unknown>
   normalizeTarget?(target: string): string;
   /** Build the sender. Runs once per worker process. */
   createSender(context: PluginContext<Settings>): ChannelSender | Promise<ChannelSender>;
+  /**
+   * Optional: watch the peer for acknowledgements of delivered messages
+   * (read receipts, reactions, replies) and report them with
+   * {@link PluginContext.acknowledge}. Started once per worker process of
+   * the channel, next to the sender; stopped at shutdown. A channel with a
+   * watcher is one whose deliveries an `escalate` block waits on.
+   */
+  watch?(context: PluginContext<Settings>): ChannelWatcher | Promise<ChannelWatcher>;
 }
 
 /** Declare a plugin; the identity function that gives a plugin author types and checks. */

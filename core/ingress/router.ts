@@ -1,5 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { HubConfig } from '../config/schema.ts';
+import { type ArmedEscalation, escalationFor } from '../escalation/arm.ts';
 import type { MappingStore } from '../mapping/store.ts';
 import type { Keys } from '../redis/keys.ts';
 import { pairs } from '../redis/scripts.ts';
@@ -68,7 +69,10 @@ export async function routeBatch(
       deliveries: routes.map((r, i) => [deliveryId(keys, entry.id, i), r.channel, r.target]),
       ...(unknown.length ? { unknown } : {}),
     });
-    queueRoute(pipeline, deps, entry.id, message, routes.map((r, i) => [deliveryId(keys, entry.id, i), r.channel, r.target]), { meta }, dead);
+    // Armed with the fan-out, for the known groups with an `escalate` block; the escalator decides at due time
+    // whether any of the deliveries went to a channel that watches for acknowledgements.
+    const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
+    queueRoute(pipeline, deps, entry.id, message, routes.map((r, i) => [deliveryId(keys, entry.id, i), r.channel, r.target]), { meta }, dead, escalation);
   }
   const results = (await pipeline.exec()) ?? [];
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0 };
@@ -90,18 +94,22 @@ function queueRoute(
   deliveries: [string, string, string][],
   record: { meta?: string },
   dead: Record<string, string | undefined> | undefined,
+  escalation?: ArmedEscalation,
 ): void {
   const { keys, config } = deps;
   const shared = message ? pairs(messageFields(message)) : [];
   const deadPairs = dead ? pairs(dead) : [];
   const producerKey = message?.producerId ? keys.producerId(message.producerId) : '';
   const streamKeys = deliveries.map(([, channel]) => keys.deliver(channel));
+  const escalationKeys = escalation ? [keys.escalations, keys.escalation(entryId)] : [];
+  const escalationArgs = escalation ? pairs(escalation.fields) : [];
   pipeline.route(
-    5 + deliveries.length,
-    keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, ...streamKeys,
+    5 + deliveries.length + escalationKeys.length,
+    keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, ...streamKeys, ...escalationKeys,
     HUB_GROUP, entryId, config.ingress.dedupeWindow, record.meta ?? '', config.recordRetention, config.eventsMaxLen,
     deliveries.length, shared.length / 2, deadPairs.length / 2,
     ...shared, ...deliveries.flat(), ...deadPairs,
+    ...(escalation ? [escalation.dueAt, escalation.ttlMs, escalationArgs.length / 2, ...escalationArgs] : []),
   );
 }
 

@@ -17,7 +17,14 @@ export interface Escalation {
   afterMs: number;
   everyMs: number;
   repeat: number;
+  /** Nagged while nobody has read or acknowledged the message. */
   routes: Route[];
+  /**
+   * Per person (`"@will:half-shot.uk"`, as the watching channel names its
+   * readers): nagged while that person has not read it, even once someone
+   * else has. Absent when the block has no `users`.
+   */
+  users?: ReadonlyMap<string, Route[]>;
 }
 
 export interface Group {
@@ -155,14 +162,42 @@ function checkEscalation(at: string, value: unknown, channels: ReadonlyMap<strin
   if (!Number.isInteger(repeat) || (repeat as number) < 0 || (repeat as number) > 100) fail(`${at}.repeat`, 'not a whole number from 0 to 100');
   const routes: Route[] = [];
   for (const [key, targets] of Object.entries(value)) {
-    if (['after', 'every', 'repeat'].includes(key)) continue;
+    if (['after', 'every', 'repeat', 'users'].includes(key)) continue;
     for (const route of checkTargets(`${at}.${key}`, key, targets, channels, fail)) {
       if (!before.has(route.key)) routes.push(route);
       before.add(route.key);
     }
   }
-  if (routes.length === 0) fail(at, 'names no channel to escalate through, such as "email": ["oncall@example.org"]');
-  return afterMs === undefined ? undefined : { afterMs, everyMs: everyMs ?? afterMs, repeat: repeat as number, routes };
+  const users = value.users === undefined ? undefined : checkUsers(`${at}.users`, value.users, channels, fail);
+  if (routes.length === 0 && !users?.size) fail(at, 'names no channel to escalate through, such as "email": ["oncall@example.org"]');
+  if (afterMs === undefined) return undefined;
+  return { afterMs, everyMs: everyMs ?? afterMs, repeat: repeat as number, routes, ...(users?.size ? { users } : {}) };
+}
+
+const READER = /^[^\s\u0000-\u001f\u007f]{1,255}$/;
+
+/** `"users": {"@will:half-shot.uk": {"email": ["will@half-shot.uk"]}}`: each reader's own channels. */
+function checkUsers(at: string, value: unknown, channels: ReadonlyMap<string, TargetRules>, fail: Fail): Map<string, Route[]> {
+  const users = new Map<string, Route[]>();
+  if (!isObject(value)) {
+    fail(at, 'not an object of people such as {"@will:half-shot.uk": {"email": ["will@half-shot.uk"]}}');
+    return users;
+  }
+  for (const [user, body] of Object.entries(value)) {
+    const path = `${at}[${JSON.stringify(user)}]`;
+    if (!READER.test(user)) fail(path, 'not a person\'s id as the watching channel names them, such as "@will:half-shot.uk"');
+    if (!isObject(body)) {
+      fail(path, 'not an object of channels such as {"email": ["will@half-shot.uk"]}');
+      continue;
+    }
+    const seen = new Map<string, Route>();
+    for (const [key, targets] of Object.entries(body)) {
+      for (const route of checkTargets(`${path}.${key}`, key, targets, channels, fail)) if (!seen.has(route.key)) seen.set(route.key, route);
+    }
+    if (seen.size === 0) fail(path, 'names no channel to reach this person through, such as "email": ["will@half-shot.uk"]');
+    else users.set(user, [...seen.values()]);
+  }
+  return users;
 }
 
 function checkDuration(at: string, value: unknown, required: boolean, fail: Fail): number | undefined {

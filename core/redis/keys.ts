@@ -15,6 +15,10 @@ export interface Keys {
   workers(channel: string): string;
   /** Live hub processes. */
   hubs: string;
+  /** Armed escalations: a sorted set of entry id → next due time (ms). */
+  escalations: string;
+  /** One message's escalation: routes, rounds, state, acknowledgements (a hash). */
+  escalation(entryId: string): string;
   plugin(name: string, ...parts: string[]): string;
 }
 
@@ -30,6 +34,8 @@ export function createKeys(prefix: string): Keys {
     mapping: `${prefix}:mapping`,
     workers: (channel) => `${prefix}:workers:${channel}`,
     hubs: `${prefix}:hubs`,
+    escalations: `${prefix}:escalations`,
+    escalation: (entryId) => `${prefix}:escalation:${entryId}`,
     plugin: (name, ...parts) => [prefix, 'plugin', name, ...parts].join(':'),
   };
 }

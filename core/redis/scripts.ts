@@ -1,4 +1,5 @@
 import type { Redis, Result } from 'ioredis';
+import { defineEscalationScripts } from '../escalation/scripts.ts';
 
 /**
  * Lua scripts: each runs atomically in Redis, which is what makes fan-out and
@@ -8,10 +9,12 @@ import type { Redis, Result } from 'ioredis';
  */
 
 /**
- * KEYS: in, events, message record, producer-id key (or '' when none), dead, then one deliver stream per delivery.
+ * KEYS: in, events, message record, producer-id key (or '' when none), dead, then one deliver stream per delivery,
+ *       then, to arm an escalation with the fan-out, the escalations index and the escalation hash.
  * ARGV: group, entry, dedupe ttl ms, record meta json, record ttl ms, events maxlen,
  *       n deliveries, k shared field pairs, m dead-letter field pairs,
- *       then the k pairs, then n × (delivery id, channel, target), then the m pairs.
+ *       then the k pairs, then n × (delivery id, channel, target), then the m pairs,
+ *       then (escalation only) due ms, hash ttl ms, e hash field pairs, then the e pairs.
  */
 const ROUTE = `
 local group, entry = ARGV[1], ARGV[2]
@@ -40,6 +43,16 @@ if n > 0 then
   redis.call('HSET', KEYS[3], 'meta', ARGV[4])
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'routed', 'entry', entry, 'deliveries', n)
+  local ek = 5 + n + 1
+  if KEYS[ek + 1] then
+    local a = base + n * 3 + m * 2
+    local e = tonumber(ARGV[a + 3])
+    local args = {KEYS[ek + 1]}
+    for j = 1, e * 2 do args[#args + 1] = ARGV[a + 3 + j] end
+    redis.call('HSET', unpack(args))
+    redis.call('PEXPIRE', KEYS[ek + 1], ARGV[a + 2])
+    redis.call('ZADD', KEYS[ek], ARGV[a + 1], entry)
+  end
 end
 if m > 0 then
   local d = base + n * 3
@@ -94,7 +107,7 @@ declare module 'ioredis' {
 export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('route', { lua: ROUTE });
   redis.defineCommand('settle', { lua: SETTLE });
-  return redis;
+  return defineEscalationScripts(redis);
 }
 
 /** Flatten `{a: '1'}` into `['a', '1']`, skipping undefined values. */

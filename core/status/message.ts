@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { type EscalationStatus, escalationStatus } from '../escalation/status.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { DeliveryRecord } from '../runtime/outcomes.ts';
 
@@ -11,8 +12,13 @@ export interface MessageStatus {
   revision?: string;
   /** Groups of `to` the mapping did not know (dead-lettered). */
   unknown?: string[];
-  deliveries: Array<Omit<Partial<DeliveryRecord>, 'state'> & { id: string; channel: string; target: string; state: DeliveryRecord['state'] | 'queued' }>;
+  /** Its targets, then the escalation's reminders (those carry `escalation`: their round). */
+  deliveries: Array<Omit<Partial<DeliveryRecord>, 'state'> & { id: string; channel: string; target: string; state: DeliveryRecord['state'] | 'queued'; escalation?: number }>;
   deadLetters: Array<Record<string, string>>;
+  /** The first acknowledgement a watching channel saw (read receipt, reaction, reply). */
+  acknowledged?: { by: string; how: string; channel: string; at: string };
+  /** When a group of `to` has an `escalate` block: its state, next due time, rounds sent, acknowledgement. */
+  escalation?: EscalationStatus;
 }
 
 /**
@@ -22,14 +28,19 @@ export interface MessageStatus {
  */
 export async function messageStatus(redis: Redis, keys: Keys, id: string): Promise<MessageStatus | undefined> {
   const entry = /^\d+-\d+$/.test(id) ? id : ((await redis.get(keys.producerId(id))) ?? id);
-  const [record, dead] = await Promise.all([redis.hgetall(keys.message(entry)), deadLettersOf(redis, keys, entry)]);
+  const [record, dead, escalation] = await Promise.all([redis.hgetall(keys.message(entry)), deadLettersOf(redis, keys, entry), escalationStatus(redis, keys, entry)]);
   if (!record.meta && dead.length === 0) return undefined;
   const meta = record.meta ? (JSON.parse(record.meta) as Record<string, unknown>) : {};
-  const deliveries = ((meta.deliveries as [string, string, string][] | undefined) ?? []).map(([deliveryId, channel, target]) => {
+  const deliveries: MessageStatus['deliveries'] = ((meta.deliveries as [string, string, string][] | undefined) ?? []).map(([deliveryId, channel, target]) => {
     const state = record[`d:${deliveryId}`];
     const saved: Partial<DeliveryRecord> = state ? (JSON.parse(state) as DeliveryRecord) : {};
     return { id: deliveryId, ...saved, channel, target, state: saved.state ?? ('queued' as const) };
   });
+  for (const reminder of escalation?.deliveries ?? []) {
+    const state = record[`d:${reminder.id}`];
+    const saved: Partial<DeliveryRecord> = state ? (JSON.parse(state) as DeliveryRecord) : {};
+    deliveries.push({ id: reminder.id, ...saved, channel: reminder.channel, target: reminder.target, state: saved.state ?? 'queued', escalation: reminder.round });
+  }
   return {
     entry,
     ...(meta.producerId ? { producerId: meta.producerId as string } : {}),
@@ -40,6 +51,8 @@ export async function messageStatus(redis: Redis, keys: Keys, id: string): Promi
     ...(meta.unknown ? { unknown: meta.unknown as string[] } : {}),
     deliveries,
     deadLetters: dead,
+    ...(record.ack ? { acknowledged: JSON.parse(record.ack) as NonNullable<MessageStatus['acknowledged']> } : {}),
+    ...(escalation ? { escalation } : {}),
   };
 }
 

@@ -31,6 +31,21 @@ const explainedFetch: typeof fetch = (input, init) =>
 
 export type DirectRooms = Record<string, string[]>;
 
+/** The parts of a `/sync` answer (sync.yaml) the watcher reads. */
+export interface SyncEvent {
+  event_id?: string;
+  type: string;
+  sender?: string;
+  origin_server_ts?: number;
+  content?: Record<string, unknown>;
+}
+export interface SyncResponse {
+  next_batch: string;
+  rooms?: {
+    join?: Record<string, { timeline?: { events?: SyncEvent[]; limited?: boolean }; ephemeral?: { events?: SyncEvent[] } }>;
+  };
+}
+
 export class MatrixApi {
   readonly userId: string;
   private readonly client: MatrixClient;
@@ -94,6 +109,24 @@ export class MatrixApi {
 
   async setDirectRooms(direct: DirectRooms, signal: AbortSignal): Promise<void> {
     await this.request(Method.Put, this.accountDataPath('m.direct'), direct, signal);
+  }
+
+  /**
+   * One `/sync` (long-polled up to `timeoutMs`), with an inline filter; the
+   * bot never appears online (`set_presence=offline`).
+   */
+  sync(params: { since?: string; filter: string; timeoutMs: number }, signal: AbortSignal): Promise<SyncResponse> {
+    const query: Record<string, string> = { filter: params.filter, timeout: String(params.timeoutMs), set_presence: 'offline' };
+    if (params.since) query.since = params.since;
+    // A long poll the server never answers is given up (the SDK's own localTimeoutMs leaves a timer behind that holds the process).
+    const abortSignal = AbortSignal.any([signal, AbortSignal.timeout(params.timeoutMs + 30_000)]);
+    const opts = { abortSignal, prefix: ClientPrefix.V3, priority: undefined };
+    return this.client.http.authedRequest<SyncResponse>(Method.Get, '/sync', query, undefined, opts);
+  }
+
+  /** One event of a room (for its `origin_server_ts`). */
+  event(roomId: string, eventId: string, signal: AbortSignal): Promise<SyncEvent> {
+    return this.request(Method.Get, `/rooms/${enc(roomId)}/event/${enc(eventId)}`, undefined, signal);
   }
 
   private accountDataPath(type: string): string {

@@ -2,12 +2,14 @@
  * The matrix channel: notifications into rooms (`!room:server`), aliases
  * (`#alias:server`, resolved) and people (`@user:server`, a direct room made
  * once and reused), through matrix-js-sdk. Encrypted rooms are refused until
- * the hub has end-to-end encryption.
+ * the hub has end-to-end encryption. It watches read receipts, reactions and
+ * replies (a light /sync) for the messages an escalation waits on.
  */
 import { PLUGIN_API_VERSION, definePlugin } from '../../core/plugin-api.ts';
 import { createMatrixSender } from './sender.ts';
 import { settingsSchema } from './settings.ts';
 import { targetProblem } from './targets.ts';
+import { createMatrixWatcher } from './watcher.ts';
 
 export default definePlugin({
   name: 'matrix',
@@ -27,4 +29,6 @@ export default definePlugin({
   // Matrix ids are case-sensitive (server names included): only stray whitespace is noise.
   normalizeTarget: (target) => target.trim(),
   createSender: createMatrixSender,
+  // Read receipts, reactions and replies: what stops an `escalate` block from nagging.
+  watch: createMatrixWatcher,
 });

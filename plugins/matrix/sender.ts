@@ -1,11 +1,13 @@
 /** Delivers one notification into one Matrix room. */
 import { createHash } from 'node:crypto';
 import {
+  type Acknowledgement,
   type ChannelSender,
   type Delivery,
   type DeliveryReceipt,
   PermanentError,
   type PluginContext,
+  RetryableError,
   isPermanent,
   isRetryable,
 } from '../../core/plugin-api.ts';
@@ -15,6 +17,17 @@ import { EncryptionGuard } from './encryption.ts';
 import { contentCache } from './message.ts';
 import { RoomResolver } from './rooms.ts';
 import type { MatrixSettings } from './settings.ts';
+import { EventTracker, type Tracked } from './tracking.ts';
+
+/**
+ * A permalink to an event (appendices, "matrix.to navigation"): the ids
+ * URI-encoded, `via` the room's server (or the bot's, for a room id without one).
+ */
+export function permalink(roomId: string, eventId: string, botUserId: string): string {
+  const id = roomId.includes(':') ? roomId : botUserId;
+  const via = id.slice(id.indexOf(':') + 1);
+  return `https://matrix.to/#/${encodeURIComponent(roomId)}/${encodeURIComponent(eventId)}?via=${encodeURIComponent(via)}`;
+}
 
 /**
  * The transaction id: derived from the delivery id, so that a retry — after a
@@ -32,6 +45,21 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
   const guard = new EncryptionGuard(api, settings.encryptionCheckTtlMs, settings.accessToken);
   const contentFor = contentCache();
   const secret = settings.accessToken;
+  const tracker = new EventTracker(ctx);
+
+  /** Remember the event when its message awaits an acknowledgement (an escalation), so that the watcher can map signs back to it. */
+  async function track(roomId: string, eventId: string, messageId: string): Promise<void> {
+    if (!settings.watch || !ctx.awaitsAcknowledgement || !ctx.acknowledge) return;
+    const acknowledge = ctx.acknowledge;
+    const awaits = ctx.awaitsAcknowledgement;
+    try {
+      if (!(await awaits(messageId))) return;
+      await tracker.track(roomId, eventId, messageId, async (t: Tracked, ack: Acknowledgement) => acknowledge(t.messageId, ack));
+    } catch (err) {
+      // Sent, but not remembered: retry the delivery (the transaction id makes the homeserver answer the same event).
+      throw new RetryableError(`sent to ${roomId} as ${eventId}, but could not remember it for read receipts: ${(err as Error).message}`, { code: 'tracking', cause: err });
+    }
+  }
 
   async function checkedSend(roomId: string, txnId: string, content: object, signal: AbortSignal): Promise<string> {
     await guard.assertNotEncrypted(roomId, signal);
@@ -71,7 +99,8 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
           guard.forget(roomId);
           eventId = await checkedSend(roomId, txnId, content, signal);
         }
-        return { peerId: eventId, details: { roomId } };
+        await track(roomId, eventId, delivery.messageId);
+        return { peerId: eventId, details: { roomId, link: permalink(roomId, eventId, settings.userId) } };
       } catch (err) {
         const classified = classifyError(err, `sending to ${label}`, secret);
         // Best effort: a Redis hiccup here must not hide the real answer.

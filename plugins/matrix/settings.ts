@@ -12,6 +12,16 @@ export const settingsSchema = z.object({
   msgtype: z.enum(['m.text', 'm.notice']).default('m.text'),
   /** How long a "room is not encrypted" answer is trusted before the room is checked again. 0: every send. */
   encryptionCheckTtlMs: z.coerce.number().int().min(0).default(10_000),
-});
+  /**
+   * Watch read receipts, reactions and replies (a light `/sync`) so that an
+   * `escalate` block stops nagging once a notification is read. The sync
+   * runs only while some notification awaits an acknowledgement.
+   */
+  watch: z.boolean().default(true),
+  /** How long one `/sync` long poll waits for news. */
+  syncTimeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000),
+  /** One worker process syncs at a time; another takes over when it has not renewed its lease for this long. */
+  syncLeaseMs: z.coerce.number().int().min(1000).default(60_000),
+}).refine((s) => s.syncLeaseMs > s.syncTimeoutMs, { error: 'syncLeaseMs must be longer than syncTimeoutMs', path: ['syncLeaseMs'] });
 
 export type MatrixSettings = z.output<typeof settingsSchema>;

@@ -11,7 +11,7 @@ import { type Reply, type Route, routes } from './routes.ts';
 import { check, checkEventContent, checkResponse, findOperation, type Operation } from './spec-check.ts';
 import { type HomeserverState, MatrixFault, type Session } from './state.ts';
 
-export interface RequestRecord { method: string; path: string; status: number; userId?: string }
+export interface RequestRecord { method: string; path: string; status: number; userId?: string; query?: string }
 
 interface Compiled { route: Route; op: Operation | undefined; segments: string[] }
 const compiled: Compiled[] = routes.map((route) => ({
@@ -44,7 +44,9 @@ export function handler(hub: Hub) {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const raw = await readBody(req);
-    const record: RequestRecord = { method, path: url.pathname, status: 0 };
+    const record: RequestRecord = { method, path: url.pathname, status: 0, ...(url.search ? { query: url.search } : {}) };
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
     hub.requests.push(record);
     if (hub.faults.delayMs > 0) await sleep(hub.faults.delayMs);
 
@@ -104,7 +106,7 @@ export function handler(hub: Hub) {
     }
     try {
       const report = (problem: string) => hub.violations.push(`${where}: ${problem}`);
-      reply(c.route.handle(hub.state, { session: auth.session, params, query: url.searchParams, body, report }));
+      reply(await c.route.handle(hub.state, { session: auth.session, params, query: url.searchParams, body, report, signal: gone.signal }));
     } catch (err) {
       if (!(err instanceof MatrixFault)) throw err;
       reply({ status: err.status, body: { errcode: err.errcode, error: err.message } });
@@ -154,6 +156,7 @@ function parseJson(raw: string): { body: Record<string, unknown> } | Reply {
 }
 
 function send(hub: Hub, res: ServerResponse, record: RequestRecord, op: Operation | undefined, reply: Reply, where = ''): void {
+  if (res.destroyed) return; // the client went away (an aborted long poll)
   const problem = checkResponse(op, reply.status, reply.body);
   if (problem) hub.violations.push(`${where || record.path} → ${reply.status}: response ${problem}`);
   record.status = reply.status;

@@ -12,9 +12,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Fault, Faults, type RateLimit } from './faults.ts';
 import { handler, type Hub, type RequestRecord } from './http.ts';
-import { HomeserverState, type Membership, type StoredEvent } from './state.ts';
+import { HomeserverState, type Membership, type Receipt, type ReceiptType, type StoredEvent } from './state.ts';
 
-export type { Fault, RateLimit, RequestRecord, StoredEvent, Membership };
+export type { Fault, RateLimit, RequestRecord, StoredEvent, Membership, Receipt, ReceiptType };
 
 export interface HomeserverOptions {
   /** Default `hs.test`: ids look like `@bot:hs.test`. */
@@ -60,6 +60,12 @@ export interface Homeserver {
   /** The content of a state event, if set. */
   stateOf(roomId: string, type: string, stateKey?: string): Record<string, unknown> | undefined;
   accountData(userId: string, type: string): Record<string, unknown> | undefined;
+  /** An event sent by a joined member (a reaction, a reply, a message), as `PUT /send` would make it; answers its id. */
+  post(roomId: string, userId: string, type: string, content: Record<string, unknown>): string;
+  /** A receipt of a joined member, as `POST /rooms/{roomId}/receipt/{receiptType}/{eventId}` would set it. */
+  receipt(roomId: string, userId: string, eventId: string, type?: ReceiptType, threadId?: string): void;
+  /** Every member's latest receipts in a room. */
+  receipts(roomId: string): Receipt[];
   /** Every request so far: method, path, status, user. */
   requests(): RequestRecord[];
   /** Answer the next `n` requests (those whose `METHOD /path` matches `only`) with an error, or hold them unanswered. */
@@ -143,6 +149,11 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     rooms: () => [...state.rooms.keys()],
     stateOf: (roomId, type, stateKey = '') => room(roomId).state.get(`${type}\0${stateKey}`)?.content,
     accountData: (userId, type) => state.accountData.get(userId)?.get(type),
+    post: (roomId, userId, type, content) => state.post(userId, roomId, type, content).event_id,
+    receipt(roomId, userId, eventId, type = 'm.read', threadId) {
+      state.receipt(userId, roomId, type, eventId, threadId);
+    },
+    receipts: (roomId) => [...room(roomId).receipts.values()],
     requests: () => [...hub.requests],
     failNext: (n, fault, only) => faults.failNext(n, fault, only),
     rateLimit: (limit) => faults.rateLimit(limit),

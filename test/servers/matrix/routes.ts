@@ -3,7 +3,8 @@
  * spec's templates (`data/api/client-server/*.yaml`) with their base path, so
  * that each route finds its operation for spec checking.
  */
-import { type HomeserverState, MatrixFault, type NewRoom, type Session } from './state.ts';
+import { type HomeserverState, MatrixFault, type NewRoom, type ReceiptType, type Session } from './state.ts';
+import { parseFilter, syncParams, syncResponse } from './sync.ts';
 
 export interface Request {
   session: Session | undefined;
@@ -12,6 +13,8 @@ export interface Request {
   body: Record<string, unknown>;
   /** Record a client mistake that the spec files cannot catch (e.g. a malformed `m.direct`). */
   report(problem: string): void;
+  /** Aborted when the client goes away (a long poll stops waiting). */
+  signal: AbortSignal;
 }
 export interface Reply { status: number; body: Record<string, unknown>; headers?: Record<string, string> }
 export interface Route {
@@ -21,7 +24,7 @@ export interface Route {
   spec?: string;
   /** Used when the spec has no operation for the route (account data). */
   auth?: 'required';
-  handle(hs: HomeserverState, req: Request): Reply;
+  handle(hs: HomeserverState, req: Request): Reply | Promise<Reply>;
 }
 
 const V3 = '/_matrix/client/v3';
@@ -136,6 +139,49 @@ export const routes: Route[] = [
     },
   },
   { method: 'GET', path: `${V3}/joined_rooms`, handle: (hs, req) => ok({ joined_rooms: hs.joinedRooms(me(req).userId) }) },
+  {
+    method: 'GET', path: `${V3}/sync`,
+    handle: async (hs, req) => {
+      const filter = parseFilter(req.query.get('filter'), req.report);
+      const { since, timeoutMs } = syncParams(req.query);
+      if (since !== undefined && since > hs.stream) throw new MatrixFault(400, 'M_INVALID_PARAM', `since token s${since} is from the future`);
+      if (since !== undefined) {
+        // Long poll: wait for something this user would see (or the timeout); anything else happening just re-checks.
+        const deadline = Date.now() + timeoutMs;
+        let seen = since;
+        for (;;) {
+          const response = syncResponse(hs, me(req), since, filter);
+          const left = deadline - Date.now();
+          if (response.rooms || left <= 0 || req.signal.aborted) return ok(response);
+          seen = hs.stream;
+          await hs.changedSince(seen, left, req.signal);
+        }
+      }
+      return ok(syncResponse(hs, me(req), since, filter));
+    },
+  },
+  {
+    method: 'POST', path: `${V3}/rooms/{roomId}/receipt/{receiptType}/{eventId}`,
+    handle: (hs, req) => {
+      const { roomId = '', receiptType = '', eventId = '' } = req.params;
+      if (!['m.read', 'm.read.private', 'm.fully_read'].includes(receiptType)) throw new MatrixFault(400, 'M_INVALID_PARAM', `Unknown receipt type ${receiptType}`);
+      const threadId = req.body.thread_id;
+      if (threadId !== undefined && typeof threadId !== 'string') throw new MatrixFault(400, 'M_INVALID_PARAM', 'thread_id field must be a non-empty string');
+      hs.receipt(me(req).userId, roomId, receiptType as ReceiptType | 'm.fully_read', eventId, threadId);
+      return ok();
+    },
+  },
+  {
+    method: 'GET', path: `${V3}/rooms/{roomId}/event/{eventId}`,
+    handle: (hs, req) => {
+      const { roomId = '', eventId = '' } = req.params;
+      const room = hs.room(roomId);
+      const event = room?.members.get(me(req).userId) === 'join' ? room.timeline.find((e) => e.event_id === eventId) : undefined;
+      if (!event) throw new MatrixFault(404, 'M_NOT_FOUND', 'Event not found.');
+      const { txn: _txn, ...full } = event;
+      return ok(full);
+    },
+  },
 ];
 
 function ownAccountData(hs: HomeserverState, req: Request): Map<string, Record<string, unknown>> {

@@ -23,11 +23,28 @@ export interface StoredEvent {
 
 export interface Session { userId: string; deviceId: string; accessToken: string }
 
+export type ReceiptType = 'm.read' | 'm.read.private';
+
+/** A user's latest receipt of one type (and thread) in a room. */
+export interface Receipt {
+  userId: string;
+  type: ReceiptType;
+  eventId: string;
+  threadId?: string;
+  ts: number;
+  /** Its position in the server's stream: /sync reports receipts newer than `since`. */
+  stream: number;
+}
+
 export interface Room {
   roomId: string;
   members: Map<string, Membership>;
   state: Map<string, StoredEvent>;
   timeline: StoredEvent[];
+  /** `userId\0type\0threadId` → the user's latest receipt. */
+  receipts: Map<string, Receipt>;
+  /** Per-room account data of each user (`m.fully_read`). */
+  accountData: Map<string, Map<string, Content>>;
 }
 
 export interface NewRoom {
@@ -64,6 +81,13 @@ export class HomeserverState {
   readonly accountData = new Map<string, Map<string, Content>>();
   /** `deviceId\0roomId\0eventType\0txnId` → event id: the spec scopes transaction ids to a device and an endpoint. */
   readonly txns = new Map<string, string>();
+  /** The stream position of every change /sync reports (timeline events, receipts); `s<N>` tokens name one. */
+  stream = 0;
+  /** Event id → its stream position. */
+  readonly positions = new Map<string, number>();
+  /** Event id → the device that sent it (for `unsigned.transaction_id`). */
+  readonly sentBy = new Map<string, string>();
+  readonly #waiters = new Set<() => void>();
 
   constructor(serverName: string) {
     this.serverName = serverName;
@@ -105,7 +129,7 @@ export class HomeserverState {
     const alias = opts.aliasLocalpart === undefined ? undefined : `#${opts.aliasLocalpart}:${this.serverName}`;
     if (alias && this.aliases.has(alias)) throw new MatrixFault(400, 'M_ROOM_IN_USE', 'Room alias already taken');
     const roomId = `!${letters(18)}:${this.serverName}`;
-    this.rooms.set(roomId, { roomId, members: new Map(), state: new Map(), timeline: [] });
+    this.rooms.set(roomId, { roomId, members: new Map(), state: new Map(), timeline: [], receipts: new Map(), accountData: new Map() });
     const preset = opts.preset ?? (opts.visibility === 'public' ? 'public_chat' : 'private_chat');
     this.setState(roomId, creator, 'm.room.create', '', { room_version: '11', creator });
     this.setMembership(roomId, creator, creator, 'join');
@@ -170,7 +194,55 @@ export class HomeserverState {
     this.joinedRoom(roomId, session.userId);
     const event = this.append(roomId, { type, sender: session.userId, content, txn: txnId });
     this.txns.set(key, event.event_id);
+    this.sentBy.set(event.event_id, session.deviceId);
     return event.event_id;
+  }
+
+  /** An event sent by a joined member without a transaction (test helpers: a person reacting or replying). */
+  post(userId: string, roomId: string, type: string, content: Content): StoredEvent {
+    this.joinedRoom(roomId, userId);
+    return this.append(roomId, { type, sender: userId, content });
+  }
+
+  /** `POST /rooms/{roomId}/receipt/{receiptType}/{eventId}` (receipts.yaml): a receipt replaces the user's previous one of its type and thread. */
+  receipt(userId: string, roomId: string, type: ReceiptType | 'm.fully_read', eventId: string, threadId?: string): void {
+    const room = this.joinedRoom(roomId, userId);
+    if (!room.timeline.some((e) => e.event_id === eventId)) throw new MatrixFault(404, 'M_NOT_FOUND', `Event ${eventId} not found in ${roomId}`);
+    if (threadId !== undefined && (threadId === '' || type === 'm.fully_read')) {
+      throw new MatrixFault(400, 'M_INVALID_PARAM', threadId === '' ? 'thread_id field must be a non-empty string' : 'thread_id is not allowed for m.fully_read');
+    }
+    if (type === 'm.fully_read') {
+      let data = room.accountData.get(userId);
+      if (!data) room.accountData.set(userId, (data = new Map()));
+      data.set('m.fully_read', { event_id: eventId });
+      return;
+    }
+    const receipt: Receipt = { userId, type, eventId, ts: Date.now(), stream: ++this.stream, ...(threadId ? { threadId } : {}) };
+    room.receipts.set([userId, type, threadId ?? ''].join('\0'), receipt);
+    this.#notify();
+  }
+
+  /** Resolves once something newer than stream position `since` happened, after `timeoutMs`, or when `signal` aborts. */
+  async changedSince(since: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.stream > since || timeoutMs <= 0 || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const check = () => {
+        if (this.stream > since) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#waiters.add(check);
+      signal.addEventListener('abort', done);
+    });
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) waiter();
   }
 
   joinedRooms(userId: string): string[] {
@@ -182,6 +254,8 @@ export class HomeserverState {
     if (!room) throw new MatrixFault(404, 'M_NOT_FOUND', `Unknown room ${roomId}`);
     const stored = { event_id: `$${opaque(32)}`, room_id: roomId, origin_server_ts: Date.now(), ...event };
     room.timeline.push(stored);
+    this.positions.set(stored.event_id, ++this.stream);
+    this.#notify();
     return stored;
   }
 }

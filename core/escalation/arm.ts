@@ -1,0 +1,76 @@
+/**
+ * Arming: the escalation a message carries when one of its groups has an
+ * `escalate` block. The router writes it in the same script call as the
+ * fan-out (core/redis/scripts.ts, ROUTE), so a message is either routed with
+ * its escalation or not at all.
+ */
+import { type BodyFormat, toPlainText } from '../format.ts';
+import type { Escalation, Mapping, Route } from '../mapping/validate.ts';
+
+/** What the ROUTE script stores: the due time, the hash's lifetime and its fields. */
+export interface ArmedEscalation {
+  dueAt: number;
+  ttlMs: number;
+  fields: Record<string, string>;
+}
+
+/** A route as stored: `[channel, target]`. */
+export type StoredRoute = [string, string];
+
+const EXCERPT_CHARS = 300;
+
+/**
+ * The merged escalation of the groups a message went to, or `undefined` when
+ * none of them escalates. Several blocks merge: the earliest `after`, the
+ * shortest `every`, the most `repeat`s, every route and person once.
+ */
+export function escalationFor(
+  mapping: Mapping | undefined,
+  groups: string[],
+  message: { subject?: string; body: string; format: BodyFormat },
+  now: number,
+  retentionMs: number,
+): ArmedEscalation | undefined {
+  const blocks = groups.map((g) => mapping?.groups.get(g)?.escalate).filter((e): e is Escalation => e !== undefined);
+  if (blocks.length === 0) return undefined;
+  const afterMs = Math.min(...blocks.map((b) => b.afterMs));
+  const everyMs = Math.min(...blocks.map((b) => b.everyMs));
+  const repeat = Math.max(...blocks.map((b) => b.repeat));
+  const routes = new Map<string, Route>();
+  const users = new Map<string, Map<string, Route>>();
+  for (const block of blocks) {
+    for (const route of block.routes) if (!routes.has(route.key)) routes.set(route.key, route);
+    for (const [user, own] of block.users ?? []) {
+      const mine = users.get(user) ?? new Map<string, Route>();
+      for (const route of own) if (!mine.has(route.key)) mine.set(route.key, route);
+      users.set(user, mine);
+    }
+  }
+  const stored = (rs: Iterable<Route>): StoredRoute[] => [...rs].map((r) => [r.channel, r.target]);
+  const dueAt = now + afterMs;
+  return {
+    dueAt,
+    ttlMs: retentionMs + afterMs + everyMs * repeat,
+    fields: {
+      state: 'armed',
+      version: '0',
+      round: '0',
+      repeat: String(repeat),
+      afterMs: String(afterMs),
+      everyMs: String(everyMs),
+      due: String(dueAt),
+      armedAt: String(now),
+      groups: JSON.stringify(groups.filter((g) => mapping?.groups.get(g)?.escalate)),
+      routes: JSON.stringify(stored(routes.values())),
+      ...(users.size ? { users: JSON.stringify(Object.fromEntries([...users].map(([u, rs]) => [u, stored(rs.values())]))) } : {}),
+      ...(message.subject ? { subject: message.subject } : {}),
+      excerpt: excerptOf(message.body, message.format),
+    },
+  };
+}
+
+/** The start of the body as one line of plain text, cut with an ellipsis. */
+export function excerptOf(body: string, format: BodyFormat): string {
+  const text = toPlainText(body, format).replace(/\s+/g, ' ').trim();
+  return text.length > EXCERPT_CHARS ? `${text.slice(0, EXCERPT_CHARS - 1).trimEnd()}…` : text;
+}
