@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type BenchContext, ROOT, compileHub, createContext } from './lib/context.ts';
-import { stopAll } from './lib/proc.ts';
+import { interrupted, stopAll } from './lib/proc.ts';
 import { summarizeProfiles } from './lib/profile.ts';
 import type { Check, Workload, WorkloadResult } from './lib/workload.ts';
 import { delivery } from './workloads/delivery.ts';
@@ -108,6 +108,7 @@ async function main(): Promise<void> {
   const sections: Array<{ name: string; title: string; result?: WorkloadResult; error?: string; seconds: number }> = [];
   try {
     for (const workload of selected) {
+      if (interrupted()) break;
       const t0 = Date.now();
       process.stdout.write(`… ${workload.title}\n`);
       try {
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
   writeFileSync(join(RESULTS, `${runId}.json`), json);
   writeFileSync(join(RESULTS, 'latest.json'), json);
   process.stdout.write(`\n${(report.seconds).toFixed(1)} s · figures in bench/results/${runId}.json (and latest.json)\n`);
-  if (sections.some((s) => s.error)) process.exitCode = 1;
+  if (sections.some((s) => s.error) && !interrupted()) process.exitCode = 1;
 }
 
 await main();

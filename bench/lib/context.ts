@@ -114,10 +114,18 @@ export async function startHub(ctx: BenchContext, options: { prefix: string; map
     nodeArgs: ctx.nodeArgs,
     ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
   });
-  if (options.wait ?? true) {
-    await waitFor('the hub to consume', () => hasMember(ctx.redis, `${options.prefix}:hubs`, child), { watch: [child], timeoutMs: 60_000 });
-  }
+  if (options.wait ?? true) await hubReady(ctx, options.prefix, child);
   return child;
+}
+
+/** Resolves once the hub `child` consumes (its heartbeat is up); fails if it exits first. */
+export async function hubReady(ctx: BenchContext, prefix: string, child: Child): Promise<void> {
+  await waitFor('the hub to consume', () => hasMember(ctx.redis, `${prefix}:hubs`, child), { watch: [child], timeoutMs: 60_000 });
+}
+
+/** Resolves once the matrix worker `child` consumes; fails if it exits first. */
+export async function workerReady(ctx: BenchContext, prefix: string, child: Child): Promise<void> {
+  await waitFor('the matrix worker to consume', () => hasMember(ctx.redis, `${prefix}:workers:matrix`, child), { watch: [child], timeoutMs: 60_000 });
 }
 
 /** `hub worker matrix --concurrency C` against the bench homeserver. */
@@ -136,9 +144,7 @@ export async function startMatrixWorker(ctx: BenchContext, options: { prefix: st
     nodeArgs: ctx.nodeArgs,
     ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
   });
-  if (options.wait ?? true) {
-    await waitFor('the matrix worker to consume', () => hasMember(ctx.redis, `${options.prefix}:workers:matrix`, child), { watch: [child], timeoutMs: 60_000 });
-  }
+  if (options.wait ?? true) await workerReady(ctx, options.prefix, child);
   return child;
 }
 

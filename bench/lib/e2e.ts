@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type BenchContext, dropPrefix, groupsMapping, startHub, startMatrixWorker, writeMapping } from './context.ts';
+import { type BenchContext, dropPrefix, groupsMapping, hubReady, startHub, startMatrixWorker, workerReady, writeMapping } from './context.ts';
 import type { Homeserver } from './homeserver-client.ts';
 import { type Child, waitFor } from './proc.ts';
 import { RssSampler, cpuSecondsOf, machineBusySeconds, memoryOf, parseRedisCpu } from './proc-stats.ts';
@@ -91,13 +91,13 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
   const children: Child[] = [];
   try {
     const t0 = Date.now();
-    const started = await Promise.all([
-      startHub(ctx, { prefix, mappingFile, name: `${options.name}-hub` }),
-      ...Array.from({ length: options.workers ?? 1 }, (_, w) =>
-        startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: options.concurrency, name: `${options.name}-worker${w + 1}` }),
-      ),
-    ]);
-    children.push(...started);
+    // Registered before they are waited for, so that `finally` stops them before it deletes their keys.
+    const hub = await startHub(ctx, { prefix, mappingFile, name: `${options.name}-hub`, wait: false });
+    children.push(hub);
+    for (let w = 1; w <= (options.workers ?? 1); w += 1) {
+      children.push(await startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: options.concurrency, name: `${options.name}-worker${w}`, wait: false }));
+    }
+    await Promise.all([hubReady(ctx, prefix, hub), ...children.slice(1).map((c) => workerReady(ctx, prefix, c))]);
     const startupMs = Date.now() - t0;
     const tracked = [...children, hs.child];
     const sampler = new RssSampler(() => tracked.map((c) => c.pid));

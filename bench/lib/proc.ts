@@ -37,6 +37,11 @@ export interface SpawnOptions {
 const live = new Set<Child>();
 let handlersInstalled = false;
 
+/** Set once the bench has been told to stop: workloads stop starting anything. */
+export function interrupted(): boolean {
+  return process.exitCode === 130;
+}
+
 function installHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
@@ -44,10 +49,17 @@ function installHandlers(): void {
   process.on('exit', () => {
     for (const child of live) child.proc.kill('SIGKILL');
   });
+  // Interrupted: stop the children, so that the workload fails and its `finally` deletes its keys;
+  // the bench then ends on its own. A second signal, or 15 s, ends it at once.
+  let interrupted = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      process.exitCode = 130;
       process.stderr.write(`\nbench: ${signal}, stopping ${live.size} child process(es)\n`);
-      void stopAll(1000).finally(() => process.exit(130));
+      void stopAll(1000);
+      setTimeout(() => process.exit(130), 15_000).unref();
     });
   }
 }

@@ -1,7 +1,7 @@
 /** Routing measurements shared by the routing and width workloads: preload, let a hub (or the raw loop) fan out, time it by Redis's clock. */
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { type BenchContext, REDIS_URL, startHub } from './context.ts';
+import { type BenchContext, REDIS_URL, hubReady, startHub } from './context.ts';
 import { type Child, spawnNode, waitFor } from './proc.ts';
 import { RssSampler, cpuSecondsOf, memoryOf, parseRedisCpu } from './proc-stats.ts';
 import { idMs, round } from './stats.ts';
@@ -48,10 +48,12 @@ export async function routeWithHub(ctx: BenchContext, options: { prefix: string;
   const out = `${options.prefix}:deliver:matrix`;
   const redisCpuBefore = parseRedisCpu(await ctx.redis.info('cpu'));
   const t0 = performance.now();
-  const hub = await startHub(ctx, { prefix: options.prefix, mappingFile: options.mappingFile, name: options.name });
-  const startupMs = performance.now() - t0;
-  const sampler = new RssSampler(() => [hub.pid], 50);
+  const hub = await startHub(ctx, { prefix: options.prefix, mappingFile: options.mappingFile, name: options.name, wait: false });
+  let sampler: RssSampler | undefined;
   try {
+    await hubReady(ctx, options.prefix, hub);
+    const startupMs = performance.now() - t0;
+    sampler = new RssSampler(() => [hub.pid], 50);
     await waitFor(`${options.deliveries} deliveries`, async () => (await ctx.redis.xlen(out)) >= options.deliveries, { timeoutMs: options.timeoutMs ?? 120_000, everyMs: 50, watch: [hub] });
     const cpuSeconds = cpuSecondsOf(hub.pid);
     const redisCpuSeconds = parseRedisCpu(await ctx.redis.info('cpu')) - redisCpuBefore;
@@ -72,7 +74,9 @@ export async function routeWithHub(ctx: BenchContext, options: { prefix: string;
       startupMs: Math.round(startupMs),
     };
   } catch (err) {
-    sampler.stop();
+    sampler?.stop();
+    // Stopped before the caller deletes the prefix, so that it cannot write keys again.
+    await hub.stop();
     throw err;
   }
 }

@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { type BenchContext, dropPrefix, startHub, writeMapping } from '../lib/context.ts';
+import { type BenchContext, dropPrefix, hubReady, startHub, writeMapping } from '../lib/context.ts';
 import type { Child } from '../lib/proc.ts';
 import { memoryOf } from '../lib/proc-stats.ts';
 import { idMs, round, summarize } from '../lib/stats.ts';
@@ -82,7 +82,8 @@ export const propagation: Workload = {
       writeMapping(mappingFile, mappingFor(0));
       let hub: Child | undefined;
       try {
-        hub = await startHub(ctx, { prefix, mappingFile, name: 'propagation-hub' });
+        hub = await startHub(ctx, { prefix, mappingFile, name: 'propagation-hub', wait: false });
+        await hubReady(ctx, prefix, hub);
         const latencies = await measure(ctx.redis, prefix, hub, async (revision) => writeMapping(mappingFile, mappingFor(revision)));
         const s = roundSummary(summarize(latencies));
         rows.push(['file source: write → routed', `p50 ${fmt.ms(s.p50)} · max ${fmt.ms(s.max)} (min ${fmt.ms(Math.min(...latencies))})`]);
@@ -113,7 +114,8 @@ export const propagation: Workload = {
         };
         await put({}, db);
         let rev = await put({ mapping: mappingFor(0) }, doc);
-        hub = await startHub(ctx, { prefix, mappingFile: '/nonexistent', name: 'propagation-couch-hub', env: { COUCHDB_URL: couch.url } });
+        hub = await startHub(ctx, { prefix, mappingFile: '/nonexistent', name: 'propagation-couch-hub', env: { COUCHDB_URL: couch.url }, wait: false });
+        await hubReady(ctx, prefix, hub);
         const latencies = await measure(ctx.redis, prefix, hub, async (revision) => {
           rev = await put({ _rev: rev, mapping: mappingFor(revision) }, doc);
         });
