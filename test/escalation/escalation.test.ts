@@ -95,7 +95,7 @@ describe('escalation: unread in Matrix, then nag by email', () => {
     await hs?.close(); // throws on any spec violation
   });
 
-  test('read in time (a receipt over HTTP): no email; hub status and /metrics say so', async () => {
+  test('read in time (a receipt over HTTP): no email; hub status and /metrics say so', async (t) => {
     const room = hs.createRoom(bot.userId, { members: [alice.userId] });
     const oncall = address();
     const h = await hub({ '#admins': { matrix: [room], escalate: { after: '2s', email: [oncall] } } });
@@ -107,8 +107,10 @@ describe('escalation: unread in Matrix, then nag by email', () => {
     assert.equal(armed.escalation?.state, 'armed');
     assert.ok(Math.abs(Date.parse(armed.escalation!.nextDueAt!) - (sentAt + 2000)) < 1000, 'due two seconds after routing');
 
+    const readAt = Date.now();
     await readReceipt(alice, room, eventId);
     const done = await escalationOf(h, id, 'acknowledged');
+    t.diagnostic(`receipt → escalation cancelled: ${Date.now() - readAt} ms`);
     assert.deepEqual({ by: done.escalation?.acknowledged?.by, how: done.escalation?.acknowledged?.how }, { by: alice.userId, how: 'read' });
     assert.deepEqual(done.acknowledged && { by: done.acknowledged.by, how: done.acknowledged.how, channel: done.acknowledged.channel }, { by: alice.userId, how: 'read', channel: 'matrix' });
     assert.equal(done.escalation?.nextDueAt, undefined);
@@ -122,7 +124,7 @@ describe('escalation: unread in Matrix, then nag by email', () => {
     assert.ok((await h.read('events')).some((e) => e.type === 'acknowledged' && e.entry === id && e.by === alice.userId));
   });
 
-  test('unread: exactly one email at `after`, one per `every` after that, and none once read (a receipt for a later event)', async () => {
+  test('unread: exactly one email at `after`, one per `every` after that, and none once read (a receipt for a later event)', async (t) => {
     const room = hs.createRoom(bot.userId, { members: [alice.userId, bob.userId], name: 'ops' });
     const oncall = address();
     const h = await hub({ '#admins': { matrix: [room], escalate: { after: '1s', every: '1500ms', repeat: 5, email: [oncall] } } });
@@ -132,6 +134,7 @@ describe('escalation: unread in Matrix, then nag by email', () => {
 
     const [first] = await eventually('the first reminder', () => mailsTo(oncall).length >= 1 && mailsTo(oncall), 5000);
     const firstAt = Date.now() - sentAt;
+    t.diagnostic(`first reminder received ${firstAt} ms after the XADD (after: 1000 ms)`);
     assert.ok(firstAt >= 1000 && firstAt < 2000, `the first reminder came ${firstAt} ms after the message, not at 1 s`);
     assert.equal(first!.parsed.subject, 'Not read after 1 second: Orders API failing');
     const text = first!.parsed.text ?? '';
@@ -146,6 +149,7 @@ describe('escalation: unread in Matrix, then nag by email', () => {
     await sleep(Math.max(0, sentAt + 2300 - Date.now()));
     assert.equal(mailsTo(oncall).length, 1, 'one email per due time');
     const [, second] = await eventually('the second reminder', () => mailsTo(oncall).length >= 2 && mailsTo(oncall), 5000);
+    t.diagnostic(`second reminder received ${Date.now() - sentAt} ms after the XADD (due at 2500 ms)`);
     assert.match(second!.parsed.subject ?? '', /^Still not read \(reminder 2 of 6\): Orders API failing$/);
 
     // Bob writes something after the notification; Alice reads up to Bob's message: that covers the notification too.
