@@ -1,0 +1,106 @@
+/**
+ * Escalation across a crash: `hub start` as a child process, killed with
+ * SIGKILL between the send and the due time (it holds the watcher's lease and
+ * has nothing in memory that matters), then another `hub start` on the same
+ * Redis. The reminder still goes out exactly once, and the new process's
+ * watcher takes over the sync (after the dead one's lease ran out) from the
+ * saved position, so a read after the crash still stops the nagging.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
+import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
+import { eventually } from '../support/hub.ts';
+import { killAll, spawnHub } from '../support/processes.ts';
+import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
+
+const enc = encodeURIComponent;
+
+describe('escalation: a hub killed between send and due time', () => {
+  let hs: Homeserver;
+  let smtp: TestSmtpServer;
+  let redis: Redis;
+  let dir: string;
+  const prefix = testPrefix('esc-crash');
+
+  before(async () => {
+    [hs, smtp] = await Promise.all([startHomeserver(), startSmtpServer({ user: 'hub', password: 'test-password-1' })]);
+    redis = new Redis(REDIS_URL);
+    dir = mkdtempSync(join(tmpdir(), 'hub-esc-crash-'));
+  });
+  after(async () => {
+    await killAll();
+    await dropPrefix(prefix, redis);
+    redis?.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+    await smtp?.close();
+    await hs?.close();
+  });
+
+  test('SIGKILL before the due time: exactly one reminder from the next process, and a later read is still seen', async () => {
+    const bot = hs.registerUser('bot');
+    const alice = hs.registerUser('alice');
+    const room = hs.createRoom(bot.userId, { members: [alice.userId] });
+    const oncall = 'oncall-crash@example.org';
+    writeFileSync(join(dir, 'mapping.json'), JSON.stringify({
+      _id: 'ccs.notifications',
+      mapping: { '#admins': { matrix: [room], escalate: { after: '3s', every: '3s', repeat: 1, email: [oncall] } } },
+    }));
+    // HUB_CONFIG is loaded with import(): plain data.
+    const config = { channels: { email: { tlsCa: smtp.ca }, matrix: { syncTimeoutMs: 1000, syncLeaseMs: 2000 } } };
+    writeFileSync(join(dir, 'hub.config.mjs'), `export default ${JSON.stringify(config)};\n`);
+    const env = {
+      HUB_CONFIG: join(dir, 'hub.config.mjs'),
+      HUB_PREFIX: prefix,
+      REDIS_URL,
+      MAPPING_FILE: join(dir, 'mapping.json'),
+      HUB_HTTP_PORT: '0',
+      HUB_HTTP_HOST: '127.0.0.1',
+      MATRIX_HOMESERVER: hs.url,
+      MATRIX_USER_ID: bot.userId,
+      MATRIX_ACCESS_TOKEN: bot.accessToken,
+      MATRIX_DEVICE_ID: bot.deviceId,
+      SMTP_URL: smtp.url(),
+      EMAIL_FROM: 'hub@example.org',
+    };
+    const mails = () => smtp.messages.filter((m) => m.envelope.to.includes(oncall));
+
+    const first = spawnHub(['start'], { env, name: 'hub A' });
+    await first.waitFor(/hub consuming/);
+    const sentAt = Date.now();
+    const id = (await redis.xadd(`${prefix}:in`, '*', 'to', '#admins', 'subject', 'Replica lag', 'body', 'db2 is 10 minutes behind')) as string;
+    const sent = await eventually('the notification in the room', async () => {
+      const events = (await redis.xrange(`${prefix}:events`, '-', '+')).map(([, f]) => f.join(' '));
+      return events.find((e) => e.includes(`entry ${id}`) && e.includes('type sent'));
+    });
+    const eventId = / peer (\S+)/.exec(sent)?.[1];
+    assert.ok(eventId);
+    await eventually('the watcher\'s saved sync position', async () => (await redis.get(`${prefix}:plugin:matrix:sync`)) ?? undefined);
+    assert.ok(await redis.get(`${prefix}:plugin:matrix:sync-lease`), 'hub A holds the sync lease');
+    await first.kill('SIGKILL');
+    assert.ok(Date.now() - sentAt < 3000, 'killed before the due time');
+
+    const second = spawnHub(['start'], { env, name: 'hub B' });
+    await eventually('the reminder', () => mails().length >= 1, 15_000);
+    const firstAt = Date.now() - sentAt;
+    assert.ok(firstAt >= 3000, `the reminder came at ${firstAt} ms, not before the due time`);
+
+    // Hub B's watcher takes the lease once A's has run out, and resumes the sync.
+    await eventually('hub B syncing', async () => (await redis.get(`${prefix}:plugin:matrix:sync-lease`)) !== null && second.output.some((l) => l.includes('syncing for read receipts')), 10_000);
+    const res = await fetch(`${hs.url}/_matrix/client/v3/rooms/${enc(room)}/receipt/m.read/${enc(eventId)}`, {
+      method: 'POST', headers: { Authorization: `Bearer ${alice.accessToken}`, 'Content-Type': 'application/json' }, body: '{}',
+    });
+    assert.equal(res.status, 200);
+    await eventually('acknowledged', async () => (await redis.hget(`${prefix}:escalation:${id}`, 'state')) === 'acknowledged', 10_000);
+    await sleep(Math.max(0, sentAt + 7000 - Date.now()));
+    assert.equal(mails().length, 1, 'exactly one reminder: none lost to the crash, none doubled, none after the read');
+    await second.kill('SIGTERM'); // a graceful stop (stop() would leave its 5 s grace timer running)
+    assert.equal(await redis.get(`${prefix}:plugin:matrix:sync-lease`), null, 'a stopped watcher gives its lease back');
+    hs.assertNoSpecViolations();
+  });
+});
