@@ -29,8 +29,12 @@ async function replay(redis: Redis, keys: Keys, letter: Record<string, string>):
   const names = delivery ? DELIVERY_FIELDS : MESSAGE_FIELDS;
   const fields = names.flatMap((name) => (letter[name] !== undefined ? [name, letter[name]!] : []));
   const stream = delivery ? keys.deliver(letter.channel!) : keys.in;
-  const id = await redis.multi().xadd(stream, '*', ...fields).xdel(keys.dead, letter.id!).exec();
-  return String(id?.[0]?.[1]);
+  const id = (await redis.xadd(stream, '*', ...fields))!;
+  // A replayed delivery takes its place at the end of its target's order.
+  const multi = redis.multi();
+  if (delivery) multi.rpush(keys.order(letter.channel!, letter.target!), id);
+  await multi.xdel(keys.dead, letter.id!).exec();
+  return id;
 }
 
 export function deadCommand(): Command {

@@ -101,11 +101,12 @@ function queueRoute(
   const deadPairs = dead ? pairs(dead) : [];
   const producerKey = message?.producerId ? keys.producerId(message.producerId) : '';
   const streamKeys = deliveries.map(([, channel]) => keys.deliver(channel));
+  const orderKeys = deliveries.map(([, channel, target]) => keys.order(channel, target));
   const escalationKeys = escalation ? [keys.escalations, keys.escalation(entryId)] : [];
   const escalationArgs = escalation ? pairs(escalation.fields) : [];
   pipeline.route(
-    5 + deliveries.length + escalationKeys.length,
-    keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, ...streamKeys, ...escalationKeys,
+    5 + deliveries.length * 2 + escalationKeys.length,
+    keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, ...streamKeys, ...orderKeys, ...escalationKeys,
     HUB_GROUP, entryId, config.ingress.dedupeWindow, record.meta ?? '', config.recordRetention, config.eventsMaxLen,
     deliveries.length, shared.length / 2, deadPairs.length / 2,
     ...shared, ...deliveries.flat(), ...deadPairs,

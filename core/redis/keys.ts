@@ -15,6 +15,8 @@ export interface Keys {
   workers(channel: string): string;
   /** Live hub processes. */
   hubs: string;
+  /** The unsettled deliveries of one target, oldest first: whoever holds the head may deliver (per-target order across workers). */
+  order(channel: string, target: string): string;
   /** Armed escalations: a sorted set of entry id → next due time (ms). */
   escalations: string;
   /** One message's escalation: routes, rounds, state, acknowledgements (a hash). */
@@ -34,6 +36,7 @@ export function createKeys(prefix: string): Keys {
     mapping: `${prefix}:mapping`,
     workers: (channel) => `${prefix}:workers:${channel}`,
     hubs: `${prefix}:hubs`,
+    order: (channel, target) => `${prefix}:order:${channel}:${target}`,
     escalations: `${prefix}:escalations`,
     escalation: (entryId) => `${prefix}:escalation:${entryId}`,
     plugin: (name, ...parts) => [prefix, 'plugin', name, ...parts].join(':'),

@@ -10,6 +10,7 @@ import { defineEscalationScripts } from '../escalation/scripts.ts';
 
 /**
  * KEYS: in, events, message record, producer-id key (or '' when none), dead, then one deliver stream per delivery,
+ *       then one order list per delivery (its target's unsettled deliveries, oldest first),
  *       then, to arm an escalation with the fan-out, the escalations index and the escalation hash.
  * ARGV: group, entry, dedupe ttl ms, record meta json, record ttl ms, events maxlen,
  *       n deliveries, k shared field pairs, m dead-letter field pairs,
@@ -36,14 +37,14 @@ for i = 1, n do
   local o = base + (i - 1) * 3
   local args = {KEYS[5 + i], '*', 'delivery', ARGV[o + 1], 'entry', entry, 'channel', ARGV[o + 2], 'target', ARGV[o + 3]}
   for j = 1, #shared do args[#args + 1] = shared[j] end
-  redis.call('XADD', unpack(args))
+  redis.call('RPUSH', KEYS[5 + n + i], redis.call('XADD', unpack(args)))
 end
 if n > 0 then
   if KEYS[4] ~= '' then redis.call('SET', KEYS[4], entry, 'PX', ARGV[3]) end
   redis.call('HSET', KEYS[3], 'meta', ARGV[4])
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'routed', 'entry', entry, 'deliveries', n)
-  local ek = 5 + n + 1
+  local ek = 5 + n * 2 + 1
   if KEYS[ek + 1] then
     local a = base + n * 3 + m * 2
     local e = tonumber(ARGV[a + 3])
@@ -65,7 +66,7 @@ return {'ok', tostring(n)}
 `;
 
 /**
- * KEYS: deliver stream, events, message record, dead.
+ * KEYS: deliver stream, events, message record, dead, the target's order list.
  * ARGV: group, stream entry id, delivery id, outcome (sent|dead|retrying), record json, record ttl ms,
  *       events maxlen, k event field pairs, m dead-letter field pairs, then the k pairs, then the m pairs.
  */
@@ -74,6 +75,7 @@ local outcome = ARGV[4]
 if outcome ~= 'retrying' then
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'gone' end
   redis.call('XDEL', KEYS[1], ARGV[2])
+  redis.call('LREM', KEYS[5], 1, ARGV[2])
 end
 redis.call('HSET', KEYS[3], 'd:' .. ARGV[3], ARGV[5])
 if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIRE', KEYS[3], ARGV[6]) end

@@ -65,8 +65,9 @@ export class OutcomeWriter {
     const dead = outcome.deadLetter ? pairs(outcome.deadLetter) : [];
     const batch = this.#current();
     batch.pipeline.settle(
-      4,
+      5,
       this.#keys.deliver(outcome.channel), this.#keys.events, this.#keys.message(outcome.messageId), this.#keys.dead,
+      this.#keys.order(outcome.channel, record.target),
       this.#group, outcome.streamEntry, outcome.deliveryId, outcome.kind, JSON.stringify(record), this.#retentionMs, this.#eventsMaxLen,
       event.length / 2, dead.length / 2, ...event, ...dead,
     );

@@ -21,9 +21,24 @@ export class TargetScheduler<Job> {
   readonly #capacity: number;
   readonly #perTarget: number;
   readonly #limit: number;
-  readonly #run: (job: Job) => Promise<void>;
+  readonly #run: (job: Job) => Promise<void | 'yield'>;
+  readonly #order: ((a: Job, b: Job) => number) | undefined;
+  #running = new Set<string>();
 
-  constructor(options: { concurrency: number; capacity: number; perTarget?: number; limit?: number; run: (job: Job) => Promise<void> }) {
+  /**
+   * `order`, when given, keeps each target's queue sorted (jobs taken over
+   * from a stopped consumer arrive late but may be older). `run` may answer
+   * `'yield'`: the job goes back to its place and an older one runs first.
+   */
+  constructor(options: {
+    concurrency: number;
+    capacity: number;
+    perTarget?: number;
+    limit?: number;
+    order?: (a: Job, b: Job) => number;
+    run: (job: Job) => Promise<void | 'yield'>;
+  }) {
+    this.#order = options.order;
     this.#concurrency = options.concurrency;
     this.#capacity = options.capacity;
     this.#perTarget = options.perTarget ?? options.capacity;
@@ -44,7 +59,7 @@ export class TargetScheduler<Job> {
     this.#buffered += 1;
     const queue = this.#queues.get(target);
     if (queue) {
-      queue.push(job);
+      this.#insert(target, queue, job);
       if (queue.length <= this.#perTarget) this.#counted += 1;
       return;
     }
@@ -57,6 +72,20 @@ export class TargetScheduler<Job> {
   /** Resolves when there is room for more jobs (see the class comment). */
   async hasRoom(): Promise<void> {
     while (!this.#roomy()) await new Promise<void>((resolve) => this.#room.push(resolve));
+  }
+
+  /** Whether a job of `target` older than `job` waits behind it in this process. */
+  hasOlder(target: string, job: Job): boolean {
+    const order = this.#order;
+    return order !== undefined && (this.#queues.get(target) ?? []).some((other) => other !== job && order(other, job) < 0);
+  }
+
+  #insert(target: string, queue: Job[], job: Job): void {
+    let at = queue.length;
+    // Never in front of the running job (it stays at index 0 while it runs).
+    const first = this.#running.has(target) ? 1 : 0;
+    while (this.#order && at > first && this.#order(job, queue[at - 1]!) < 0) at -= 1;
+    queue.splice(at, 0, job);
   }
 
   #roomy(): boolean {
@@ -80,17 +109,20 @@ export class TargetScheduler<Job> {
     const queue = this.#queues.get(target)!;
     // The job stays at the head of its queue while it runs, so `jobs()` sees it.
     while (queue.length > 0) {
-      try {
-        await this.#run(queue[0]!);
-      } catch {
+      this.#running.add(target);
+      const outcome = await this.#run(queue[0]!).catch(() => {
         // `run` owns its failures (the worker settles every outcome); one that
         // escapes must not stall this target's queue or crash the process.
-      } finally {
-        if (queue.length <= this.#perTarget) this.#counted -= 1;
-        queue.shift();
-        this.#buffered -= 1;
-        if (this.#roomy()) this.#room.splice(0).forEach((wake) => wake());
+      });
+      this.#running.delete(target);
+      if (outcome === 'yield') {
+        this.#insert(target, queue, queue.shift()!);
+        continue;
       }
+      if (queue.length <= this.#perTarget) this.#counted -= 1;
+      queue.shift();
+      this.#buffered -= 1;
+      if (this.#roomy()) this.#room.splice(0).forEach((wake) => wake());
       // Give the slot to a waiting target, so that one busy target cannot starve the others.
       if (queue.length > 0 && this.#waiting.length > 0) {
         this.#waiting.push(target);

@@ -50,6 +50,8 @@ export class ChannelWorker {
   #reader: Redis | undefined;
   #running: Promise<void> | undefined;
   #refresh: NodeJS.Timeout | undefined;
+  /** Per target: the next deliveries known to follow the one this process just made. */
+  #cleared = new Map<string, string[]>();
 
   constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number) {
     this.#deps = deps;
@@ -64,6 +66,7 @@ export class ChannelWorker {
       perTarget: 8,
       // …while memory stays bounded by all the deliveries held.
       limit: capacity * 8,
+      order: (a, b) => compareEntryIds(a.entry, b.entry),
       run: (job) => this.#deliver(job),
     });
     this.#outcomes = new OutcomeWriter({
@@ -141,10 +144,12 @@ export class ChannelWorker {
     }
   }
 
-  async #deliver(job: Job): Promise<void> {
+  async #deliver(job: Job): Promise<void | 'yield'> {
     const { config, metrics } = this.#deps;
     const policy = { maxAttempts: config.delivery.maxAttempts, baseMs: config.delivery.backoffBase, maxMs: config.delivery.backoffMax };
     const shutdown = this.#controller.signal;
+    const turn = await this.#awaitTurn(job);
+    if (turn !== 'go') return turn === 'yield' ? 'yield' : undefined;
     let attempt = 1;
     while (!shutdown.aborted) {
       job.record.attempts += 1;
@@ -174,6 +179,43 @@ export class ChannelWorker {
         await sleep(wait, undefined, { signal: shutdown }).catch(() => {});
       }
     }
+  }
+
+  /**
+   * Per-target order across workers: a delivery goes only when it heads its
+   * target's order list, i.e. every older delivery to that target is settled,
+   * wherever it was being made. A list read ahead lets the next deliveries of
+   * this process through without asking again.
+   */
+  async #awaitTurn(job: Job): Promise<'go' | 'yield' | 'stop'> {
+    const { redis, keys } = this.#deps;
+    const target = job.delivery.target;
+    const cleared = this.#cleared.get(target);
+    if (cleared?.[0] === job.entry) {
+      cleared.shift();
+      return 'go';
+    }
+    const key = keys.order(this.channel, target);
+    for (let waited = 0; !this.#controller.signal.aborted; waited += 1) {
+      try {
+        const head = await redis.lrange(key, 0, 31);
+        if (head.length === 0 || head[0] === job.entry) {
+          this.#cleared.set(target, head.slice(1));
+          return 'go';
+        }
+        if (this.#scheduler.hasOlder(target, job)) return 'yield';
+        // Not in the list (routed before it existed): nothing to wait for.
+        if (!head.includes(job.entry) && (await redis.lpos(key, job.entry)) === null) return 'go';
+        // The head was settled without leaving the list (a purge, a trimmed stream): drop it.
+        const stale = (await redis.xrange(keys.deliver(this.channel), head[0]!, head[0]!)).length === 0;
+        if (stale) await redis.lrem(key, 1, head[0]!);
+        else if (waited % 50 === 10) this.#logger.info({ target, waitingFor: head[0] }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
+      } catch (err) {
+        this.#logger.warn({ err: (err as Error).message }, 'cannot read the order of a target; waiting');
+      }
+      await sleep(100, undefined, { signal: this.#controller.signal }).catch(() => {});
+    }
+    return 'stop';
   }
 
   #note(job: Job, result: string, error?: string): void {
@@ -213,4 +255,11 @@ export class ChannelWorker {
     if (ids.length === 0) return;
     await this.#deps.redis.xclaim(stream, this.channel, this.#deps.consumerName, 0, ...ids, 'JUSTID').catch(() => {});
   }
+}
+
+/** Stream entry ids (`<ms>-<seq>`) in stream order. */
+export function compareEntryIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
 }
