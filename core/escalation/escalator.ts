@@ -143,8 +143,8 @@ export class Escalator {
     const sent = [...(JSON.parse(hash.sent ?? '[]') as EscalationDelivery[]), ...deliveries];
     const shared = pairs({ to: (meta.to ?? []).join(','), subject: reminder.subject, body: reminder.body, format: reminder.format, escalation: String(round) });
     const result = await redis.escalationFire(
-      base.length + deliveries.length,
-      ...base, ...deliveries.map(([, channel]) => keys.deliver(channel)),
+      base.length + deliveries.length * 2,
+      ...base, ...deliveries.map(([, channel]) => keys.deliver(channel)), ...deliveries.map(([, channel, target]) => keys.order(channel, target)),
       ...common, 'fire', next, 'done', config.eventsMaxLen, deliveries.length, shared.length / 2, JSON.stringify(sent),
       ...shared, ...deliveries.flatMap(([id, channel, target]) => [id, channel, target]),
     );

@@ -9,7 +9,8 @@ import type { Redis, Result } from 'ioredis';
 
 /**
  * Claim a due escalation and fire one round of it, or close it.
- * KEYS: escalations index, escalation hash, events, then one deliver stream per delivery.
+ * KEYS: escalations index, escalation hash, events, then one deliver stream per delivery,
+ *       then one order list per delivery (its target's unsettled deliveries: a reminder joins the end, as in ROUTE).
  * ARGV: entry, version read, now ms, mode (fire|close), next due ms ('' when this is the last round),
  *       final state (when it ends), events maxlen, n deliveries, k shared field pairs,
  *       the escalation's deliveries so far as json (for `hub status`),
@@ -43,7 +44,7 @@ for i = 1, n do
   local o = base + (i - 1) * 3
   local args = {KEYS[3 + i], '*', 'delivery', ARGV[o + 1], 'entry', entry, 'channel', ARGV[o + 2], 'target', ARGV[o + 3]}
   for j = 1, #shared do args[#args + 1] = shared[j] end
-  redis.call('XADD', unpack(args))
+  redis.call('RPUSH', KEYS[3 + n + i], redis.call('XADD', unpack(args)))
 end
 local round = redis.call('HINCRBY', KEYS[2], 'round', 1)
 redis.call('HSET', KEYS[2], 'sent', ARGV[10], 'lastAt', now)

@@ -128,6 +128,8 @@ describe('escalation core: arm, fire once, acknowledge', () => {
 
     const sent = await mails();
     assert.deepEqual(sent.map((m) => m.delivery), [1, 2, 3].map((r) => `${prefix}:${id}:esc${r}:0`), 'delivery ids derived from the entry and the round');
+    const streamIds = ((await redis.xrange(keys.deliver('mail'), '-', '+')) as Array<[string, string[]]>).map(([sid]) => sid);
+    assert.deepEqual(await redis.lrange(keys.order('mail', 'oncall@x.org'), 0, -1), streamIds, 'reminders keep their place in the target\'s order');
     assert.deepEqual(sent.map((m) => [m.entry, m.channel, m.target, m.escalation]), [1, 2, 3].map((r) => [id, 'mail', 'oncall@x.org', String(r)]));
     assert.equal(sent[0]!.format, 'html');
     assert.match(sent[0]!.subject!, /^Not read after 1 second: Disk full$/);
