@@ -15,6 +15,8 @@ export interface Keys {
   workers(channel: string): string;
   /** Live hub processes. */
   hubs: string;
+  /** Held by the one active hub. */
+  hubLease: string;
   /** The unsettled deliveries of one target, oldest first: whoever holds the head may deliver (per-target order across workers). */
   order(channel: string, target: string): string;
   /** Armed escalations: a sorted set of entry id → next due time (ms). */
@@ -36,6 +38,7 @@ export function createKeys(prefix: string): Keys {
     mapping: `${prefix}:mapping`,
     workers: (channel) => `${prefix}:workers:${channel}`,
     hubs: `${prefix}:hubs`,
+    hubLease: `${prefix}:hub:lease`,
     order: (channel, target) => `${prefix}:order:${channel}:${target}`,
     escalations: `${prefix}:escalations`,
     escalation: (entryId) => `${prefix}:escalation:${entryId}`,

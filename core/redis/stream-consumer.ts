@@ -21,6 +21,8 @@ export interface StreamConsumerOptions {
   blockMs: number;
   /** Entries pending longer than this at another consumer are taken over. */
   claimIdleMs: number;
+  /** Take over every pending entry at once, before reading new ones (the consumers before this one are known to be gone). */
+  claimAllFirst?: boolean;
   logger: Logger;
   handle(entries: StreamEntry[]): Promise<void>;
   /** Resolves when there is room for another batch (backpressure). */
@@ -41,6 +43,7 @@ export async function consumeStream(options: StreamConsumerOptions, signal: Abor
   let nextClaimAt = 0;
   let failures = 0;
   let groupReady = false;
+  let minIdle = options.claimAllFirst ? 0 : options.claimIdleMs;
 
   while (!signal.aborted) {
     try {
@@ -48,10 +51,13 @@ export async function consumeStream(options: StreamConsumerOptions, signal: Abor
       await options.ready?.();
       let entries: StreamEntry[] = [];
       if (Date.now() >= nextClaimAt) {
-        const [cursor, raw] = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, claimCursor, 'COUNT', options.batchSize)) as [string, RawEntry[]];
+        const [cursor, raw] = (await redis.xautoclaim(stream, group, consumer, minIdle, claimCursor, 'COUNT', options.batchSize)) as [string, RawEntry[]];
         claimCursor = cursor;
         entries = toEntries(raw, true);
-        if (cursor === '0-0') nextClaimAt = Date.now() + Math.max(1000, options.claimIdleMs / 2);
+        if (cursor === '0-0') {
+          nextClaimAt = Date.now() + Math.max(1000, options.claimIdleMs / 2);
+          minIdle = options.claimIdleMs;
+        }
         if (entries.length) logger.info({ stream, count: entries.length }, 'took over entries left pending by a stopped consumer');
       }
       if (entries.length === 0) {

@@ -1,0 +1,45 @@
+/**
+ * Order per target with several processes (README, "Guarantees": "Deliveries
+ * to one target are made in order"; "Command line": `hub worker <channel>` —
+ * "run as many as you like"; `hub start --only hub` likewise).
+ *
+ * FAILS today, with no fault at all: the order is kept by the TargetScheduler
+ * of one worker process, in memory. Three matrix workers read the one
+ * consumer group round-robin, so the deliveries to one room are spread over
+ * three processes that send them in parallel; two hubs route different
+ * batches of the ingress stream at the same time, so a later message can be
+ * fanned out (and XADDed to the delivery stream) before an earlier one.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, test } from 'node:test';
+import { killAll } from '../support/processes.ts';
+import { LOAD, Rig } from './rig.ts';
+
+let rig: Rig | undefined;
+
+afterEach(async () => {
+  const problems = (await rig?.close()) ?? [];
+  rig = undefined;
+  if (problems.length) throw new Error(problems.join('\n'));
+});
+after(killAll);
+
+describe('faults: order per target with several processes', () => {
+  for (const [hubs, workers] of [[1, 3], [2, 1]] as const) {
+    test(`${hubs} hub(s) and ${workers} matrix worker(s), no fault: every room gets its messages in the order they were sent`, async () => {
+      rig = await Rig.start({ scenario: `order/${hubs}-hubs-${workers}-workers`, channels: ['matrix'] });
+      const r = rig;
+      r.hs.delay(5);
+      const rooms = Array.from({ length: 12 }, () => r.room());
+      r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 3, g * 3 + 3) }])));
+      await Promise.all([
+        ...Array.from({ length: hubs }, (_, i) => r.hub(`hub ${i + 1}`)),
+        ...Array.from({ length: workers }, (_, i) => r.worker('matrix', { name: `worker ${i + 1}` })),
+      ]);
+      await r.produce({ count: LOAD, perSecond: 400, groupOf: (seq) => `#g${seq % 4}` });
+      const figures = await r.settle();
+      r.report(figures);
+      assert.deepEqual(r.outOfOrder, {}, 'deliveries that overtook a later message to the same room');
+    });
+  }
+});
