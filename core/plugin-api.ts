@@ -147,3 +147,23 @@ export interface ChannelPlugin<Settings extends object = Record<string, unknown>
 export function definePlugin<Settings extends object>(plugin: ChannelPlugin<Settings>): ChannelPlugin<Settings> {
   return plugin;
 }
+
+/**
+ * `createSender` that loads the sender module on first use, so that a process
+ * which only validates targets (the hub) never loads the channel's SDK:
+ * `createSender: loadSender(import.meta.url, './sender', 'createEmailSender')`.
+ */
+export function loadSender<Settings extends object>(
+  base: string,
+  module: string,
+  exportName: string,
+): (context: PluginContext<Settings>) => Promise<ChannelSender> {
+  return async (context) => {
+    // Compiled plugins are `.js`; the extension follows the index's own.
+    const url = new URL(`${module}${base.endsWith('.ts') ? '.ts' : '.js'}`, base).href;
+    const loaded = (await import(url)) as Record<string, (context: PluginContext<Settings>) => ChannelSender | Promise<ChannelSender>>;
+    const create = loaded[exportName];
+    if (typeof create !== 'function') throw new Error(`${url} does not export ${exportName}`);
+    return create(context);
+  };
+}

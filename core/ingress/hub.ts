@@ -64,6 +64,7 @@ export class Hub {
             claimIdleMs: config.delivery.claimIdle,
             // The previous active hub is gone: what it left pending is routed first, in order.
             claimAllFirst: true,
+            overlap: true,
             logger: this.#logger,
             handle: async (entries) => {
               const outcome = await routeBatch(this.#deps, entries);

@@ -16,7 +16,7 @@ export class Lease {
   readonly #owner: string;
   readonly #ttlMs: number;
 
-  constructor(redis: Redis, key: string, owner: string, ttlMs = 5000) {
+  constructor(redis: Redis, key: string, owner: string, ttlMs = 2000) {
     this.#redis = redis;
     this.#key = key;
     this.#owner = owner;

@@ -25,6 +25,12 @@ export interface StreamConsumerOptions {
   claimAllFirst?: boolean;
   logger: Logger;
   handle(entries: StreamEntry[]): Promise<void>;
+  /**
+   * Read the next batch while this one is handled (at most two in flight).
+   * Only for a `handle` that issues its Redis commands before its first
+   * `await`, so that batches still reach Redis in stream order.
+   */
+  overlap?: boolean;
   /** Resolves when there is room for another batch (backpressure). */
   ready?(): Promise<void>;
 }
@@ -43,6 +49,7 @@ export async function consumeStream(options: StreamConsumerOptions, signal: Abor
   let nextClaimAt = 0;
   let failures = 0;
   let groupReady = false;
+  let handling: Promise<void> = Promise.resolve();
   let minIdle = options.claimAllFirst ? 0 : options.claimIdleMs;
 
   while (!signal.aborted) {
@@ -68,7 +75,12 @@ export async function consumeStream(options: StreamConsumerOptions, signal: Abor
       }
       if (failures > 0) logger.info({ stream }, 'Redis answers again; consuming');
       failures = 0;
-      if (entries.length) await options.handle(entries);
+      if (entries.length && !options.overlap) await options.handle(entries);
+      else if (entries.length) {
+        await handling;
+        // A failed batch stays pending and is taken over again after claimIdle.
+        handling = options.handle(entries).catch((err: Error) => logger.error({ stream, err: err.message }, 'a batch failed; it will be taken over again'));
+      }
     } catch (err) {
       if (signal.aborted) break;
       const message = (err as Error).message;
@@ -79,6 +91,7 @@ export async function consumeStream(options: StreamConsumerOptions, signal: Abor
       await sleep(wait, undefined, { signal }).catch(() => {});
     }
   }
+  await handling;
 }
 
 /** Create the consumer group from the start of the stream, so entries written before the first consumer ran are not skipped. */

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
 import type { Metrics } from '../metrics.ts';
-import type { BodyFormat, ChannelSender, Delivery } from '../plugin-api.ts';
+import type { BodyFormat, ChannelSender, Delivery, DeliveryReceipt } from '../plugin-api.ts';
 import type { Redactor } from '../redactor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
@@ -154,8 +154,7 @@ export class ChannelWorker {
     while (!shutdown.aborted) {
       job.record.attempts += 1;
       try {
-        const signal = AbortSignal.any([this.#cutoff.signal, AbortSignal.timeout(config.delivery.timeout)]);
-        const receipt = await this.#sender.deliver({ ...job.delivery, attempt }, signal);
+        const receipt = await this.#attempt({ ...job.delivery, attempt });
         metrics.attempts.inc({ channel: this.channel, result: 'ok' });
         this.#note(job, 'sent');
         if (receipt.peerId) job.record.peerId = receipt.peerId;
@@ -178,6 +177,25 @@ export class ChannelWorker {
         this.#logger.debug({ target: job.delivery.target, attempt, waitMs: wait, err: failure.message }, 'delivery will be retried');
         await sleep(wait, undefined, { signal: shutdown }).catch(() => {});
       }
+    }
+  }
+
+  /**
+   * One call to the peer, cut at `delivery.timeout` or at the end of a stop's
+   * grace. Its timer is cleared when the call ends: `AbortSignal.timeout` would
+   * keep every attempt's signal and listeners alive for the whole timeout.
+   */
+  async #attempt(delivery: Delivery): Promise<DeliveryReceipt> {
+    const deadline = new AbortController();
+    const cutoff = this.#cutoff.signal;
+    const onCutoff = () => deadline.abort(cutoff.reason);
+    cutoff.addEventListener('abort', onCutoff, { once: true });
+    const timer = setTimeout(() => deadline.abort(new DOMException('the peer did not answer in time', 'TimeoutError')), this.#deps.config.delivery.timeout);
+    try {
+      return await this.#sender.deliver(delivery, deadline.signal);
+    } finally {
+      clearTimeout(timer);
+      cutoff.removeEventListener('abort', onCutoff);
     }
   }
 

@@ -1,5 +1,4 @@
-import { PLUGIN_API_VERSION, definePlugin } from '../../core/plugin-api.ts';
-import { createEmailSender } from './sender.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
 import { settingsSchema } from './settings.ts';
 import { normalizeTarget, validateTarget } from './targets.ts';
 
@@ -14,5 +13,5 @@ export default definePlugin({
   },
   validateTarget,
   normalizeTarget,
-  createSender: createEmailSender,
+  createSender: loadSender(import.meta.url, './sender', 'createEmailSender'),
 });

@@ -5,8 +5,7 @@
  * the hub has end-to-end encryption. It watches read receipts, reactions and
  * replies (a light /sync) for the messages an escalation waits on.
  */
-import { PLUGIN_API_VERSION, definePlugin } from '../../core/plugin-api.ts';
-import { createMatrixSender } from './sender.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
 import { settingsSchema } from './settings.ts';
 import { targetProblem } from './targets.ts';
 import { createMatrixWatcher } from './watcher.ts';
@@ -28,7 +27,7 @@ export default definePlugin({
   validateTarget: targetProblem,
   // Matrix ids are case-sensitive (server names included): only stray whitespace is noise.
   normalizeTarget: (target) => target.trim(),
-  createSender: createMatrixSender,
+  createSender: loadSender(import.meta.url, './sender', 'createMatrixSender'),
   // Read receipts, reactions and replies: what stops an `escalate` block from nagging.
   watch: createMatrixWatcher,
 });

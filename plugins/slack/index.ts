@@ -1,5 +1,4 @@
-import { PLUGIN_API_VERSION, definePlugin } from '../../core/plugin-api.ts';
-import { createSlackSender } from './sender.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
 import { type SlackSettings, slackSettings } from './settings.ts';
 import { normalizeSlackTarget, validateSlackTarget } from './targets.ts';
 
@@ -14,5 +13,5 @@ export default definePlugin<SlackSettings>({
   },
   validateTarget: validateSlackTarget,
   normalizeTarget: normalizeSlackTarget,
-  createSender: createSlackSender,
+  createSender: loadSender(import.meta.url, './sender', 'createSlackSender'),
 });

@@ -1,5 +1,4 @@
-import { PLUGIN_API_VERSION, definePlugin } from '../../core/plugin-api.ts';
-import { createTwitterSender } from './sender.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
 import { type TwitterSettings, twitterSettings } from './settings.ts';
 import { normalizeTwitterTarget, validateTwitterTarget } from './targets.ts';
 
@@ -20,5 +19,5 @@ export default definePlugin<TwitterSettings>({
   },
   validateTarget: validateTwitterTarget,
   normalizeTarget: normalizeTwitterTarget,
-  createSender: createTwitterSender,
+  createSender: loadSender(import.meta.url, './sender', 'createTwitterSender'),
 });
