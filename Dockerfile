@@ -12,6 +12,8 @@ RUN npx tsc -p tsconfig.build.json
 # Run: production dependencies only, the compiled hub and every plugin, as a non-root user.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# A smaller young generation: RSS about 60–120 MB lower under load for a few % of throughput (README, Performance).
+ENV NODE_OPTIONS=--max-semi-space-size=8
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
