@@ -81,7 +81,7 @@ export class App {
       logger: logger.child({ plugin: name }),
       redis,
       key: (...parts: string[]) => keys.plugin(name, ...parts),
-      signal: new AbortController().signal,
+      signal: this.#controller.signal,
       awaitsAcknowledgement: acks.awaits,
       acknowledge: acks.acknowledge,
     };

@@ -93,11 +93,6 @@ redis.call('XADD', unpack(event))
 return 'ok'
 `;
 
-export interface HubScripts {
-  route(numKeys: number, ...args: (string | number)[]): Promise<[string, string?]>;
-  settle(numKeys: number, ...args: (string | number)[]): Promise<string>;
-}
-
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     route(numKeys: number, ...args: (string | number)[]): Result<[string, string?], Context>;
