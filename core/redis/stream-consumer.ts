@@ -55,7 +55,6 @@ export async function consumeStream(options: StreamConsumerOptions, signal: Abor
   while (!signal.aborted) {
     try {
       if (!groupReady) groupReady = await ensureGroup(redis, stream, group);
-      await options.ready?.();
       let entries: StreamEntry[] = [];
       if (Date.now() >= nextClaimAt) {
         const [cursor, raw] = (await redis.xautoclaim(stream, group, consumer, minIdle, claimCursor, 'COUNT', options.batchSize)) as [string, RawEntry[]];
@@ -68,6 +67,13 @@ export async function consumeStream(options: StreamConsumerOptions, signal: Abor
         if (entries.length) logger.info({ stream, count: entries.length }, 'took over entries left pending by a stopped consumer');
       }
       if (entries.length === 0) {
+        // Backpressure holds back new entries only: taking over a dead
+        // consumer's entries goes on, since the deliveries held here may be
+        // waiting for exactly those (per-target order).
+        if (options.ready) {
+          const room = await Promise.race([options.ready().then(() => true), sleep(Math.max(0, nextClaimAt - Date.now()) + 10, false, { signal })]);
+          if (!room) continue;
+        }
         const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', options.batchSize, 'BLOCK', options.blockMs, 'STREAMS', stream, '>')) as
           | [string, RawEntry[]][]
           | null;
