@@ -42,5 +42,10 @@ function describeMessage(s: Awaited<ReturnType<typeof messageStatus>> & object):
     for (const h of d.history ?? []) lines.push(`           ${h.at} ${h.result}${h.error ? `: ${h.error}` : ''}`);
   }
   for (const dead of s.deadLetters) lines.push(`  dead     ${dead.id} (${dead.stage}): ${dead.reason}`);
+  const e = s.escalation;
+  if (e) {
+    const ack = e.acknowledged ? `, ${e.acknowledged.how} by ${e.acknowledged.by} at ${e.acknowledged.at}` : '';
+    lines.push(`escalation ${e.state}: round ${e.round} of ${e.rounds}${e.nextDueAt ? `, next due ${e.nextDueAt}` : ''}${ack}${e.readBy.length ? `; read by ${e.readBy.map((r) => r.by).join(', ')}` : ''}`);
+  }
   return lines.join('\n');
 }
