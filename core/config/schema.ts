@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import ms from 'ms';
 import { z } from 'zod';
 
@@ -14,6 +15,9 @@ export const duration = z.union([z.number().int().nonnegative(), z.string()]).tr
 
 /** A whole number from the file, or from a variable's digits (a blank variable is an error, not 0). */
 const integer = z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), z.number().int());
+/** The plugins shipped with the hub, wherever it runs from (a checkout, `dist/`, the image, an installed package). */
+export const BUILTIN_PLUGINS = fileURLToPath(new URL('../../plugins', import.meta.url));
+
 const count = (min: number, fallback: number) => integer.pipe(z.number().min(min)).default(fallback);
 
 export const hubConfigSchema = z.strictObject({
@@ -61,7 +65,7 @@ export const hubConfigSchema = z.strictObject({
   plugins: z
     .strictObject({
       /** Folders scanned for plugins: each sub-folder with an `index.ts`/`index.js` is one. */
-      dirs: z.array(z.string()).default(['./plugins']),
+      dirs: z.array(z.string()).default([BUILTIN_PLUGINS]),
       /** Extra plugin modules by path or package name. */
       modules: z.array(z.string()).default([]),
     })

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +44,8 @@ describe('resolveConfig: defaults and environment overrides', () => {
     assert.equal(config.http.port, 9464);
     assert.equal(config.ingress.maxBodyBytes, 64 * 1024);
     assert.equal(config.ingress.dedupeWindow, 24 * 3600_000);
-    assert.deepEqual(config.plugins.dirs, ['./plugins']);
+    // The shipped plugins wherever the hub runs from, not a folder of the working directory.
+    assert.deepEqual(config.plugins.dirs, [fileURLToPath(new URL('../../plugins', import.meta.url))]);
   });
 
   test('every variable of CONTRACT §6 overrides the file', () => {
