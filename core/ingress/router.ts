@@ -60,24 +60,39 @@ export async function routeBatch(
     } else if (routes.length === 0) {
       dead = deadLetter(entry, `${message.to.join(', ')} has no targets${message.channels ? ` on channels ${[...message.channels].join(', ')}` : ''}; add targets to the mapping or change \`channels\``, messageFields(message));
     }
+    const deliveries = routes.map((r, i): [string, string, string] => [deliveryId(keys, entry.id, i), r.channel, r.target]);
     const meta = JSON.stringify({
       to: message.to,
       subject: message.subject,
       producerId: message.producerId,
       receivedAt: now,
       revision,
-      deliveries: routes.map((r, i) => [deliveryId(keys, entry.id, i), r.channel, r.target]),
+      deliveries,
       ...(unknown.length ? { unknown } : {}),
     });
     // Armed with the fan-out, for the known groups with an `escalate` block; the escalator decides at due time
     // whether any of the deliveries went to a channel that watches for acknowledgements.
     const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
-    queueRoute(pipeline, deps, entry.id, message, routes.map((r, i) => [deliveryId(keys, entry.id, i), r.channel, r.target]), { meta }, dead, escalation);
+    queueRoute(pipeline, deps, entry.id, message, deliveries, { meta }, dead, escalation);
   }
   const results = (await pipeline.exec()) ?? [];
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0 };
+  // Redis refusing for now (out of memory, loading, a failover): the batch stays pending and is taken over again.
+  const transient = results.find(([err]) => err && /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message));
+  if (transient) throw transient[0];
+  // An entry whose script failed otherwise would fail again at every takeover: dead-letter it instead.
+  const failed = entries.filter((_, i) => results[i]?.[0]);
+  if (failed.length) {
+    const retry = redis.pipeline();
+    for (const entry of failed) {
+      const error = results[entries.indexOf(entry)]![0]!.message;
+      queueRoute(retry, deps, entry.id, undefined, [], {}, deadLetter(entry, `the hub could not route it (${error}); this is a bug: report it with this dead letter`, originalFields(entry.fields, config.ingress.maxBodyBytes)));
+    }
+    for (const [err] of (await retry.exec()) ?? []) if (err) throw err;
+    outcome.dead += failed.length;
+  }
   for (const [err, reply] of results) {
-    if (err) throw err;
+    if (err) continue;
     const [status, n] = reply as [string, string?];
     if (status === 'duplicate') outcome.duplicates += 1;
     else if (status === 'ok' && n !== '0') outcome.routed += 1;

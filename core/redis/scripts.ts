@@ -3,9 +3,9 @@ import { defineEscalationScripts } from '../escalation/scripts.ts';
 
 /**
  * Lua scripts: each runs atomically in Redis, which is what makes fan-out and
- * settling crash-safe. A script first acknowledges its entry and stops if the
- * entry was no longer pending: whoever acknowledged it first did the work, so
- * two hubs or workers that raced for one entry cannot both act on it.
+ * settling crash-safe. A script first checks that its entry is still pending
+ * and stops if not: whoever acknowledged it first did the work, so two hubs or
+ * workers that raced for one entry cannot both act on it.
  */
 
 /**
@@ -19,13 +19,16 @@ import { defineEscalationScripts } from '../escalation/scripts.ts';
  */
 const ROUTE = `
 local group, entry = ARGV[1], ARGV[2]
-if redis.call('XACK', KEYS[1], group, entry) == 0 then return {'gone'} end
-redis.call('XDEL', KEYS[1], entry)
+-- Read-only guard first and the acknowledgement last: Redis does not roll a
+-- script back, so an error half-way must leave the entry pending, not lost.
+if #redis.call('XPENDING', KEYS[1], group, entry, entry, 1) == 0 then return {'gone'} end
 local maxlen = ARGV[6]
 if KEYS[4] ~= '' then
   local first = redis.call('GET', KEYS[4])
   if first then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'duplicate', 'entry', entry, 'first', first)
+    redis.call('XACK', KEYS[1], group, entry)
+    redis.call('XDEL', KEYS[1], entry)
     return {'duplicate', first}
   end
 end
@@ -62,6 +65,8 @@ if m > 0 then
   local id = redis.call('XADD', unpack(args))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'dead', 'stage', 'ingress', 'entry', entry, 'dead', id)
 end
+redis.call('XACK', KEYS[1], group, entry)
+redis.call('XDEL', KEYS[1], entry)
 return {'ok', tostring(n)}
 `;
 
