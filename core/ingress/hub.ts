@@ -4,7 +4,7 @@ import type { HubConfig } from '../config/schema.ts';
 import type { MappingStore } from '../mapping/store.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Keys } from '../redis/keys.ts';
-import { consumeStream } from '../redis/stream-consumer.ts';
+import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from '../runtime/heartbeat.ts';
 import { Lease } from './lease.ts';
 import { HUB_GROUP, routeBatch } from './router.ts';
@@ -66,13 +66,7 @@ export class Hub {
             claimAllFirst: true,
             overlap: true,
             logger: this.#logger,
-            handle: async (entries) => {
-              const outcome = await routeBatch(this.#deps, entries);
-              this.#metrics.messagesIn.inc({ outcome: 'routed' }, outcome.routed);
-              this.#metrics.messagesIn.inc({ outcome: 'dead' }, outcome.dead);
-              this.#metrics.messagesIn.inc({ outcome: 'duplicate' }, outcome.duplicates);
-              if (outcome.dead) this.#metrics.deadLetters.inc({ stage: 'ingress' }, outcome.dead);
-            },
+            handle: (entries) => this.#route(entries),
           },
           term.signal,
         );
@@ -83,6 +77,14 @@ export class Hub {
     })().catch((err: Error) => {
       if (!signal.aborted) this.#logger.fatal({ err: err.message }, 'hub stopped');
     });
+  }
+
+  async #route(entries: StreamEntry[]): Promise<void> {
+    const outcome = await routeBatch(this.#deps, entries);
+    this.#metrics.messagesIn.inc({ outcome: 'routed' }, outcome.routed);
+    this.#metrics.messagesIn.inc({ outcome: 'dead' }, outcome.dead);
+    this.#metrics.messagesIn.inc({ outcome: 'duplicate' }, outcome.duplicates);
+    if (outcome.dead) this.#metrics.deadLetters.inc({ stage: 'ingress' }, outcome.dead);
   }
 
   async stop(): Promise<void> {
