@@ -3,6 +3,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# A local package (better-sqlite3 on node:sqlite, for the Matrix crypto store) that npm ci links.
+COPY plugins/matrix/crypto/better-sqlite3-shim ./plugins/matrix/crypto/better-sqlite3-shim
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json hub.config.ts ./
 COPY core ./core
@@ -16,6 +18,7 @@ ENV NODE_ENV=production
 ENV NODE_OPTIONS=--max-semi-space-size=8
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY plugins/matrix/crypto/better-sqlite3-shim ./plugins/matrix/crypto/better-sqlite3-shim
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./
 COPY mapping.json ./

@@ -26,8 +26,9 @@ import { latency } from './workloads/latency.ts';
 import { propagation } from './workloads/propagation.ts';
 import { width } from './workloads/width.ts';
 import { workers } from './workloads/workers.ts';
+import { e2ee } from './workloads/e2ee.ts';
 
-const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, workers];
+const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, workers, e2ee];
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 

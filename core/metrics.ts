@@ -17,8 +17,14 @@ export class Metrics {
   });
   readonly attempts = new Counter({
     name: 'hub_delivery_attempts_total',
-    help: 'Calls to a channel peer, by channel and result (ok, retryable, rate_limited, permanent).',
-    labelNames: ['channel', 'result'],
+    help: 'Calls to a channel peer, by channel, result (ok, retryable, rate_limited, permanent) and, for a failure, the plugin\'s error code (e.g. encrypted_room, crypto_starting, key_share_failed, smtp_550).',
+    labelNames: ['channel', 'result', 'code'],
+    registers: [this.registry],
+  });
+  readonly encrypted = new Counter({
+    name: 'hub_deliveries_encrypted_total',
+    help: 'Deliveries the peer accepted end-to-end encrypted, by channel.',
+    labelNames: ['channel'],
     registers: [this.registry],
   });
   readonly deadLetters = new Counter({

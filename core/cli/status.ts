@@ -38,7 +38,8 @@ function describeMessage(s: Awaited<ReturnType<typeof messageStatus>> & object):
   const lines = [`message ${s.entry}${s.producerId ? ` (id ${s.producerId})` : ''} to ${s.to?.join(', ') ?? '?'}${s.subject ? `: ${s.subject}` : ''}`];
   if (s.receivedAt) lines.push(`received ${s.receivedAt}, mapping ${s.revision}`);
   for (const d of s.deliveries) {
-    lines.push(`  ${d.state.padEnd(8)} ${d.channel} ${d.target}${d.attempts ? `  attempts ${d.attempts}` : ''}${d.peerId ? `  peer id ${d.peerId}` : ''}${d.error && d.state !== 'sent' ? `  last error: ${d.error}` : ''}`);
+    const details = Object.entries(d.details ?? {}).map(([key, value]) => `${key} ${value}`).join(', ');
+    lines.push(`  ${d.state.padEnd(8)} ${d.channel} ${d.target}${d.attempts ? `  attempts ${d.attempts}` : ''}${d.peerId ? `  peer id ${d.peerId}` : ''}${details ? ` (${details})` : ''}${d.error && d.state !== 'sent' ? `  last error: ${d.error}` : ''}`);
     for (const h of d.history ?? []) lines.push(`           ${h.at} ${h.result}${h.error ? `: ${h.error}` : ''}`);
   }
   for (const dead of s.deadLetters) lines.push(`  dead     ${dead.id} (${dead.stage}): ${dead.reason}`);

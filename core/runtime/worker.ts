@@ -155,7 +155,8 @@ export class ChannelWorker {
       job.record.attempts += 1;
       try {
         const receipt = await this.#attempt({ ...job.delivery, attempt });
-        metrics.attempts.inc({ channel: this.channel, result: 'ok' });
+        metrics.attempts.inc({ channel: this.channel, result: 'ok', code: '' });
+        if (receipt.details?.encrypted) metrics.encrypted.inc({ channel: this.channel });
         this.#note(job, 'sent');
         if (receipt.peerId) job.record.peerId = receipt.peerId;
         if (receipt.details) job.record.details = receipt.details;
@@ -165,7 +166,7 @@ export class ChannelWorker {
         if (shutdown.aborted) return;
         const failure = classifyFailure(err);
         failure.message = this.#deps.redactor.redact(failure.message);
-        metrics.attempts.inc({ channel: this.channel, result: failure.permanent ? 'permanent' : failure.rateLimited ? 'rate_limited' : 'retryable' });
+        metrics.attempts.inc({ channel: this.channel, result: failure.permanent ? 'permanent' : failure.rateLimited ? 'rate_limited' : 'retryable', code: failure.code });
         this.#note(job, failure.rateLimited ? 'rate limited' : failure.permanent ? 'refused' : 'failed', failure.message);
         if (failure.permanent) return this.#settle(job, 'dead', failure, `the ${this.channel} peer refused it: ${failure.message}`);
         if (!failure.rateLimited) attempt += 1;

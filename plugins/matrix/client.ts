@@ -89,8 +89,13 @@ export class MatrixApi {
     return this.client.http.authedRequest<T>(method, path, undefined, body, opts);
   }
 
-  async send(roomId: string, txnId: string, content: object, signal: AbortSignal): Promise<string> {
-    const path = `/rooms/${enc(roomId)}/send/m.room.message/${enc(txnId)}`;
+  /** The SDK client itself, for the end-to-end crypto (plugins/matrix/crypto), which runs inside it. */
+  get sdk(): MatrixClient {
+    return this.client;
+  }
+
+  async send(roomId: string, txnId: string, content: object, signal: AbortSignal, eventType = 'm.room.message'): Promise<string> {
+    const path = `/rooms/${enc(roomId)}/send/${enc(eventType)}/${enc(txnId)}`;
     const res = await this.request<{ event_id: string }>(Method.Put, path, content as Record<string, unknown>, signal);
     return res.event_id;
   }
@@ -98,6 +103,12 @@ export class MatrixApi {
   /** The content of a state event; throws the SDK's error (M_NOT_FOUND when unset). */
   stateEvent(roomId: string, type: string, stateKey: string, signal: AbortSignal): Promise<Record<string, unknown>> {
     return this.request(Method.Get, `/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, undefined, signal);
+  }
+
+  /** The room's current `m.room.member` events (rooms.yaml `/members`), for whom to share room keys with. */
+  async members(roomId: string, signal: AbortSignal): Promise<Array<Record<string, unknown>>> {
+    const res = await this.request<{ chunk: Array<Record<string, unknown>> }>(Method.Get, `/rooms/${enc(roomId)}/members`, undefined, signal);
+    return res.chunk;
   }
 
   async join(roomIdOrAlias: string, signal: AbortSignal): Promise<string> {

@@ -1,8 +1,8 @@
 /**
  * The matrix channel: notifications into rooms (`!room:server`), aliases
  * (`#alias:server`, resolved) and people (`@user:server`, a direct room made
- * once and reused), through matrix-js-sdk. Encrypted rooms are refused until
- * the hub has end-to-end encryption. It watches read receipts, reactions and
+ * once and reused), through matrix-js-sdk. Encrypted rooms get encrypted
+ * events when MATRIX_CRYPTO_STORE is set (crypto/), and are refused otherwise. It watches read receipts, reactions and
  * replies (a light /sync) for the messages an escalation waits on.
  */
 import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
@@ -21,8 +21,10 @@ export default definePlugin({
       userId: 'MATRIX_USER_ID',
       accessToken: 'MATRIX_ACCESS_TOKEN',
       deviceId: 'MATRIX_DEVICE_ID',
+      cryptoStore: 'MATRIX_CRYPTO_STORE',
+      cryptoKey: 'MATRIX_CRYPTO_KEY',
     },
-    secrets: ['accessToken'],
+    secrets: ['accessToken', 'cryptoKey'],
   },
   validateTarget: targetProblem,
   // Matrix ids are case-sensitive (server names included): only stray whitespace is noise.

@@ -13,6 +13,7 @@ import {
 } from '../../core/plugin-api.ts';
 import { classifyError, redact } from './classify-error.ts';
 import { MatrixApi } from './client.ts';
+import { MatrixCrypto, parseStoreKey } from './crypto/engine.ts';
 import { EncryptionGuard } from './encryption.ts';
 import { contentCache } from './message.ts';
 import { RoomResolver } from './rooms.ts';
@@ -46,6 +47,14 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
   const contentFor = contentCache();
   const secret = settings.accessToken;
   const tracker = new EventTracker(ctx);
+  const crypto = startCrypto();
+
+  function startCrypto(): MatrixCrypto | undefined {
+    if (!settings.cryptoStore || !settings.cryptoKey) return undefined;
+    const key = parseStoreKey(settings.cryptoKey);
+    if (typeof key === 'string') throw new Error(key);
+    return new MatrixCrypto(api, { storeDir: settings.cryptoStore, storeKey: key, syncTimeoutMs: settings.syncTimeoutMs }, ctx.logger);
+  }
 
   /** Remember the event when its message awaits an acknowledgement (an escalation), so that the watcher can map signs back to it. */
   async function track(roomId: string, eventId: string, messageId: string): Promise<void> {
@@ -61,9 +70,28 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
     }
   }
 
-  async function checkedSend(roomId: string, txnId: string, content: object, signal: AbortSignal): Promise<string> {
-    await guard.assertNotEncrypted(roomId, signal);
-    return api.send(roomId, txnId, content, signal);
+  /** Send, encrypted when the room is; never plaintext into an encrypted room (fail closed). */
+  async function checkedSend(roomId: string, txnId: string, content: object, signal: AbortSignal): Promise<{ eventId: string; encrypted: boolean }> {
+    if (!crypto) {
+      await guard.assertNotEncrypted(roomId, signal);
+      return { eventId: await api.send(roomId, txnId, content, signal), encrypted: false };
+    }
+    const encryption = await guard.encryptionOf(roomId, signal);
+    if (!encryption) return { eventId: await api.send(roomId, txnId, content, signal), encrypted: false };
+    if (crypto.state === 'starting' || crypto.busy) {
+      throw new RetryableError(`room ${roomId} is end-to-end encrypted and ${crypto.busy ? crypto.reason : 'encryption is still starting'}; it will not send plaintext there`, { code: 'crypto_starting', retryAfterMs: 1000 });
+    }
+    if (crypto.state !== 'running') {
+      throw new PermanentError(`room ${roomId} is end-to-end encrypted and ${crypto.reason || 'encryption is not running'}; it will not send plaintext there`, { code: 'crypto_unavailable' });
+    }
+    let encrypted: { type: string; content: object };
+    try {
+      encrypted = await crypto.encrypt(roomId, encryption, content, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new RetryableError(redact(`room ${roomId} is end-to-end encrypted and ${(err as Error).message}; nothing was sent`, secret), { code: 'key_share_failed', cause: err });
+    }
+    return { eventId: await api.send(roomId, txnId, encrypted.content, signal, encrypted.type), encrypted: true };
   }
 
   /** Join a room the bot is not in (this is how it accepts invites), or say in words why it cannot. */
@@ -90,17 +118,20 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
       try {
         const roomId = await rooms.roomFor(delivery.target, signal);
         if (roomId !== delivery.target) label = `${delivery.target} (${roomId})`;
-        let eventId: string;
+        let sent: { eventId: string; encrypted: boolean };
         try {
-          eventId = await checkedSend(roomId, txnId, content, signal);
+          sent = await checkedSend(roomId, txnId, content, signal);
         } catch (err) {
           if ((err as { errcode?: string }).errcode !== 'M_FORBIDDEN') throw err;
           await join(roomId, label, signal);
           guard.forget(roomId);
-          eventId = await checkedSend(roomId, txnId, content, signal);
+          sent = await checkedSend(roomId, txnId, content, signal);
         }
+        const { eventId } = sent;
         await track(roomId, eventId, delivery.messageId);
-        return { peerId: eventId, details: { roomId, link: permalink(roomId, eventId, settings.userId) } };
+        const details: Record<string, string> = { roomId, link: permalink(roomId, eventId, settings.userId) };
+        if (sent.encrypted) details.encrypted = 'm.megolm.v1.aes-sha2';
+        return { peerId: eventId, details };
       } catch (err) {
         const classified = classifyError(err, `sending to ${label}`, secret);
         // Best effort: a Redis hiccup here must not hide the real answer.
@@ -109,6 +140,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
       }
     },
     async close() {
+      await crypto?.close();
       api.close();
     },
   };

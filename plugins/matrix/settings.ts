@@ -10,6 +10,13 @@ export const settingsSchema = z.object({
   deviceId: z.string().min(1).optional(),
   /** `m.text` pushes phones with the default push rules; `m.notice` is for low-priority traffic. */
   msgtype: z.enum(['m.text', 'm.notice']).default('m.text'),
+  /**
+   * End-to-end encryption: the folder of the crypto store (MATRIX_CRYPTO_STORE),
+   * kept across restarts, and the key that encrypts it at rest
+   * (MATRIX_CRYPTO_KEY, 32 bytes in base64). Unset: encrypted rooms are refused.
+   */
+  cryptoStore: z.string().min(1).optional(),
+  cryptoKey: z.string().min(1).optional(),
   /** How long a "room is not encrypted" answer is trusted before the room is checked again. 0: every send. */
   encryptionCheckTtlMs: z.coerce.number().int().min(0).default(10_000),
   /**
@@ -22,6 +29,8 @@ export const settingsSchema = z.object({
   syncTimeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000),
   /** One worker process syncs at a time; another takes over when it has not renewed its lease for this long. */
   syncLeaseMs: z.coerce.number().int().min(1000).default(60_000),
-}).refine((s) => s.syncLeaseMs > s.syncTimeoutMs, { error: 'syncLeaseMs must be longer than syncTimeoutMs', path: ['syncLeaseMs'] });
+}).refine((s) => s.syncLeaseMs > s.syncTimeoutMs, { error: 'syncLeaseMs must be longer than syncTimeoutMs', path: ['syncLeaseMs'] })
+  .refine((s) => !s.cryptoStore || s.cryptoKey, { error: 'MATRIX_CRYPTO_STORE needs MATRIX_CRYPTO_KEY (32 bytes in base64: openssl rand -base64 32)', path: ['cryptoKey'] })
+  .refine((s) => !s.cryptoStore || s.deviceId, { error: 'MATRIX_CRYPTO_STORE needs MATRIX_DEVICE_ID: the bot keeps one device for its whole life', path: ['deviceId'] });
 
 export type MatrixSettings = z.output<typeof settingsSchema>;

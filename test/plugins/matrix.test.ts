@@ -335,7 +335,7 @@ describe('matrix targets and settings', () => {
     assert.match(messages, /homeserver: must be an http\(s\) URL/);
     assert.match(messages, /userId: must be a Matrix user id/);
     assert.match(messages, /msgtype: /);
-    assert.deepEqual(plugin.settings.secrets, ['accessToken']);
+    assert.deepEqual(plugin.settings.secrets, ['accessToken', 'cryptoKey']);
     assert.equal(plugin.settings.env?.accessToken, 'MATRIX_ACCESS_TOKEN');
   });
 });

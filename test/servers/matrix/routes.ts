@@ -4,6 +4,7 @@
  * that each route finds its operation for spec checking.
  */
 import { type HomeserverState, MatrixFault, type NewRoom, type ReceiptType, type Session } from './state.ts';
+import { e2eeRoutes, e2eeSync } from './e2ee.ts';
 import { parseFilter, syncParams, syncResponse } from './sync.ts';
 
 export interface Request {
@@ -151,13 +152,14 @@ export const routes: Route[] = [
         let seen = since;
         for (;;) {
           const response = syncResponse(hs, me(req), since, filter);
+          const e2ee = e2eeSync(hs, me(req), since);
           const left = deadline - Date.now();
-          if (response.rooms || left <= 0 || req.signal.aborted) return ok(response);
+          if (response.rooms || e2ee.news || left <= 0 || req.signal.aborted) return ok({ ...response, ...e2ee.part });
           seen = hs.stream;
           await hs.changedSince(seen, left, req.signal);
         }
       }
-      return ok(syncResponse(hs, me(req), since, filter));
+      return ok({ ...syncResponse(hs, me(req), since, filter), ...e2eeSync(hs, me(req), since).part });
     },
   },
   {
@@ -182,6 +184,7 @@ export const routes: Route[] = [
       return ok(full);
     },
   },
+  ...e2eeRoutes,
 ];
 
 function ownAccountData(hs: HomeserverState, req: Request): Map<string, Record<string, unknown>> {

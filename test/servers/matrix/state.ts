@@ -241,6 +241,13 @@ export class HomeserverState {
     });
   }
 
+  /** A new stream position for a change outside rooms (to-device messages, device lists); wakes long polls. */
+  advance(): number {
+    ++this.stream;
+    this.#notify();
+    return this.stream;
+  }
+
   #notify(): void {
     for (const waiter of [...this.#waiters]) waiter();
   }

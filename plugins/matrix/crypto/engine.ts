@@ -1,0 +1,227 @@
+/**
+ * End-to-end encryption for the matrix plugin: matrix-js-sdk's Rust crypto
+ * (`initRustCrypto`, the bundled WebAssembly build) inside the plugin's own
+ * MatrixClient, with a persistent store encrypted at rest.
+ *
+ * The bot is one device for its whole life (a fixed device id, its access
+ * token reused). The crypto runs a light /sync of its own for what it needs:
+ * to-device messages, device list changes and one-time key counts, never room
+ * timelines. Before each encrypted send the room's members are read afresh
+ * from the homeserver, and room keys go to every device of every joined (or
+ * invited, as history visibility says) member, verified or not.
+ */
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { MatrixEvent, Room } from 'matrix-js-sdk';
+import type { Logger } from 'pino';
+import type { MatrixApi } from '../client.ts';
+
+type Json = Record<string, unknown>;
+/** The SDK's crypto backend, as far as this module drives it (the sync hooks are internal to the SDK's own sync loop). */
+interface Backend {
+  markAllTrackedUsersAsDirty(): Promise<void>;
+  processSyncChanges(changes: { toDeviceEvents: object[]; deviceLists?: object; oneTimeKeysCounts?: Record<string, number>; unusedFallbackKeys?: Set<string> }): Promise<unknown>;
+  onSyncCompleted(data: object): void;
+  onCryptoEvent(room: Room, event: MatrixEvent): Promise<void>;
+  encryptEvent(event: MatrixEvent, room: Room): Promise<void>;
+  getOwnDeviceKeys(): Promise<{ ed25519: string; curve25519: string }>;
+}
+
+export type CryptoState = 'starting' | 'running' | 'failed' | 'stopped';
+
+export interface CryptoOptions {
+  /** The folder of the store (MATRIX_CRYPTO_STORE). */
+  storeDir: string;
+  /** 32 bytes that encrypt the store at rest (MATRIX_CRYPTO_KEY, base64). */
+  storeKey: Uint8Array;
+  /** How long the crypto's /sync long-polls. */
+  syncTimeoutMs: number;
+}
+
+/** MATRIX_CRYPTO_KEY: 32 bytes in base64 (`openssl rand -base64 32`), or `undefined` with why not. */
+export function parseStoreKey(text: string): Uint8Array | string {
+  const bytes = Buffer.from(text.trim(), 'base64');
+  if (bytes.length !== 32) return `MATRIX_CRYPTO_KEY must be 32 bytes in base64 (openssl rand -base64 32); it decodes to ${bytes.length} bytes`;
+  return new Uint8Array(bytes);
+}
+
+const FILTER = JSON.stringify({
+  room: { rooms: [], account_data: { not_types: ['*'] }, ephemeral: { not_types: ['*'] }, state: { not_types: ['*'] }, timeline: { not_types: ['*'] } },
+  presence: { not_types: ['*'] },
+  account_data: { not_types: ['*'] },
+});
+
+export class MatrixCrypto {
+  state: CryptoState = 'starting';
+  /** Why it is not running, in words (for refusals). */
+  reason = 'end-to-end encryption is starting';
+  /** Whether a refusal for not running may succeed later (the store is held by another live process). */
+  busy = false;
+  readonly started: Promise<void>;
+  private readonly api: MatrixApi;
+  private readonly options: CryptoOptions;
+  private readonly logger: Logger;
+  private readonly rooms = new Map<string, Room>();
+  private readonly stop = new AbortController();
+  private backend: Backend | undefined;
+  private lockPath: string | undefined;
+  private syncLoop: Promise<void> | undefined;
+  /** Counters for metrics (the plugin API has no metrics registry yet). */
+  readonly counts = { encryptedSends: 0, keyShareFailures: 0 };
+
+  constructor(api: MatrixApi, options: CryptoOptions, logger: Logger) {
+    this.api = api;
+    this.options = options;
+    this.logger = logger;
+    this.started = this.start().catch((err: unknown) => {
+      this.state = 'failed';
+      this.reason = `end-to-end encryption failed to start: ${(err as Error).message}`;
+      this.logger.error({ err }, this.reason);
+    });
+  }
+
+  private async start(): Promise<void> {
+    this.lock();
+    // Loaded only when encryption is configured: without MATRIX_CRYPTO_STORE the plugin loads nothing more than before.
+    const { installIndexedDb } = await import('./indexeddb.ts');
+    installIndexedDb(this.options.storeDir);
+    const client = this.api.sdk;
+    unrefLocalTimeouts(client.http as unknown as Http);
+    await client.initRustCrypto({ cryptoDatabasePrefix: 'notification-hub', storageKey: this.options.storeKey });
+    const backend = client.getCrypto() as unknown as Backend;
+    // Devices added or changed while the hub was down: query every tracked user's devices again.
+    await backend.markAllTrackedUsersAsDirty();
+    this.backend = backend;
+    // One sync first: uploads this device's keys and learns device list changes before the first send.
+    await this.syncOnce(undefined, 0);
+    const keys = await backend.getOwnDeviceKeys();
+    this.state = 'running';
+    this.reason = '';
+    this.logger.info({ deviceId: client.getDeviceId(), ed25519: keys.ed25519 }, 'end-to-end encryption running');
+    this.syncLoop = this.loop();
+  }
+
+  private since: string | undefined;
+
+  private async syncOnce(since: string | undefined, timeoutMs: number): Promise<void> {
+    const backend = this.backend;
+    if (!backend) return;
+    const res = (await this.api.sync({ since, filter: FILTER, timeoutMs }, this.stop.signal)) as unknown as Json & { next_batch: string };
+    await backend.processSyncChanges({
+      toDeviceEvents: ((res.to_device as Json | undefined)?.events as object[] | undefined) ?? [],
+      deviceLists: res.device_lists as object | undefined,
+      oneTimeKeysCounts: res.device_one_time_keys_count as Record<string, number> | undefined,
+      unusedFallbackKeys: new Set((res.device_unused_fallback_key_types as string[] | undefined) ?? []),
+    });
+    backend.onSyncCompleted({});
+    this.since = res.next_batch;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stop.signal.aborted) {
+      try {
+        await this.syncOnce(this.since, this.options.syncTimeoutMs);
+      } catch (err) {
+        if (this.stop.signal.aborted) return;
+        this.logger.warn({ err }, 'end-to-end encryption sync failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  /**
+   * The room event `content` encrypted for `roomId` (whose `m.room.encryption`
+   * content is `encryption`): `{ type: 'm.room.encrypted', content }`. Reads
+   * the room's members first; throws when keys cannot be shared.
+   */
+  async encrypt(roomId: string, encryption: Json, content: object, signal: AbortSignal): Promise<{ type: string; content: Json }> {
+    const backend = this.backend;
+    if (this.state !== 'running' || !backend) throw new Error(this.reason);
+    const client = this.api.sdk;
+    const members = await this.api.members(roomId, signal);
+    let room = this.rooms.get(roomId);
+    const encEvent = new MatrixEvent({ type: 'm.room.encryption', state_key: '', content: encryption, room_id: roomId, event_id: `$encryption:${roomId}` });
+    const memberEvents = members.map((m) => new MatrixEvent({ ...m, room_id: roomId }));
+    if (!room) {
+      room = new Room(roomId, client, this.api.userId);
+      room.currentState.setStateEvents([encEvent, ...memberEvents]);
+      await backend.onCryptoEvent(room, encEvent);
+      this.rooms.set(roomId, room);
+    } else {
+      room.currentState.setStateEvents(memberEvents);
+    }
+    const event = new MatrixEvent({ type: 'm.room.message', content: content as Json, room_id: roomId, sender: this.api.userId });
+    try {
+      await backend.encryptEvent(event, room);
+    } catch (err) {
+      this.counts.keyShareFailures++;
+      throw new Error(`could not share room keys for ${roomId}: ${(err as Error).message}`, { cause: err });
+    }
+    if (event.getWireType() !== 'm.room.encrypted') throw new Error(`the crypto did not encrypt the event for ${roomId}`);
+    this.counts.encryptedSends++;
+    return { type: event.getWireType(), content: event.getWireContent() as Json };
+  }
+
+  /**
+   * One process at a time owns the store (two would upload one-time keys twice
+   * and reuse message indices): a pid file, taken over from a dead process.
+   */
+  private lock(): void {
+    const path = join(this.options.storeDir, '..', `${this.options.storeDir.replace(/[/\\]+$/, '').split(/[/\\]/).pop()}.lock`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(path, 'wx', 0o600);
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        this.lockPath = path;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const pid = Number(readFileSync(path, 'utf8'));
+        if (pid && pid !== process.pid && alive(pid)) {
+          this.busy = true;
+          throw new Error(`the crypto store is in use by process ${pid} (one matrix worker per store)`);
+        }
+        rmSync(path, { force: true });
+      }
+    }
+    throw new Error(`could not lock the crypto store (${path})`);
+  }
+
+  async close(): Promise<void> {
+    this.stop.abort();
+    await this.started;
+    await this.syncLoop;
+    this.state = 'stopped';
+    if (this.lockPath) rmSync(this.lockPath, { force: true });
+  }
+}
+
+interface Http {
+  authedRequest(method: unknown, path: unknown, query: unknown, body: unknown, opts?: { localTimeoutMs?: number; abortSignal?: AbortSignal }): Promise<unknown>;
+}
+
+/**
+ * The crypto's requests carry the SDK's `localTimeoutMs` (60 s), a timer that
+ * is never cleared and holds the process for a minute after its last request
+ * (a hub asked to stop would wait for it): the same deadline as an unref'd
+ * `AbortSignal.timeout` instead.
+ */
+function unrefLocalTimeouts(http: Http): void {
+  const original = http.authedRequest.bind(http);
+  http.authedRequest = (method, path, query, body, opts) => {
+    if (opts?.localTimeoutMs === undefined) return original(method, path, query, body, opts);
+    const { localTimeoutMs, ...rest } = opts;
+    const deadline = AbortSignal.timeout(localTimeoutMs);
+    return original(method, path, query, body, { ...rest, abortSignal: rest.abortSignal ? AbortSignal.any([rest.abortSignal, deadline]) : deadline });
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
