@@ -163,7 +163,7 @@ describe('plugin settings: the config file overlaid with the environment', () =>
   });
 
   test('a value from the file that is wrong is named without a variable', () => {
-    const env = { MATRIX_HOMESERVER: 'https://matrix.example.org', MATRIX_USER_ID: '@hub:example.org', MATRIX_ACCESS_TOKEN: 'syt_token_value' };
+    const env = { MATRIX_HOMESERVER: 'https://matrix.example.org', MATRIX_USER_ID: '@hub:example.org', MATRIX_ACCESS_TOKEN: 'test-access-token' };
     const message = settingsError(() => resolvePluginSettings(asPlugin(matrix), { msgtype: 'm.shout' }, env, new Redactor()));
     assert.match(message, /^ {2}channels\.matrix\.msgtype: .*"m\.text"\|"m\.notice"$/m);
   });
@@ -220,7 +220,7 @@ describe('PluginRegistry.load: the channels a mapping may name, and which can ru
   });
 
   test('a secret in channels.<name> of the config file fails the load', async () => {
-    await assert.rejects(load({ plugins: { dirs: ['./plugins'], modules: [] }, channels: { slack: { token: 'xoxb-in-the-file' } } }), {
+    await assert.rejects(load({ plugins: { dirs: ['./plugins'], modules: [] }, channels: { slack: { token: 'xoxb-file' } } }), {
       message: 'channels.slack.token: secrets are read only from the environment; remove it from the config file and set SLACK_TOKEN',
     });
   });

@@ -19,8 +19,8 @@ import { startTestHub, type TestHub } from '../support/hub.ts';
 
 const SMTP_USER = 'hub-mailer';
 const SMTP_PASSWORD = 'smtp-Pa55-e2e-7Hq2zKw9';
-const SLACK_TOKEN = 'xoxb-4242424242-2424242424-e2eSlackSecretQ7x';
-const SLACK_REVOKED = 'xoxb-5151515151-1515151515-e2eRevokedSecretM3';
+const SLACK_TOKEN = 'xoxe-4242424242-2424242424-e2eSlackSecretQ7x';
+const SLACK_REVOKED = 'xoxe-5151515151-1515151515-e2eRevokedSecretM3';
 const X: XCredentials = {
   appKey: 'e2eAppKey-Vb81mQ0s',
   appSecret: 'e2eAppSecret-Zr40LpX2nW',
@@ -29,7 +29,7 @@ const X: XCredentials = {
 };
 const X_WRONG_SECRET = 'e2eWrongAppSecret-Hx7Rb2Gm';
 const WEBHOOK_SECRET = 'whsec-e2e-Lm0Qv8Rt3Yc';
-const MATRIX_BAD_TOKEN = 'syt_e2e_bad_token_Fh63Ko';
+const MATRIX_BAD_TOKEN = 'mat-e2e-bad-token-Fh63Ko';
 
 describe('all five channels end to end, and no secret in anything the hub writes', () => {
   let hs: Homeserver;

@@ -53,7 +53,7 @@ test("classify: the server's message is in the reason", () => {
 });
 
 test('classify: the access token never appears, even when the peer echoes it or the URL carries it', () => {
-  const secret = 'syt_c2VjcmV0_abcdefghijklmnop';
+  const secret = 'mat_c2VjcmV0_abcdefghijklmnop';
   const echoed = matrix(401, { errcode: 'M_UNKNOWN_TOKEN', error: `Unknown token ${secret}` });
   const inUrl = new MatrixError({ errcode: 'M_FORBIDDEN', error: 'no' }, 403, `${URL}?access_token=${secret}`);
   const inNetwork = new ConnectionError('fetch failed', new Error(`request to https://hs/?access_token=${secret} failed`));

@@ -8,9 +8,9 @@ import { isPermanent, isRetryable } from '../../core/plugin-api.ts';
 import { pluginContext } from '../support/plugin-context.ts';
 import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
 
-const REVOKED = 'xoxb-1111111111-2222222222-revokedsecret';
-const INACTIVE = 'xoxb-3333333333-4444444444-inactivesecret';
-const UNKNOWN = 'xoxb-5555555555-6666666666-unknownsecret';
+const REVOKED = 'xoxe-1111111111-2222222222-revokedsecret';
+const INACTIVE = 'xoxe-3333333333-4444444444-inactivesecret';
+const UNKNOWN = 'xoxe-5555555555-6666666666-unknownsecret';
 
 let seq = 0;
 function delivery(target: string, message: Partial<OutboundMessage> = {}): Delivery {

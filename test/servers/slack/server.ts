@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { SlackSpec } from './spec.ts';
 
 /** The token the server accepts by default. */
-export const SLACK_TEST_TOKEN = 'xoxb-1234567890-0987654321-hubtestsecret';
+export const SLACK_TEST_TOKEN = 'xoxe-1234567890-0987654321-hubtestsecret';
 
 export type SlackTokenState = 'active' | 'revoked' | 'inactive';
 
