@@ -17,8 +17,12 @@ export const settingsSchema = z.object({
    */
   cryptoStore: z.string().min(1).optional(),
   cryptoKey: z.string().min(1).optional(),
-  /** How long a "room is not encrypted" answer is trusted before the room is checked again. 0: every send. */
-  encryptionCheckTtlMs: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * How long a "room is not encrypted" answer is trusted. 0 (the default): the
+   * room is checked before every send, so that a room turned encrypted never
+   * gets plaintext; a few seconds trade that window for one request less per send.
+   */
+  encryptionCheckTtlMs: z.coerce.number().int().min(0).default(0),
   /**
    * Watch read receipts, reactions and replies (a light `/sync`) so that an
    * `escalate` block stops nagging once a notification is read. The sync
