@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { HubError } from '../errors.ts';
 import type { Keys } from '../redis/keys.ts';
-import { fromPairs } from '../status/message.ts';
+import { fromPairs } from '../redis/fields.ts';
 import { print, withApp } from './context.ts';
 
 const MESSAGE_FIELDS = ['to', 'subject', 'body', 'format', 'id', 'channels', 'content'];

@@ -12,8 +12,8 @@ import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Keys } from '../redis/keys.ts';
-import { pairs } from '../redis/scripts.ts';
-import type { DeliveryRecord } from '../runtime/outcomes.ts';
+import { pairs } from '../redis/fields.ts';
+import { readMessageRecord } from '../runtime/outcomes.ts';
 import type { StoredRoute } from './arm.ts';
 import { type WatchedDelivery, reminderMessage } from './message.ts';
 
@@ -91,11 +91,11 @@ export class Escalator {
       await redis.zrem(keys.escalations, entry); // expired with its retention
       return 'gone';
     }
-    const meta = record.meta ? (JSON.parse(record.meta) as { deliveries?: [string, string, string][]; receivedAt?: number; to?: string[] }) : {};
+    const { meta, delivery } = readMessageRecord(record);
     const watched: WatchedDelivery[] = (meta.deliveries ?? [])
       .filter(([, channel]) => this.#watching.has(channel))
       .map(([id, channel, target]) => {
-        const saved = record[`d:${id}`] ? (JSON.parse(record[`d:${id}`]!) as DeliveryRecord) : undefined;
+        const saved = delivery(id);
         return {
           channel,
           target,

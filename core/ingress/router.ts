@@ -3,7 +3,8 @@ import type { HubConfig } from '../config/schema.ts';
 import { type ArmedEscalation, escalationFor } from '../escalation/arm.ts';
 import type { MappingStore } from '../mapping/store.ts';
 import type { Keys } from '../redis/keys.ts';
-import { pairs } from '../redis/scripts.ts';
+import { pairs } from '../redis/fields.ts';
+import type { MessageMeta } from '../runtime/outcomes.ts';
 import type { StreamEntry } from '../redis/stream-consumer.ts';
 import { type InboundMessage, parseEntry } from './parse-entry.ts';
 
@@ -69,7 +70,7 @@ export async function routeBatch(
       revision,
       deliveries,
       ...(unknown.length ? { unknown } : {}),
-    });
+    } satisfies MessageMeta);
     // Armed with the fan-out, for the known groups with an `escalate` block; the escalator decides at due time
     // whether any of the deliveries went to a channel that watches for acknowledgements.
     const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;

@@ -111,10 +111,3 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('settle', { lua: SETTLE });
   return defineEscalationScripts(redis);
 }
-
-/** Flatten `{a: '1'}` into `['a', '1']`, skipping undefined values. */
-export function pairs(record: Record<string, string | number | undefined>): string[] {
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(record)) if (value !== undefined) out.push(key, String(value));
-  return out;
-}

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { fromPairs } from './fields.ts';
 
 export interface StreamEntry {
   id: string;
@@ -113,10 +114,7 @@ export async function ensureGroup(redis: Redis, stream: string, group: string): 
 function toEntries(raw: RawEntry[], claimed: boolean): StreamEntry[] {
   const entries: StreamEntry[] = [];
   for (const [id, list] of raw) {
-    if (!list) continue;
-    const fields: Record<string, string> = {};
-    for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]!] = list[i + 1]!;
-    entries.push({ id, fields, claimed });
+    if (list) entries.push({ id, fields: fromPairs(list), claimed });
   }
   return entries;
 }

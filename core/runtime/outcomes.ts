@@ -1,6 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.ts';
-import { pairs } from '../redis/scripts.ts';
+import { pairs } from '../redis/fields.ts';
 
 export type OutcomeKind = 'sent' | 'retrying' | 'dead';
 
@@ -15,6 +15,29 @@ export interface DeliveryRecord {
   details?: Record<string, string>;
   error?: string;
   history: Array<{ at: string; result: string; error?: string }>;
+}
+
+/** What the hub keeps of a message in its record (`<prefix>:msg:<entry>`, field `meta`), written with the fan-out. */
+export interface MessageMeta {
+  to?: string[];
+  subject?: string;
+  producerId?: string;
+  receivedAt?: number;
+  revision?: string;
+  deliveries?: Array<[id: string, channel: string, target: string]>;
+  unknown?: string[];
+}
+
+/** A message record read back: its meta, and each delivery's last outcome (field `d:<delivery id>`). */
+export function readMessageRecord(hash: Record<string, string>): { meta: MessageMeta; delivery(id: string): DeliveryRecord | undefined } {
+  const meta = hash.meta ? (JSON.parse(hash.meta) as MessageMeta) : {};
+  return {
+    meta,
+    delivery: (id) => {
+      const saved = hash[`d:${id}`];
+      return saved ? (JSON.parse(saved) as DeliveryRecord) : undefined;
+    },
+  };
 }
 
 export interface Outcome {

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { type EscalationStatus, escalationStatus } from '../escalation/status.ts';
 import type { Keys } from '../redis/keys.ts';
-import type { DeliveryRecord } from '../runtime/outcomes.ts';
+import { fromPairs } from '../redis/fields.ts';
+import { type DeliveryRecord, readMessageRecord } from '../runtime/outcomes.ts';
 
 export interface MessageStatus {
   entry: string;
@@ -30,25 +31,23 @@ export async function messageStatus(redis: Redis, keys: Keys, id: string): Promi
   const entry = /^\d+-\d+$/.test(id) ? id : ((await redis.get(keys.producerId(id))) ?? id);
   const [record, dead, escalation] = await Promise.all([redis.hgetall(keys.message(entry)), deadLettersOf(redis, keys, entry), escalationStatus(redis, keys, entry)]);
   if (!record.meta && dead.length === 0) return undefined;
-  const meta = record.meta ? (JSON.parse(record.meta) as Record<string, unknown>) : {};
-  const deliveries: MessageStatus['deliveries'] = ((meta.deliveries as [string, string, string][] | undefined) ?? []).map(([deliveryId, channel, target]) => {
-    const state = record[`d:${deliveryId}`];
-    const saved: Partial<DeliveryRecord> = state ? (JSON.parse(state) as DeliveryRecord) : {};
+  const { meta, delivery } = readMessageRecord(record);
+  const deliveries: MessageStatus['deliveries'] = (meta.deliveries ?? []).map(([deliveryId, channel, target]) => {
+    const saved: Partial<DeliveryRecord> = delivery(deliveryId) ?? {};
     return { id: deliveryId, ...saved, channel, target, state: saved.state ?? ('queued' as const) };
   });
   for (const reminder of escalation?.deliveries ?? []) {
-    const state = record[`d:${reminder.id}`];
-    const saved: Partial<DeliveryRecord> = state ? (JSON.parse(state) as DeliveryRecord) : {};
+    const saved: Partial<DeliveryRecord> = delivery(reminder.id) ?? {};
     deliveries.push({ id: reminder.id, ...saved, channel: reminder.channel, target: reminder.target, state: saved.state ?? 'queued', escalation: reminder.round });
   }
   return {
     entry,
-    ...(meta.producerId ? { producerId: meta.producerId as string } : {}),
-    ...(meta.to ? { to: meta.to as string[] } : {}),
-    ...(meta.subject ? { subject: meta.subject as string } : {}),
-    ...(meta.receivedAt ? { receivedAt: new Date(meta.receivedAt as number).toISOString() } : {}),
-    ...(meta.revision ? { revision: meta.revision as string } : {}),
-    ...(meta.unknown ? { unknown: meta.unknown as string[] } : {}),
+    ...(meta.producerId ? { producerId: meta.producerId } : {}),
+    ...(meta.to ? { to: meta.to } : {}),
+    ...(meta.subject ? { subject: meta.subject } : {}),
+    ...(meta.receivedAt ? { receivedAt: new Date(meta.receivedAt).toISOString() } : {}),
+    ...(meta.revision ? { revision: meta.revision } : {}),
+    ...(meta.unknown ? { unknown: meta.unknown } : {}),
     deliveries,
     deadLetters: dead,
     ...(record.ack ? { acknowledged: JSON.parse(record.ack) as NonNullable<MessageStatus['acknowledged']> } : {}),
@@ -60,10 +59,4 @@ async function deadLettersOf(redis: Redis, keys: Keys, entry: string): Promise<A
   // Dead letters are few; the newest 10,000 are searched.
   const rows = (await redis.xrevrange(keys.dead, '+', '-', 'COUNT', 10_000)) as Array<[string, string[]]>;
   return rows.map(([id, flat]): Record<string, string> => ({ id, ...fromPairs(flat) })).filter((r) => r.entry === entry);
-}
-
-export function fromPairs(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
-  return out;
 }

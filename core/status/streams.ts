@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { fromPairs } from '../redis/fields.ts';
 import type { Keys } from '../redis/keys.ts';
 import { aliveMembers } from '../runtime/heartbeat.ts';
 import { HUB_GROUP } from '../ingress/router.ts';
@@ -27,7 +28,7 @@ export async function streamStats(redis: Redis, stream: string, group: string): 
   } catch {
     // No stream yet: nothing pending, everything (nothing) lagging.
   }
-  const info = groups.map(toRecord).find((g) => g.name === group);
+  const info = groups.map((g) => fromPairs(g)).find((g) => g.name === group);
   return {
     stream,
     length,
@@ -51,10 +52,4 @@ export async function overview(redis: Redis, keys: Keys, channels: Iterable<stri
     hubs: (await aliveMembers(redis, keys.hubs)).length,
     dead: await redis.xlen(keys.dead),
   };
-}
-
-function toRecord(flat: unknown[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
-  return out;
 }

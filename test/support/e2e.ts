@@ -6,12 +6,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { App } from '../../core/app.ts';
 import type { HubConfigInput } from '../../core/config/schema.ts';
 import type { Homeserver } from '../servers/matrix/index.ts';
-import { eventually, type TestHub } from './hub.ts';
-import { REDIS_URL } from './redis.ts';
+import { eventually, launchHub, type TestHub } from './hub.ts';
 
 export interface MatrixBot {
   userId: string;
@@ -149,23 +147,6 @@ export interface PrefixedHub {
  * caller removes the keys (`dropPrefix`) when done.
  */
 export async function startHubOnPrefix(prefix: string, options: { config?: HubConfigInput; env?: Record<string, string> }): Promise<PrefixedHub> {
-  const logs: string[] = [];
-  const logDestination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const config: HubConfigInput = {
-    logLevel: 'debug',
-    ...options.config,
-    prefix,
-    redisUrl: REDIS_URL,
-    http: { port: 0, host: '127.0.0.1', ...options.config?.http },
-    delivery: { backoffBase: 50, backoffMax: 500, ...options.config?.delivery },
-    ingress: { blockMs: 100, ...options.config?.ingress },
-  };
-  const app = await App.create({ config, env: { ...options.env }, logDestination });
-  await app.start();
+  const { app, logs } = await launchHub(prefix, options);
   return { app, prefix, logs, stop: () => app.stop() };
 }

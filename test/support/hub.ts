@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { App, type StartOptions } from '../../core/app.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 import type { HubConfigInput } from '../../core/config/schema.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from './redis.ts';
 
@@ -39,25 +40,7 @@ export async function startTestHub(options: {
   const mappingFile = join(dir, 'mapping.json');
   const writeMapping = (mapping: unknown) => writeFileSync(mappingFile, JSON.stringify({ _id: 'ccs.notifications', mapping }));
   if (options.mapping !== undefined) writeMapping(options.mapping);
-  const logs: string[] = [];
-  const logDestination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
-  const config: HubConfigInput = {
-    logLevel: 'debug',
-    ...options.config,
-    prefix,
-    redisUrl: REDIS_URL,
-    http: { port: 0, host: '127.0.0.1', ...options.config?.http },
-    mapping: { file: mappingFile, ...options.config?.mapping },
-    delivery: { backoffBase: 50, backoffMax: 500, ...options.config?.delivery },
-    ingress: { blockMs: 100, ...options.config?.ingress },
-  };
-  const app = await App.create({ config, env: { ...options.env }, logDestination });
-  await app.start(options.start);
+  const { app, logs } = await launchHub(prefix, { ...options, config: { ...options.config, mapping: { file: mappingFile, ...options.config?.mapping } } });
   const redis = new Redis(REDIS_URL);
   return {
     app,
@@ -69,11 +52,7 @@ export async function startTestHub(options: {
     send: async (fields) => (await redis.xadd(`${prefix}:in`, '*', ...Object.entries(fields).flat())) as string,
     read: async (stream) => {
       const entries = (await redis.xrange(`${prefix}:${stream}`, '-', '+')) as Array<[string, string[]]>;
-      return entries.map(([id, flat]) => {
-        const record: Record<string, string> = {};
-        for (let i = 0; i < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
-        return { ...record, id };
-      });
+      return entries.map(([id, flat]) => ({ ...fromPairs(flat), id }));
     },
     async stop() {
       await app.stop();
@@ -93,4 +72,33 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
+}
+
+/**
+ * A whole hub in this process on `prefix`, against the real Redis, with short
+ * timings for tests and its log lines collected.
+ */
+export async function launchHub(
+  prefix: string,
+  options: { config?: HubConfigInput; env?: Record<string, string>; start?: StartOptions },
+): Promise<{ app: App; logs: string[] }> {
+  const logs: string[] = [];
+  const logDestination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const config: HubConfigInput = {
+    logLevel: 'debug',
+    ...options.config,
+    prefix,
+    redisUrl: REDIS_URL,
+    http: { port: 0, host: '127.0.0.1', ...options.config?.http },
+    delivery: { backoffBase: 50, backoffMax: 500, ...options.config?.delivery },
+    ingress: { blockMs: 100, ...options.config?.ingress },
+  };
+  const app = await App.create({ config, env: { ...options.env }, logDestination });
+  await app.start(options.start);
+  return { app, logs };
 }
