@@ -54,7 +54,7 @@ export class SlackSpec {
   }
 
   /** Violations of a response body against the method's success (`ok: true`) or error schema. */
-  checkResponse(method: string, body: { ok?: unknown }): string[] {
+  checkResponse(method: string, body: Record<string, unknown>): string[] {
     const validate = this.#responseValidator(method, body.ok === true ? 'success' : 'error');
     if (!validate) return [`${method}: not a method of the Web API spec`];
     if (validate(body)) return [];
