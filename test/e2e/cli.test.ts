@@ -51,15 +51,7 @@ describe('the hub command line', () => {
       HUB_HTTP_HOST: '127.0.0.1',
       ...matrixEnv(hs, bot),
     };
-    hub = spawnCli(['start'], { ...env, HUB_HTTP_PORT: String(port), LOG_LEVEL: 'info' });
-    await eventually(
-      'hub start to be ready',
-      async () => {
-        if (hub.child.exitCode !== null) throw new Error(`hub start exited (${hub.child.exitCode}):\n${hub.stdout()}\n${hub.stderr()}`);
-        return (await httpGet(port, '/readyz').catch(() => undefined))?.status === 200;
-      },
-      20_000,
-    );
+    hub = await startReady({ ...env, HUB_HTTP_PORT: String(port), LOG_LEVEL: 'info' }, port);
   });
 
   after(async () => {
@@ -354,15 +346,7 @@ describe('the quick start on the shipped defaults: the first message to #admins 
     port = await freePort();
     // No channel settings at all, as on a newcomer's machine.
     env = { REDIS_URL, HUB_PREFIX: prefix, MAPPING_FILE: mappingFile, HUB_HTTP_HOST: '127.0.0.1' };
-    hub = spawnCli(['start'], { ...env, HUB_HTTP_PORT: String(port) });
-    await eventually(
-      'hub start to be ready',
-      async () => {
-        if (hub.child.exitCode !== null) throw new Error(`hub start exited (${hub.child.exitCode}):\n${hub.stdout()}\n${hub.stderr()}`);
-        return (await httpGet(port, '/readyz').catch(() => undefined))?.status === 200;
-      },
-      20_000,
-    );
+    hub = await startReady({ ...env, HUB_HTTP_PORT: String(port) }, port);
   });
 
   after(async () => {
@@ -396,6 +380,20 @@ describe('the quick start on the shipped defaults: the first message to #admins 
     assert.equal(status.split('\n').filter((l) => /^ {2}\S/.test(l)).length, 1, `one target, nothing left waiting:\n${status}`);
   });
 });
+
+/** `hub start` in the background, once its /readyz answers 200 on `port`. */
+async function startReady(env: Record<string, string>, port: number): Promise<CliProcess> {
+  const hub = spawnCli(['start'], env);
+  await eventually(
+    'hub start to be ready',
+    async () => {
+      if (hub.child.exitCode !== null) throw new Error(`hub start exited (${hub.child.exitCode}):\n${hub.stdout()}\n${hub.stderr()}`);
+      return (await httpGet(port, '/readyz').catch(() => undefined))?.status === 200;
+    },
+    20_000,
+  );
+  return hub;
+}
 
 function pairsOf(flat: string[]): Array<[string, string]> {
   const out: Array<[string, string]> = [];
