@@ -13,7 +13,7 @@ import {
 } from '../../core/plugin-api.ts';
 import { classifyError, redact } from './classify-error.ts';
 import { MatrixApi } from './client.ts';
-import { MatrixCrypto, parseStoreKey } from './crypto/engine.ts';
+import { MatrixCrypto } from './crypto/engine.ts';
 import { EncryptionGuard } from './encryption.ts';
 import { contentCache } from './message.ts';
 import { RoomResolver } from './rooms.ts';
@@ -51,9 +51,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
 
   function startCrypto(): MatrixCrypto | undefined {
     if (!settings.cryptoStore || !settings.cryptoKey) return undefined;
-    const key = parseStoreKey(settings.cryptoKey);
-    if (typeof key === 'string') throw new Error(key);
-    return new MatrixCrypto(api, { storeDir: settings.cryptoStore, storeKey: key, syncTimeoutMs: settings.syncTimeoutMs }, ctx.logger);
+    return new MatrixCrypto(api, { storeDir: settings.cryptoStore, storeKey: settings.cryptoKey, syncTimeoutMs: settings.syncTimeoutMs }, ctx.logger);
   }
 
   /** Remember the event when its message awaits an acknowledgement (an escalation), so that the watcher can map signs back to it. */

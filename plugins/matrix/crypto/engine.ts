@@ -32,17 +32,10 @@ export type CryptoState = 'starting' | 'running' | 'failed' | 'stopped';
 export interface CryptoOptions {
   /** The folder of the store (MATRIX_CRYPTO_STORE). */
   storeDir: string;
-  /** 32 bytes that encrypt the store at rest (MATRIX_CRYPTO_KEY, base64). */
+  /** 32 bytes that encrypt the store at rest (MATRIX_CRYPTO_KEY, see store-key.ts). */
   storeKey: Uint8Array;
   /** How long the crypto's /sync long-polls. */
   syncTimeoutMs: number;
-}
-
-/** MATRIX_CRYPTO_KEY: 32 bytes in base64 (`openssl rand -base64 32`), or `undefined` with why not. */
-export function parseStoreKey(text: string): Uint8Array | string {
-  const bytes = Buffer.from(text.trim(), 'base64');
-  if (bytes.length !== 32) return `MATRIX_CRYPTO_KEY must be 32 bytes in base64 (openssl rand -base64 32); it decodes to ${bytes.length} bytes`;
-  return new Uint8Array(bytes);
 }
 
 const FILTER = JSON.stringify({
