@@ -3,8 +3,9 @@
  * crypto store (MATRIX_CRYPTO_STORE, MATRIX_CRYPTO_KEY), the spec-checking
  * fake homeserver relaying keys and to-device messages, and second clients
  * (matrix-js-sdk with their own crypto) that must decrypt what the hub sent:
- * before and after a restart, after SIGKILL, with the key written in hex, and
- * on a device added while the hub was down. The homeserver never holds an
+ * before and after a restart, after SIGKILL, with the key written in hex,
+ * while the homeserver misses the crypto's first syncs, and on a device added
+ * while the hub was down. The homeserver never holds an
  * m.room.message in an encrypted room; with crypto off, the hub refuses and
  * sends nothing at all.
  */
@@ -65,6 +66,16 @@ describe('matrix end-to-end encryption: hub → encrypted room → another clien
     await deliver('after the kill');
     await next.kill('SIGTERM');
     assert.equal(await e.deadLetters(), 0);
+  });
+
+  test("the homeserver fails the crypto's first syncs: deliveries wait for it (no attempt spent), then go", async () => {
+    e.hs.failNext(2, { status: 500, errcode: 'M_UNKNOWN', error: 'starting up' }, /^GET \/_matrix\/client\/v3\/sync$/);
+    // One attempt each: a wait counted as an attempt would be a dead letter.
+    const hub = await e.startHub('hub with a slow homeserver', { HUB_MAX_ATTEMPTS: '1' });
+    await deliver('while the crypto starts');
+    await hub.waitFor(/the first sync failed; retrying/);
+    assert.equal(await e.deadLetters(), 0);
+    await hub.kill('SIGTERM');
   });
 
   test('a device added while the hub was down gets the room keys too', async () => {

@@ -35,7 +35,8 @@ describe('matrix crypto store: taken over when its holder is gone', () => {
     // The next process is started at once, without waiting for the killed one to be gone (or reaped).
     first.child.kill('SIGKILL');
     const restartedAt = Date.now();
-    const next = spawnHub(['start'], { env: e.env, name: 'hub restarted at once' });
+    // One attempt each: a wait for the crypto counted as an attempt would be a dead letter.
+    const next = spawnHub(['start'], { env: { ...e.env, HUB_MAX_ATTEMPTS: '1' }, name: 'hub restarted at once' });
     const ids = [await e.send('right after the kill 1'), await e.send('right after the kill 2'), await e.send('right after the kill 3')];
     const outcomes = [];
     for (const id of ids) outcomes.push(await e.outcome(id));
@@ -54,7 +55,7 @@ describe('matrix crypto store: taken over when its holder is gone', () => {
     // The first worker holds the store but consumes another hub's streams (another prefix): every delivery here reaches the second one.
     const holder = await e.startHub('holder', { HUB_PREFIX: testPrefix('takeover-other') }, ['worker', 'matrix']);
     await holder.waitFor(/end-to-end encryption running/);
-    const waiter = await e.startHub('waiter', {}, ['worker', 'matrix']);
+    const waiter = await e.startHub('waiter', { HUB_MAX_ATTEMPTS: '1' }, ['worker', 'matrix']);
     const waitLine = await waiter.waitFor(/waiting to take it over/);
     assert.match(waitLine, new RegExp(`"pid":${holder.pid}\\b`), 'it names the holder');
 
