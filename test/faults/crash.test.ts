@@ -80,7 +80,7 @@ describe('faults: crashes', () => {
       during: async (sent) => {
         for (const fraction of [0.2, 0.45, 0.7]) {
           await until('load', () => sent() >= LOAD * fraction, 30_000);
-          await until('deliveries in flight', () => inFlight(r) > 0, 5_000);
+          await until('deliveries in flight', () => inFlight(r) > 0);
           const n = inFlight(r);
           await victim.kill('SIGKILL');
           kills.push({ at: sent(), inFlight: n });
@@ -107,7 +107,7 @@ describe('faults: crashes', () => {
       during: async (sent) => {
         for (const fraction of [0.3, 0.65]) {
           await until('load', () => sent() >= LOAD * fraction, 30_000);
-          await until('deliveries in flight', () => inFlight(r) > 0, 5_000);
+          await until('deliveries in flight', () => inFlight(r) > 0);
           const kill = { at: sent(), pendingIngress: await pendingAt(r, 'in', 'hub'), inFlight: inFlight(r) };
           await Promise.all(procs.map((p) => p.kill('SIGKILL')));
           kills.push(kill);
