@@ -39,7 +39,7 @@ export type Outcome = { id: string } & Record<string, string>;
  * Wait until every one of `count` deliveries of message `entry` has a final
  * outcome (`sent` or `dead`) in `<prefix>:events`; resolves with those events.
  */
-export async function settled(hub: TestHub, entry: string, count: number, timeoutMs = 10_000): Promise<Outcome[]> {
+export async function settled(hub: TestHub, entry: string, count: number, timeoutMs = 30_000): Promise<Outcome[]> {
   return eventually(
     `${count} final outcome(s) of ${entry}`,
     async () => {
@@ -51,7 +51,7 @@ export async function settled(hub: TestHub, entry: string, count: number, timeou
 }
 
 /** Wait until nothing is left to do: no entry waiting or in progress in `in` and every `deliver:*` stream. */
-export async function idle(hub: TestHub, timeoutMs = 10_000): Promise<void> {
+export async function idle(hub: TestHub, timeoutMs = 30_000): Promise<void> {
   await eventually(
     'the hub to be idle',
     async () => {
