@@ -80,7 +80,7 @@ describe('matrix end-to-end encryption: hub → encrypted room → another clien
     const outcome = await eventually(`the outcome of ${body}`, async () => {
       const events = (await redis.xrange(`${prefix}:events`, '-', '+')).map(([, f]) => f.join(' '));
       return events.find((e) => e.includes(`entry ${id}`) && /type (sent|dead|failed)/.test(e));
-    }, 20_000);
+    }, 60_000);
     return { id, outcome };
   }
 

@@ -55,7 +55,7 @@ describe('faults: peers that fail', () => {
         r.hs.rateLimit(undefined);
       },
     });
-    const figures = await r.settle(90_000);
+    const figures = await r.settle();
     const statuses: Record<string, number> = {};
     for (const q of r.hs.requests()) if (SENDS.test(`${q.method} ${q.path}`)) statuses[q.status || 'held'] = (statuses[q.status || 'held'] ?? 0) + 1;
     r.notes.sendAnswers = statuses;
@@ -106,7 +106,7 @@ describe('faults: peers that fail', () => {
         smtp.failNextConnections(20);
       },
     });
-    const figures = await r.settle(90_000);
+    const figures = await r.settle();
     r.notes.smtpConnections = smtp.connections;
     r.report(figures, { duplicates: 'counted' });
     const busyMessages = [...r.sent.values()].filter((s) => s.groups[0] === '#busy').length;
@@ -138,7 +138,7 @@ describe('faults: peers that fail', () => {
         slack.rateLimit({ next: 30, retryAfter: 1 });
       },
     });
-    const figures = await r.settle(90_000);
+    const figures = await r.settle();
     r.notes.slack429 = slack.calls.filter((c) => c.status === 429).length;
     r.report(figures, { duplicates: 'counted' });
     const outside = [...r.sent.values()].filter((s) => s.groups[0] === '#outside').length;

@@ -417,7 +417,7 @@ export class Rig {
    * Wait until every message sent is delivered or dead-lettered and nothing
    * is left in the streams, then a little longer for late duplicates.
    */
-  async settle(timeoutMs = 60_000): Promise<Figures> {
+  async settle(timeoutMs = 300_000): Promise<Figures> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const f = await this.figures();
@@ -480,7 +480,7 @@ function shortReason(reason: string): string {
 }
 
 /** Wait until `check` holds (polling), or throw naming `what`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -89,7 +89,7 @@ function childEnv(env: Record<string, string>): Record<string, string> {
 }
 
 /** Run one command to its end (killed after `timeoutMs`). */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [HUB_MAIN, ...args], { cwd: REPO, env: childEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const failure = err as (Error & { code?: number | string; signal?: NodeJS.Signals | null; killed?: boolean }) | null;
