@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort } from '../servers/couchdb.ts';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { type CliProcess, type MatrixBot, httpGet, matrixEnv, runCli, spawnCli } from '../support/e2e.ts';
 import { eventually } from '../support/hub.ts';
@@ -42,7 +41,6 @@ describe('the hub command line', () => {
     later = hs.createRoom(bot.userId, { name: 'later' });
     redis = new Redis(REDIS_URL);
     writeMapping({ '#admins': { matrix: [admins] } });
-    port = await freePort();
     env = {
       REDIS_URL,
       HUB_PREFIX: prefix,
@@ -51,14 +49,17 @@ describe('the hub command line', () => {
       HUB_HTTP_HOST: '127.0.0.1',
       ...matrixEnv(hs, bot),
     };
-    hub = spawnCli(['start'], { ...env, HUB_HTTP_PORT: String(port), LOG_LEVEL: 'info' });
-    await eventually(
+    // Port 0: the kernel picks a free one as the hub binds (a port probed free first could be taken meanwhile); the start line names it.
+    hub = spawnCli(['start'], { ...env, LOG_LEVEL: 'info' });
+    port = await eventually(
       'hub start to be ready',
       async () => {
         if (hub.child.exitCode !== null) throw new Error(`hub start exited (${hub.child.exitCode}):\n${hub.stdout()}\n${hub.stderr()}`);
-        return (await httpGet(port, '/readyz').catch(() => undefined))?.status === 200;
+        const started = hub.stdout().split('\n').find((line) => line.includes('"msg":"started"'));
+        const bound = started ? Number((JSON.parse(started) as { http?: number }).http) : 0;
+        return bound > 0 && (await httpGet(bound, '/readyz').catch(() => undefined))?.status === 200 && bound;
       },
-      20_000,
+      120_000,
     );
   });
 
