@@ -88,10 +88,10 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env };
 }
 
-/** Run one command to its end (killed after `timeoutMs`). */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CliResult> {
+/** Run one command to its end (killed after `timeoutMs`); `main` is another entry point, such as the bin. */
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 120_000, main = HUB_MAIN): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [HUB_MAIN, ...args], { cwd: REPO, env: childEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+    execFile(process.execPath, [main, ...args], { cwd: REPO, env: childEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const failure = err as (Error & { code?: number | string; signal?: NodeJS.Signals | null; killed?: boolean }) | null;
       if (failure && typeof failure.code !== 'number' && !failure.signal) return reject(failure);
       resolve({ code: failure ? (typeof failure.code === 'number' ? failure.code : null) : 0, signal: failure?.signal ?? null, stdout, stderr });
