@@ -36,6 +36,8 @@ export interface CouchPacingOptions {
 export class CouchPacing {
   readonly #o: CouchPacingOptions;
   #failures = 0;
+  /** The kind of the last failure: a new kind starts its backoff afresh (refused for a minute, then a 503 while CouchDB starts, is not a 30 s wait). */
+  #lastKind: CouchFailureKind | undefined;
   /** When this process's recent failed logins were answered (`performance.now()`: immune to clock changes). */
   #authFailures: number[] = [];
 
@@ -51,11 +53,13 @@ export class CouchPacing {
   /** A call went through: the backoff starts over (failed logins stay counted, as they do at CouchDB). */
   succeeded(): void {
     this.#failures = 0;
+    this.#lastKind = undefined;
   }
 
   /** The wait before the next try after a failure of this kind, answered at `now`. */
   delay(kind: CouchFailureKind, now = performance.now()): number {
     const { backoff, refusedMaxMs, lockout } = this.#o;
+    if (kind !== this.#lastKind) [this.#failures, this.#lastKind] = [0, kind];
     const attempt = ++this.#failures;
     const exponential = (maxMs: number) =>
       retryDelay({ maxAttempts: Number.POSITIVE_INFINITY, baseMs: Math.min(backoff.initialMs, maxMs), maxMs }, { permanent: false, rateLimited: false, retryAfterMs: undefined, code: kind, message: kind }, attempt);

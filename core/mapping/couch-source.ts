@@ -157,12 +157,7 @@ export class CouchMappingSource implements MappingSource {
     return Object.assign(new Error(message), { statusCode: failure.statusCode, kind: failure.kind });
   }
 
-  /**
-   * Checks that the database answers; when there is no sequence to resume from
-   * (first start, or after a 400) also reads the document. The sequence is read
-   * before the document, so that a change made between the two is replayed by
-   * the feed rather than lost.
-   */
+  /** Opens the follow (below), within `timeoutMs`. */
   async #connect(stopped: AbortSignal, emit: (update: MappingUpdate) => void): Promise<void> {
     // A CouchDB that takes the connection and never answers must not hold the follower for good.
     const expiry = new AbortController();
@@ -176,6 +171,12 @@ export class CouchMappingSource implements MappingSource {
     this.#o.logger.info({ since: this.#since }, 'following the mapping document in CouchDB');
   }
 
+  /**
+   * Checks that the database answers; when there is no sequence to resume from
+   * (first start, or after a 400) also reads the document. The sequence is read
+   * before the document, so that a change made between the two is replayed by
+   * the feed rather than lost.
+   */
   async #open(signal: AbortSignal, emit: (update: MappingUpdate) => void): Promise<void> {
     const info = await this.#request('read database', { db: this.#o.db }, signal).catch((e: CouchSourceError) => {
       if (e.statusCode !== 404) throw e;

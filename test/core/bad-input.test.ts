@@ -79,7 +79,7 @@ describe('bad input through a running hub: one dead letter each, with a reason; 
     }
     // The hub reads its stream in order: once this one is delivered, every entry before it has been routed.
     finalId = await hub.send({ to: '#admins', subject: 'after the corpus', body: 'still running' });
-    await eventually('the message sent after the corpus', () => receiver.requests.some((r) => messageId(r) === finalId), 60_000);
+    await eventually('the message sent after the corpus', () => receiver.requests.some((r) => messageId(r) === finalId), 300_000);
     const expectedDead = corpus.filter((e) => e.reason !== undefined).length;
     dead = await eventually(`${expectedDead} dead letters`, async () => {
       const all = await readDead();

@@ -223,7 +223,7 @@ describe('all five channels end to end, and no secret in anything the hub writes
     );
     webhook.replyNext({ status: 401, body: 'unauthorized' });
     const id = await send(hub, { to: '#everyone', subject: 'Creds', body: 'with wrong credentials', format: 'text' });
-    const outcomes = await settled(hub, id, 6, 20_000);
+    const outcomes = await settled(hub, id, 6, 60_000);
     assert.deepEqual(outcomes.map((o) => `${o.type} ${o.channel}`).sort(), [
       'dead email', 'dead matrix', 'dead slack', 'dead twitter', 'dead twitter', 'dead webhook',
     ]);

@@ -42,7 +42,6 @@ describe('the hub command line', () => {
     later = hs.createRoom(bot.userId, { name: 'later' });
     redis = new Redis(REDIS_URL);
     writeMapping({ '#admins': { matrix: [admins] } });
-    port = await freePort();
     env = {
       REDIS_URL,
       HUB_PREFIX: prefix,
@@ -51,7 +50,7 @@ describe('the hub command line', () => {
       HUB_HTTP_HOST: '127.0.0.1',
       ...matrixEnv(hs, bot),
     };
-    hub = await startReady({ ...env, HUB_HTTP_PORT: String(port), LOG_LEVEL: 'info' }, port);
+    ({ hub, port } = await startReady({ ...env, LOG_LEVEL: 'info' }));
   });
 
   after(async () => {
@@ -221,7 +220,7 @@ describe('the hub command line', () => {
 
   test('SIGTERM stops hub start cleanly: exit 0, and it no longer counts as a live hub', async () => {
     hub.child.kill('SIGTERM');
-    const exit = await Promise.race([hub.exited, sleep(15_000, 'timeout', { ref: false })]);
+    const exit = await Promise.race([hub.exited, sleep(60_000, 'timeout', { ref: false })]);
     assert.deepEqual(exit, { code: 0, signal: null }, `hub start output:\n${hub.stderr()}`);
     assert.match(hub.stdout(), /"msg":"stopping: deliveries in flight finish/);
     const o = JSON.parse((await cli('status', '--json')).stdout) as { hubs: number; channels: Array<{ channel: string; workers: number }> };
@@ -343,10 +342,9 @@ describe('the quick start on the shipped defaults: the first message to #admins 
   before(async () => {
     // The shipped mapping, copied: the running hub must not watch the checkout's own file.
     copyFileSync(join(REPO, 'mapping.json'), mappingFile);
-    port = await freePort();
     // No channel settings at all, as on a newcomer's machine.
     env = { REDIS_URL, HUB_PREFIX: prefix, MAPPING_FILE: mappingFile, HUB_HTTP_HOST: '127.0.0.1' };
-    hub = await startReady({ ...env, HUB_HTTP_PORT: String(port) }, port);
+    ({ hub, port } = await startReady(env));
   });
 
   after(async () => {
@@ -382,18 +380,25 @@ describe('the quick start on the shipped defaults: the first message to #admins 
 });
 
 /** `hub start` in the background, once its /readyz answers 200 on `port`. */
-async function startReady(env: Record<string, string>, port: number): Promise<CliProcess> {
-  const hub = spawnCli(['start'], env);
-  await eventually(
+/**
+ * `hub start`, once /readyz answers 200. On port 0: the kernel picks a free one
+ * as the hub binds (a port probed free first could be taken meanwhile by
+ * another test's server), and the start line names it.
+ */
+async function startReady(env: Record<string, string>): Promise<{ hub: CliProcess; port: number }> {
+  const hub = spawnCli(['start'], { ...env, HUB_HTTP_PORT: '0' });
+  const port = await eventually(
     'hub start to be ready',
     async () => {
       if (hub.child.exitCode !== null) throw new Error(`hub start exited (${hub.child.exitCode}):\n${hub.stdout()}\n${hub.stderr()}`);
-      return (await httpGet(port, '/readyz').catch(() => undefined))?.status === 200;
+      const started = hub.stdout().split('\n').find((line) => line.includes('"msg":"started"'));
+      const bound = started ? Number((JSON.parse(started) as { http?: number }).http) : 0;
+      return bound > 0 && (await httpGet(bound, '/readyz').catch(() => undefined))?.status === 200 && bound;
     },
     // A hub start loads every module and plugin and connects to the homeserver: on two loaded cores, the slowest event here.
-    60_000,
+    120_000,
   );
-  return hub;
+  return { hub, port };
 }
 
 function pairsOf(flat: string[]): Array<[string, string]> {

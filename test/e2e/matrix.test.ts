@@ -172,7 +172,7 @@ describe('matrix end to end: XADD → hub → worker → homeserver', () => {
     const bodies = Array.from({ length: 12 }, (_, i) => `alert ${i + 1}`);
     const ids: string[] = [];
     for (const body of bodies) ids.push(await h.send({ to: '#admins', body, format: 'text' }));
-    for (const id of ids) await settled(h, id, 2, 20_000);
+    for (const id of ids) await settled(h, id, 2, 60_000);
     await idle(h);
 
     for (const room of [first, second]) {

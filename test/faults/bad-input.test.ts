@@ -65,7 +65,7 @@ describe('faults: bad input', () => {
       ['to', '#g0', 'body', Buffer.from([0xff, 0xfe, 0x00, 0x41]).toString('latin1'), 'subject', 'binary'],
     ];
     for (let round = 0; round < 3; round += 1) for (const fields of heavy) await r.redis.xadd(`${r.prefix}:in`, '*', ...fields);
-    await until('the heavy entries dead-lettered', async () => (await r.redis.xlen(`${r.prefix}:dead`)) >= deadBefore + 9, 60_000);
+    await until('the heavy entries dead-lettered', async () => (await r.redis.xlen(`${r.prefix}:dead`)) >= deadBefore + 9, 300_000);
     r.notes.hubRssMb = { beforeHeavy: Math.round(before), afterHeavy: Math.round(rssMb('VmRSS')), peak: Math.round(rssMb('VmHWM')) };
 
     const kinds: Record<string, number> = {};

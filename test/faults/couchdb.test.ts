@@ -85,7 +85,7 @@ describe('faults: CouchDB', () => {
     const rooms = Array.from({ length: 10 }, () => r.room());
     const m1: Record<string, Group> = Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }]));
     const inForce = () => r.redis.hget(`${r.prefix}:mapping`, 'revision');
-    const applied = async (rev: string) => until(`revision ${rev} in force`, async () => (await inForce()) === rev, 40_000);
+    const applied = async (rev: string) => until(`revision ${rev} in force`, async () => (await inForce()) === rev);
 
     // A hub sees the mapping once (and keeps it in Redis); then it and CouchDB go away.
     const rev1 = await putMapping(c, m1);

@@ -50,7 +50,7 @@ describe('faults: crashes', () => {
       groupOf,
       during: async (sent) => {
         for (const fraction of [0.15, 0.4, 0.65]) {
-          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          await until('load', () => sent() >= LOAD * fraction);
           // Kill while this hub holds entries it has read and not yet fanned out (or within 3 s anyway).
           const pending = await midFanOut(r, hub, 3_000);
           await hub.kill('SIGKILL');
@@ -79,7 +79,7 @@ describe('faults: crashes', () => {
       groupOf,
       during: async (sent) => {
         for (const fraction of [0.2, 0.45, 0.7]) {
-          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          await until('load', () => sent() >= LOAD * fraction);
           await until('deliveries in flight', () => inFlight(r) > 0);
           const n = inFlight(r);
           await victim.kill('SIGKILL');
@@ -106,7 +106,7 @@ describe('faults: crashes', () => {
       groupOf,
       during: async (sent) => {
         for (const fraction of [0.3, 0.65]) {
-          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          await until('load', () => sent() >= LOAD * fraction);
           await until('deliveries in flight', () => inFlight(r) > 0);
           const kill = { at: sent(), pendingIngress: await pendingAt(r, 'in', 'hub'), inFlight: inFlight(r) };
           await Promise.all(procs.map((p) => p.kill('SIGKILL')));
@@ -146,7 +146,7 @@ describe('faults: crashes', () => {
       groupOf,
       during: async (sent) => {
         for (const [i, fraction] of [0.2, 0.45, 0.7].entries()) {
-          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          await until('load', () => sent() >= LOAD * fraction);
           hub = await replace(hub, () => r.hub(`hub ${i + 2}`));
           workers = await Promise.all(workers.map((w, k) => replace(w, () => r.worker('matrix', { name: `worker ${'AB'[k]}${i + 2}` }))));
         }
@@ -173,7 +173,7 @@ describe('faults: crashes', () => {
       groupOf,
       during: async (sent) => {
         for (const fraction of [0.3, 0.65]) {
-          await until('load', () => sent() >= count * fraction, 30_000);
+          await until('load', () => sent() >= count * fraction);
           await Promise.all(workers.map((w) => w.kill('SIGKILL')));
           kills.push(sent());
           workers = await Promise.all([r.worker('email', { name: `email worker ${kills.length + 1}` }), r.worker('slack', { name: `slack worker ${kills.length + 1}` })]);

@@ -80,7 +80,7 @@ describe('faults: graceful stops', () => {
       groupOf: (seq) => `#g${seq % 4}`,
       during: async (sent) => {
         for (const fraction of [0.3, 0.65]) {
-          await until('load', () => sent() >= count * fraction, 30_000);
+          await until('load', () => sent() >= count * fraction);
           const at = sent();
           for (const w of workers) w.child.kill('SIGTERM');
           const exits = await Promise.all(workers.map(async (w) => String((await w.exited).code)));

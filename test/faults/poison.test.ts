@@ -50,7 +50,7 @@ describe('faults: poison deliveries', () => {
     r.hs.invite(poison, r.bot.userId);
     const replay = await r.run('dead', 'replay', '--all');
     assert.equal(replay.code, 0, replay.stdout);
-    await until('the replayed deliveries', () => r.hs.messages(poison).length >= poisoned, 60_000);
+    await until('the replayed deliveries', () => r.hs.messages(poison).length >= poisoned, 300_000);
     const replayed = await r.settle();
     replayed.scenario = 'poison/replayed';
     const seqs = r.hs.messages(poison).map((e) => Number(/seq=(\d+)/.exec(String(e.content.body))?.[1]));
@@ -77,7 +77,7 @@ describe('faults: poison deliveries', () => {
     // A few messages reach the slow room first; then a steady load to the good rooms only.
     await r.produce({ count: LOAD, perSecond: 300, groupOf: (seq) => (seq <= poisoned ? `#p${seq % 3}` : `#g${seq % 3}`) });
     const good = (roomId: string) => roomId !== slow;
-    const figures = await r.settle(90_000);
+    const figures = await r.settle();
     r.notes.goodLatencyMs = r.latency(good);
     const sends = r.hs.requests().filter((q) => q.method === 'PUT' && q.path.includes('/send/'));
     const isSlow = (q: { path: string }) => q.path.includes(encodeURIComponent(slow));

@@ -43,7 +43,7 @@ describe('faults: Redis', () => {
       producerIds: true,
       during: async (sent) => {
         for (const [fraction, downMs] of [[0.3, 2500], [0.65, 1000]] as const) {
-          await until('load', () => sent() >= LOAD * fraction, 30_000);
+          await until('load', () => sent() >= LOAD * fraction);
           await server.kill();
           outages.push({ at: sent(), downMs });
           await sleep(downMs);
@@ -52,7 +52,7 @@ describe('faults: Redis', () => {
       },
     });
     r.notes.outages = outages;
-    const figures = await r.settle(90_000);
+    const figures = await r.settle();
     const events = (await r.redis.xrange(`${r.prefix}:events`, '-', '+')) as Array<[string, string[]]>;
     r.notes.producerResendsFolded = events.filter(([, f]) => f[1] === 'duplicate').length;
     r.notes.reconnected = [hub, worker].map((p) => `${p.name.split(' ').pop()} ${p.running ? 'alive' : 'EXITED'}`).join(', ');

@@ -154,7 +154,11 @@ export class Rig {
     const config = {
       plugins: { dirs: [], modules: channels.map((c) => join(REPO_ROOT, 'plugins', c, 'index.ts')) },
       ingress: { blockMs: 100 },
-      delivery: { claimIdle: '2s', backoffBase: 50, backoffMax: 500, timeout: '2s', ...this.#options.delivery },
+      // Short, for quick takeovers, yet not so short that a process starved for a few seconds on a loaded machine
+      // (two suites and more on 2 cores) loses its deliveries to another worker: with claimIdle 2 s (claims refreshed
+      // every second) and a 2 s timeout, workers took each other's deliveries over and over, and timed out on a
+      // homeserver that was merely slow to answer.
+      delivery: { claimIdle: '10s', backoffBase: 50, backoffMax: 500, timeout: '5s', ...this.#options.delivery },
       channels: this.smtp ? { email: { tlsCa: this.smtp.ca } } : {},
     };
     // HUB_CONFIG is loaded with import(): plain data, no imports.
@@ -415,15 +419,21 @@ export class Rig {
 
   /**
    * Wait until every message sent is delivered or dead-lettered and nothing
-   * is left in the streams, then a little longer for late duplicates.
+   * is left in the streams, then a little longer for late duplicates. It
+   * waits as long as deliveries keep settling (a loaded machine is slow, not
+   * stuck), and gives up after `stallMs` without any.
    */
-  async settle(timeoutMs = 60_000): Promise<Figures> {
-    const deadline = Date.now() + timeoutMs;
+  async settle(stallMs = 120_000): Promise<Figures> {
+    let progress = '';
+    let since = Date.now();
     for (;;) {
       const f = await this.figures();
-      if (f.lost === 0 && this.#inFlightXadds === 0 && (await this.backlog()) === 0) break;
-      if (Date.now() > deadline) {
-        this.notes.settleTimedOut = `after ${timeoutMs} ms: backlog ${await this.backlog()}, lost so far ${f.lost}`;
+      const backlog = await this.backlog();
+      if (f.lost === 0 && this.#inFlightXadds === 0 && backlog === 0) break;
+      const now = `${f.delivered} ${f.dead} ${backlog}`;
+      if (now !== progress) [progress, since] = [now, Date.now()];
+      else if (Date.now() - since > stallMs) {
+        this.notes.settleTimedOut = `nothing settled for ${stallMs} ms: backlog ${backlog}, lost so far ${f.lost}`;
         break;
       }
       await sleep(250);
@@ -480,7 +490,7 @@ function shortReason(reason: string): string {
 }
 
 /** Wait until `check` holds (polling), or throw naming `what`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

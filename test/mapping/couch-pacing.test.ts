@@ -49,6 +49,12 @@ describe('CouchPacing: the wait before the next try at CouchDB', () => {
     assert.ok(p.delay('other') <= 1_000);
   });
 
+  test('a new kind of failure backs off afresh: CouchDB answering 503 as it starts, after a long outage, is retried within a second', () => {
+    const p = pacing();
+    for (let i = 0; i < 100; i++) p.delay('refused');
+    assert.ok(p.delay('other') <= 1_000);
+  });
+
   test('a success does not forget failed logins: CouchDB does not either', () => {
     const p = pacing();
     p.delay('unauthorized', 0);

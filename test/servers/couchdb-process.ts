@@ -17,9 +17,12 @@
  *   reads its ini. Counted for server admins (`[admins]`), the users the tests
  *   log in as; `_users` accounts are not.
  *
- * Usage: node couchdb-process.ts <port> <dir>
+ * Usage: node couchdb-process.ts <port> <dir> (port 0: any free one). Once
+ * listening, it writes its port to <dir>/port.
  */
 import { pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
@@ -113,7 +116,11 @@ function lockout(req: IncomingMessage, res: ServerResponse, next: () => void): v
 const app = express();
 app.use(lockout);
 app.use(pouch);
-const server = app.listen(Number(port), '127.0.0.1', () => console.log(`listening on http://127.0.0.1:${port}`));
+const server = app.listen(Number(port), '127.0.0.1', () => {
+  const bound = (server.address() as AddressInfo).port;
+  writeFileSync(join(dir, 'port'), String(bound));
+  console.log(`listening on http://127.0.0.1:${bound}`);
+});
 server.on('error', (err: Error) => {
   console.error(`cannot listen on 127.0.0.1:${port}: ${err.message}`);
   process.exit(1);

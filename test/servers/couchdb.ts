@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,9 +54,7 @@ export function freePort(): Promise<number> {
  * in CouchDB). Run with this process's Node.
  */
 export async function startCouch(options: { port?: number; lockout?: CouchLockout; admins?: Record<string, string> } = {}): Promise<TestCouch> {
-  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'couch-test-'));
-  const url = `http://127.0.0.1:${port}`;
   const script = join(import.meta.dirname, 'couchdb-process.ts');
   const { threshold, periodMs, mode } = options.lockout ?? {};
   const lockout = Object.fromEntries(
@@ -73,22 +71,33 @@ export async function startCouch(options: { port?: number; lockout?: CouchLockou
   };
   process.on('exit', killOnExit);
 
-  const spawnServer = async () => {
+  /**
+   * Starts the server on `listenPort` (0: one the kernel picks as it binds, so
+   * that no other process can take it between a probe and the bind); resolves
+   * with the port once it answers. The server writes its port to a file once
+   * listening, so that an answer from another server is never mistaken for it.
+   */
+  const spawnServer = async (listenPort: number): Promise<number> => {
+    const portFile = join(dir, 'port');
+    rmSync(portFile, { force: true });
     const log = openSync(join(dir, 'server.log'), 'a');
-    child = spawn(process.execPath, [script, String(port), dir], { cwd: dir, stdio: ['ignore', log, log] });
+    child = spawn(process.execPath, [script, String(listenPort), dir], { cwd: dir, stdio: ['ignore', log, log] });
     closeSync(log);
     child.unref(); // the exit hook kills it; it must not keep a failed test run alive
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the test CouchDB exited (${child.exitCode}); see ${dir}/server.log`);
-      try {
-        const res = await fetch(`${url}/`, { signal: AbortSignal.timeout(1_000) });
-        await res.text();
-        if (res.ok) return;
-      } catch {
-        // not listening yet
+      const bound = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8')) : 0;
+      if (bound > 0) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${bound}/`, { signal: AbortSignal.timeout(5_000) });
+          await res.text();
+          if (res.ok) return bound;
+        } catch {
+          // listening, not answering yet
+        }
       }
-      if (Date.now() > deadline) throw new Error(`the test CouchDB did not answer on ${url}; see ${dir}/server.log`);
+      if (Date.now() > deadline) throw new Error(`the test CouchDB did not answer in 2 minutes; see ${dir}/server.log`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
@@ -102,7 +111,8 @@ export async function startCouch(options: { port?: number; lockout?: CouchLockou
     await exited;
   };
 
-  await spawnServer();
+  const port = await spawnServer(options.port ?? 0);
+  const url = `http://127.0.0.1:${port}`;
   return {
     url,
     port,
@@ -114,7 +124,7 @@ export async function startCouch(options: { port?: number; lockout?: CouchLockou
     },
     restart: async () => {
       await terminate('SIGTERM');
-      await spawnServer();
+      await spawnServer(port);
     },
     kill: () => terminate('SIGKILL'),
   };

@@ -89,7 +89,7 @@ function childEnv(env: Record<string, string>): Record<string, string> {
 }
 
 /** Run one command to its end (killed after `timeoutMs`, a guard against a hung command, not a speed limit); `main` is another entry point, such as the bin. */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000, main = HUB_MAIN): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 120_000, main = HUB_MAIN): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [main, ...args], { cwd: REPO, env: childEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const failure = err as (Error & { code?: number | string; signal?: NodeJS.Signals | null; killed?: boolean }) | null;

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,10 +32,10 @@ process.on('exit', () => {
 });
 
 export async function startPrivateRedis(options: { durable?: boolean } = {}): Promise<PrivateRedis> {
-  const port = await freePort();
+  let port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'hub-redis-'));
   const durable = options.durable ?? true;
-  const args = [
+  const args = () => [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
     '--logfile', join(dir, 'redis.log'),
     ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
@@ -43,24 +43,26 @@ export async function startPrivateRedis(options: { durable?: boolean } = {}): Pr
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const c = spawn('redis-server', args, { stdio: 'ignore' });
+    const c = spawn('redis-server', args(), { stdio: 'ignore' });
     child = c;
     everyChild.add(c);
     c.once('exit', () => everyChild.delete(c));
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
       if (c.exitCode !== null) throw new Error(`redis-server exited (${c.exitCode}); see ${dir}/redis.log`);
       const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       probe.on('error', () => {});
       try {
         await probe.connect();
-        if ((await probe.ping()) === 'PONG') return;
+        // Ours, not another test's Redis that took the port between the probe for a free one and the bind.
+        const [, itsDir] = (await probe.call('CONFIG', 'GET', 'dir')) as [string, string];
+        if (itsDir === realpathSync(dir) && (await probe.ping()) === 'PONG') return;
       } catch {
         // not up yet (or still loading its data)
       } finally {
         probe.disconnect();
       }
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer in 10 s; see ${dir}/redis.log`);
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer in a minute; see ${dir}/redis.log`);
       await sleep(50);
     }
   };
@@ -71,7 +73,16 @@ export async function startPrivateRedis(options: { durable?: boolean } = {}): Pr
     await once(c, 'exit');
   };
 
-  await start();
+  // The port was free when probed; another process may bind it first: then try another.
+  for (let tries = 1; ; tries++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (tries === 5 || child?.exitCode === null) throw err;
+      port = await freePort();
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,

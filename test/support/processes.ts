@@ -88,7 +88,7 @@ export function spawnHub(args: string[], options: { env: Record<string, string>;
     get running() {
       return running;
     },
-    waitFor(pattern, timeoutMs = 30_000) {
+    waitFor(pattern, timeoutMs = 120_000) {
       const seen = output.find((line) => pattern.test(line));
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
@@ -129,7 +129,7 @@ export function spawnHub(args: string[], options: { env: Record<string, string>;
 /** Run a one-shot command (`hub dead replay --all`) to its end; resolves with its exit code and output. */
 export async function runHub(args: string[], options: { env: Record<string, string>; timeoutMs?: number }): Promise<{ code: number | null; stdout: string }> {
   const p = spawnHub(args, { env: options.env, name: `hub ${args.join(' ')}` });
-  const timer = setTimeout(() => void p.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  const timer = setTimeout(() => void p.kill('SIGKILL'), options.timeoutMs ?? 120_000);
   const { code } = await p.exited;
   clearTimeout(timer);
   return { code, stdout: p.output.join('\n') };
