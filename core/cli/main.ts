@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
+import { HubError } from '../errors.ts';
 import { deadCommand } from './dead.ts';
 import { explain } from './explain-error.ts';
 import { mappingCommand } from './mapping.ts';
@@ -37,5 +38,6 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`hub: ${explain(err, process.env.HUB_DEBUG)}\n`);
-  process.exit(1);
+  // 78 (EX_CONFIG): the configuration must change before a restart can help; systemd and supervisors can tell.
+  process.exit(err instanceof HubError && (err.code === 'HUB_ERR_CONFIG' || err.code === 'HUB_ERR_PLUGIN') ? 78 : 1);
 }
