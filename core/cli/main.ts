@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
-import { HubError } from '../errors.ts';
 import { deadCommand } from './dead.ts';
 import { explain } from './explain-error.ts';
 import { mappingCommand } from './mapping.ts';
@@ -38,6 +37,6 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`hub: ${explain(err, process.env.HUB_DEBUG)}\n`);
-  // 78 (EX_CONFIG): the configuration must change before a restart can help; systemd and supervisors can tell.
-  process.exit(err instanceof HubError && (err.code === 'HUB_ERR_CONFIG' || err.code === 'HUB_ERR_PLUGIN') ? 78 : 1);
+  // A service that cannot start for its configuration has set 78 (core/cli/start.ts); anything else is 1.
+  process.exit(Number(process.exitCode) || 1);
 }

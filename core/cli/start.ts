@@ -19,6 +19,16 @@ const STOP_DEADLINE_MS = 9000;
  * deliveries in flight.
  */
 async function run(options: StartOptions): Promise<void> {
+  try {
+    await serve(options);
+  } catch (err) {
+    // 78 (EX_CONFIG): the configuration must change before a restart can help; systemd and supervisors can tell.
+    if (err instanceof HubError && (err.code === 'HUB_ERR_CONFIG' || err.code === 'HUB_ERR_PLUGIN')) process.exitCode = 78;
+    throw err;
+  }
+}
+
+async function serve(options: StartOptions): Promise<void> {
   const app = await App.create();
   const { logger, redis, redisHealth } = app.cradle;
   const stopRequested = stopSignals(logger);
