@@ -13,7 +13,7 @@ import { freePort } from '../servers/couchdb.ts';
 import { httpGet } from '../support/e2e.ts';
 import { type TestHub, eventually, startTestHub } from '../support/hub.ts';
 import { REPO_ROOT, killAll, spawnHub } from '../support/processes.ts';
-import { REDIS_URL, testPrefix } from '../support/redis.ts';
+import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
 const mapping = { '#ops': { webhook: ['https://hooks.example.org/ops'] } };
 
@@ -55,11 +55,15 @@ describe('/readyz and /metrics of a running hub', () => {
 });
 
 describe('HUB_HTTP_HOST and HUB_HTTP_PORT', () => {
-  afterEach(killAll);
+  const prefixes: string[] = [];
+  afterEach(async () => {
+    await killAll();
+    for (const prefix of prefixes.splice(0)) await dropPrefix(prefix);
+  });
 
   const env = (overrides: Record<string, string>) => ({
     REDIS_URL,
-    HUB_PREFIX: testPrefix('ops-host'),
+    HUB_PREFIX: prefixes[prefixes.push(testPrefix('ops-host')) - 1]!,
     MAPPING_FILE: `${REPO_ROOT}/mapping.json`,
     LOG_LEVEL: 'info',
     ...overrides,
