@@ -16,6 +16,7 @@ import type { TargetRules } from './mapping/validate.ts';
 import { Metrics } from './metrics.ts';
 import { Redactor } from './redactor.ts';
 import { connectRedis } from './redis/connect.ts';
+import { RedisHealth } from './redis/health.ts';
 import { type Keys, createKeys } from './redis/keys.ts';
 import { PluginRegistry } from './runtime/plugin-registry.ts';
 
@@ -28,6 +29,8 @@ export interface Cradle {
   metrics: Metrics;
   keys: Keys;
   redis: Redis;
+  /** Whether Redis answers, and why not; logs each change once. */
+  redisHealth: RedisHealth;
   plugins: PluginRegistry;
   channelNames: ReadonlySet<string>;
   targetRules: ReadonlyMap<string, TargetRules>;
@@ -76,6 +79,7 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
     redis: asFunction(({ config, consumerName }: Cradle) => connectRedis(config.redisUrl, { name: `hub:${consumerName}`, failFast: options.failFast ?? false }))
       .singleton()
       .disposer((redis) => void redis.disconnect()),
+    redisHealth: asClass(RedisHealth).singleton(),
     mappingSource: asFunction(({ config, logger }: Cradle): MappingSource => {
       const { couchdbUrl, db, docId, file } = config.mapping;
       return couchdbUrl ? new CouchMappingSource({ url: couchdbUrl, db, docId, logger }) : new FileMappingSource({ path: file });

@@ -51,8 +51,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly channelUp = new Gauge({
+    name: 'hub_channel_up',
+    help: 'Per channel this process is to run: 1 when its workers run, 0 when the channel could not start (the log and /readyz say why; its deliveries wait in its stream).',
+    labelNames: ['channel'],
+    registers: [this.registry],
+  });
+
   constructor(options: { defaults?: boolean } = {}) {
-    if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'hub_process_' });
+    // The standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, …) that dashboards expect.
+    if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
   /** A gauge whose value is read from Redis at scrape time. */

@@ -1,5 +1,6 @@
 import { App } from '../app.ts';
 import { HubError } from '../errors.ts';
+import { whenReady } from '../redis/connect.ts';
 
 /**
  * A hub graph for a one-shot command: fails fast when Redis is away, logs only
@@ -11,11 +12,10 @@ export async function withApp<T>(run: (app: App) => Promise<T>, check?: (app: Ap
   try {
     check?.(app);
     const { redis, redactor, config } = app.cradle;
-    // The command's own error says only that retries ran out; the connection's error says why ("connect ECONNREFUSED …").
-    let cause: string | undefined;
-    redis.on('error', (err: Error) => (cause = err.message));
-    await redis.ping().catch((err: Error) => {
-      throw new HubError('HUB_ERR_REDIS', `cannot reach Redis at ${redactor.redact(config.redisUrl)} (${redactor.redact(cause ?? err.message)}); start Redis or set REDIS_URL`);
+    // Ready, or why not: the connection's own error ("connect ECONNREFUSED …"), or a database Redis does not have.
+    await whenReady(redis).catch((err: Error) => {
+      if (err instanceof HubError) throw err;
+      throw new HubError('HUB_ERR_REDIS', `cannot reach Redis at ${redactor.redact(config.redisUrl)} (${redactor.redact(err.message)}); start Redis or set REDIS_URL`);
     });
     return await run(app);
   } finally {

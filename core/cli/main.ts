@@ -37,5 +37,6 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   process.stderr.write(`hub: ${explain(err, process.env.HUB_DEBUG)}\n`);
-  process.exit(1);
+  // A service that cannot start for its configuration has set 78 (core/cli/start.ts); anything else is 1.
+  process.exit(Number(process.exitCode) || 1);
 }

@@ -25,7 +25,8 @@ export function statusCommand(): Command {
             `mapping    ${mapping[0] ?? 'none loaded yet'}`,
             `hubs       ${o.hubs} alive; ingress ${o.ingress.lag} waiting, ${o.ingress.pending} in progress`,
             ...o.channels.map(
-              (c) => `${c.channel.padEnd(10)} ${c.lag} waiting, ${c.pending} in progress, ${c.workers} worker(s)${c.workers === 0 && c.length > 0 ? '  ← no live worker: deliveries wait' : ''}`,
+              (c) =>
+                `${c.channel.padEnd(10)} ${c.lag} waiting, ${c.pending} in progress, ${c.workers} worker(s)${c.down ? `  ← down: ${redactor.redact(c.down)}` : c.workers === 0 && c.length > 0 ? '  ← no live worker: deliveries wait' : ''}`,
             ),
             `dead       ${o.dead} dead letter(s)${o.dead ? ' (hub dead list)' : ''}`,
           ].join('\n'),

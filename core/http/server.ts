@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
+import { HubError } from '../errors.ts';
 import type { MappingStore } from '../mapping/store.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redactor.ts';
+import type { RedisHealth } from '../redis/health.ts';
 
 export interface HttpServer {
   port: number;
@@ -20,7 +22,10 @@ export async function startHttpServer(deps: {
   metrics: Metrics;
   logger: Logger;
   redactor: Redactor;
+  redisHealth: RedisHealth;
   runsHub: boolean;
+  /** Channels this process was to run and could not start, with the reason. */
+  down: ReadonlyMap<string, string>;
 }): Promise<HttpServer> {
   const server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -33,9 +38,11 @@ export async function startHttpServer(deps: {
       if (path === '/healthz') return send(200, 'ok\n');
       if (path === '/readyz') {
         const problems: string[] = [];
-        await Promise.race([deps.redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]).catch(() =>
-          problems.push('Redis is not reachable'),
-        );
+        const redisProblem = deps.redisHealth.problem;
+        if (redisProblem) problems.push(redisProblem);
+        // Connected is not enough: a Redis that stopped answering keeps its connection.
+        else await ping(deps.redis).catch(() => problems.push(`Redis at ${deps.redisHealth.url} does not answer PING within 1 s`));
+        for (const [channel, reason] of deps.down) problems.push(`channel ${channel} is down: ${reason}`);
         if (deps.runsHub && !deps.mappingStore.current) problems.push(`no mapping loaded${deps.mappingStore.lastError ? `: ${deps.mappingStore.lastError}` : ''}`);
         if (problems.length) return send(503, `not ready: ${problems.join('; ')}\n`);
         // Routing works with the last good mapping; say what needs attention all the same.
@@ -49,12 +56,35 @@ export async function startHttpServer(deps: {
       return send(500, 'internal error\n');
     }
   });
+  const { host, port } = deps.config.http;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(deps.config.http.port, deps.config.http.host, () => resolve());
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+    server.listen(port, host, () => resolve());
   });
   return {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections()),
   };
+}
+
+async function ping(redis: Redis): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([redis.ping(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 1000)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The operations port cannot open: a sentence naming the address and the setting to change. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): HubError {
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the port is in use by another process; set HUB_HTTP_PORT to a free port (0 picks one)',
+    EACCES: 'the port needs privileges this process does not have; set HUB_HTTP_PORT above 1023',
+    EADDRNOTAVAIL: 'no network interface of this machine has that address; set HUB_HTTP_HOST to one of its addresses (0.0.0.0 for all, 127.0.0.1 for this machine only)',
+    ENOTFOUND: 'that host name does not resolve; set HUB_HTTP_HOST to an address of this machine (0.0.0.0 for all)',
+    EAI_AGAIN: 'that host name does not resolve; set HUB_HTTP_HOST to an address of this machine (0.0.0.0 for all)',
+  };
+  const reason = why[err.code ?? ''] ?? `${err.message}; check HUB_HTTP_HOST and HUB_HTTP_PORT`;
+  return new HubError('HUB_ERR_CONFIG', `cannot serve /healthz, /readyz and /metrics on ${host}:${port}: ${reason}`, { cause: err });
 }

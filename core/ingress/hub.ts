@@ -4,6 +4,7 @@ import type { HubConfig } from '../config/schema.ts';
 import type { MappingStore } from '../mapping/store.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Keys } from '../redis/keys.ts';
+import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from '../runtime/heartbeat.ts';
 import { Lease } from './lease.ts';
@@ -42,7 +43,7 @@ export class Hub {
       if (!mappingStore.current) this.#logger.warn('no mapping in force yet; consuming nothing until one is loaded');
       await mappingStore.ready(signal);
       this.#heartbeat.start();
-      this.#reader = redis.duplicate();
+      this.#reader = duplicateConnection(redis, `hub:${this.#consumer}:ingress`);
       while (await this.#lease.acquire(signal, () => this.#logger.info('another hub is active; standing by'))) {
         const term = new AbortController();
         const stop = () => term.abort();

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { briefly } from '../redis/connect.ts';
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -53,6 +54,6 @@ export class Lease {
   }
 
   async release(): Promise<void> {
-    await this.#redis.eval(RELEASE, 1, this.#key, this.#owner).catch(() => {});
+    await briefly(this.#redis.eval(RELEASE, 1, this.#key, this.#owner));
   }
 }

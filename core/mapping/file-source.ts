@@ -33,6 +33,8 @@ export class FileMappingSource implements MappingSource {
         }
       } catch (err) {
         this.connected = false;
+        // Reported again once readable, even unchanged, so that the store knows the source is back.
+        this.#lastRevision = undefined;
         onError(err as Error);
       }
     };

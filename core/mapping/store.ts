@@ -18,7 +18,10 @@ export interface Resolution {
  */
 export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [string[]] }> {
   current: Mapping | undefined;
-  lastError: string | undefined;
+  /** A revision of the source that is not in force (refused, deleted). */
+  #revisionError: string | undefined;
+  /** The source's last failure (CouchDB away, the file unreadable): it counts while the source is not connected. */
+  #sourceError: string | undefined;
   #redis: Redis;
   #keys: Keys;
   #logger: Logger;
@@ -34,6 +37,15 @@ export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [st
     this.#source = deps.mappingSource;
   }
 
+  /**
+   * What needs attention about the mapping, for /readyz and `hub status`: a
+   * revision not in force, or the source away. It clears once the source is
+   * back to the mapping in force.
+   */
+  get lastError(): string | undefined {
+    return this.#revisionError ?? (this.#source.connected ? undefined : this.#sourceError);
+  }
+
   get source(): MappingSource {
     return this.#source;
   }
@@ -44,7 +56,7 @@ export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [st
     await this.#source.start(
       (update) => this.apply(update, 'source'),
       (error) => {
-        this.lastError = error.message;
+        this.#sourceError = error.message;
         this.#logger.warn({ err: error.message, source: this.#source.description }, 'mapping source unavailable; routing with the last good mapping');
       },
     );
@@ -62,23 +74,29 @@ export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [st
   }
 
   apply(update: MappingUpdate, from: 'redis' | 'source'): boolean {
+    if (from === 'source') this.#sourceError = undefined;
     if (update.document === null) {
-      this.lastError = this.current
+      this.#revisionError = this.current
         ? 'the mapping document was deleted; routing with the last good revision until a new one is written'
         : `no mapping document at ${this.#source.description} yet; write one with hub mapping put <file>`;
-      (this.current ? this.#logger.error.bind(this.#logger) : this.#logger.warn.bind(this.#logger))({ revision: update.revision }, this.lastError);
+      (this.current ? this.#logger.error.bind(this.#logger) : this.#logger.warn.bind(this.#logger))({ revision: update.revision }, this.#revisionError);
       return false;
     }
-    if (update.revision === this.current?.revision) return true;
+    if (update.revision === this.current?.revision) {
+      // The source is back to the mapping in force (after an outage, a refused or a deleted revision): nothing needs attention.
+      if (from === 'source' && this.#revisionError) this.#logger.info({ revision: update.revision }, 'the mapping source is back to the mapping in force');
+      if (from === 'source') this.#revisionError = undefined;
+      return true;
+    }
     const result = validateMapping(update.document, update.revision, this.#rules);
     if (!result.ok) {
-      this.lastError = `revision ${update.revision} refused: ${result.errors.join('; ')}`;
+      this.#revisionError = `revision ${update.revision} refused: ${result.errors.join('; ')}`;
       this.#logger.error({ revision: update.revision, errors: result.errors }, 'mapping revision refused; the last good mapping stays in force');
       this.emit('refused', result.errors);
       return false;
     }
     this.current = result.mapping;
-    this.lastError = undefined;
+    this.#revisionError = undefined;
     this.#logger.info({ revision: update.revision, groups: result.mapping.groups.size, from }, 'mapping in force');
     if (from === 'source') {
       this.#redis

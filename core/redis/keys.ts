@@ -13,6 +13,8 @@ export interface Keys {
   mapping: string;
   /** Live workers of a channel: a sorted set of consumer → last heartbeat (ms). */
   workers(channel: string): string;
+  /** Why a channel could not start in some process (a string with a short TTL, refreshed while that process runs). */
+  channelDown(channel: string): string;
   /** Live hub processes. */
   hubs: string;
   /** Held by the one active hub. */
@@ -37,6 +39,7 @@ export function createKeys(prefix: string): Keys {
     producerId: (id) => `${prefix}:id:${id}`,
     mapping: `${prefix}:mapping`,
     workers: (channel) => `${prefix}:workers:${channel}`,
+    channelDown: (channel) => `${prefix}:down:${channel}`,
     hubs: `${prefix}:hubs`,
     hubLease: `${prefix}:hub:lease`,
     order: (channel, target) => `${prefix}:order:${channel}:${target}`,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { briefly } from '../redis/connect.ts';
 
 export const HEARTBEAT_MS = 5000;
 
@@ -23,7 +24,7 @@ export class Heartbeat {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#redis.zrem(this.#key, this.#member).catch(() => {});
+    await briefly(this.#redis.zrem(this.#key, this.#member));
   }
 }
 

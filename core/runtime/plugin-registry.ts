@@ -39,6 +39,15 @@ export class PluginRegistry {
 
   /** The channels whose settings are complete: the ones `hub start` runs workers for. */
   get configured(): string[] {
-    return [...this.entries.values()].filter((e) => e.settings.state === 'ready').map((e) => e.plugin.name);
+    return this.#named((state) => state === 'ready');
+  }
+
+  /** The channels the operator meant to run (settings complete, or given and wrong): `hub start` starts them or reports them down. */
+  get wanted(): string[] {
+    return this.#named((state) => state !== 'unconfigured');
+  }
+
+  #named(keep: (state: PluginSettings['state']) => boolean): string[] {
+    return [...this.entries.values()].filter((e) => keep(e.settings.state)).map((e) => e.plugin.name);
   }
 }

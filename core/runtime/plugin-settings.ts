@@ -6,13 +6,17 @@ import type { Redactor } from '../redactor.ts';
 
 export type PluginSettings =
   | { state: 'ready'; settings: object }
-  | { state: 'unconfigured'; reason: string };
+  | { state: 'unconfigured'; reason: string }
+  | { state: 'invalid'; reason: string };
 
 /**
  * A channel's settings: `channels.<name>` of the config file overlaid with the
  * plugin's environment variables. A channel none of whose variables are set
  * and whose settings do not validate is simply not started; one that is half
- * configured is an error, because the operator meant to run it.
+ * configured or wrong is `invalid`: the operator meant to run it, so it is
+ * reported as down (its deliveries wait), while the other channels run.
+ * A secret in the config file is the one error that stops everything: it is
+ * a fault of the config file, which may be shared or committed.
  */
 export function resolvePluginSettings(
   plugin: ChannelPlugin<object>,
@@ -50,5 +54,6 @@ export function resolvePluginSettings(
   if (sources.size === 0 && unset.length === parsed.error.issues.length) {
     return { state: 'unconfigured', reason: `not configured: set ${[...new Set(unset.map((key) => envNames[key]))].join(', ')}` };
   }
-  throw new HubError('HUB_ERR_CONFIG', describeIssues(parsed.error, hints, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`));
+  const [title, ...problems] = describeIssues(parsed.error, hints, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`).split('\n');
+  return { state: 'invalid', reason: `${title!.replace(/:$/, '')}: ${problems.map((p) => p.trim()).join('; ')}` };
 }

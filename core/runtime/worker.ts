@@ -6,11 +6,15 @@ import type { Metrics } from '../metrics.ts';
 import type { BodyFormat, ChannelSender, Delivery, DeliveryReceipt } from '../plugin-api.ts';
 import type { Redactor } from '../redactor.ts';
 import type { Keys } from '../redis/keys.ts';
+import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type DeliveryRecord, type Outcome, OutcomeWriter } from './outcomes.ts';
 import { type Failure, classifyFailure, retryDelay } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
+
+/** How long a stop lets the calls to peers in flight finish before cutting them. */
+export const STOP_GRACE_MS = 5000;
 
 interface Job {
   entry: string;
@@ -48,8 +52,14 @@ export class ChannelWorker {
   /** Aborts calls to the peer still running when the grace period is over. */
   #cutoff = new AbortController();
   #reader: Redis | undefined;
+  /** Calls to the peer running now. */
+  #calling = 0;
+  /** Deliveries in flight when the stop began that were then settled (sent or dead-lettered). */
+  #settledWhileStopping = 0;
   #running: Promise<void> | undefined;
   #refresh: NodeJS.Timeout | undefined;
+  /** Entries with a job here: taken over again from this very process (its refresh came late, under load), they are not queued twice. */
+  #held = new Set<string>();
   /** Per target: the next deliveries known to follow the one this process just made. */
   #cleared = new Map<string, string[]>();
 
@@ -67,7 +77,12 @@ export class ChannelWorker {
       // …while memory stays bounded by all the deliveries held.
       limit: capacity * 8,
       order: (a, b) => compareEntryIds(a.entry, b.entry),
-      run: (job) => this.#deliver(job),
+      run: async (job) => {
+        // #deliver owns its failures; one that escapes still ends the job.
+        const outcome = await this.#deliver(job).catch(() => undefined);
+        if (outcome !== 'yield') this.#held.delete(job.entry);
+        return outcome;
+      },
     });
     this.#outcomes = new OutcomeWriter({
       redis: deps.redis,
@@ -82,7 +97,7 @@ export class ChannelWorker {
   start(): void {
     const { redis, keys, config, consumerName } = this.#deps;
     const stream = keys.deliver(this.channel);
-    this.#reader = redis.duplicate();
+    this.#reader = duplicateConnection(redis, `hub:${consumerName}:${this.channel}`);
     this.#heartbeat.start();
     // Deliveries that wait (backoff, a long 429) stay pending at this consumer;
     // claiming them again resets their idle time, so a live worker's slow
@@ -107,23 +122,36 @@ export class ChannelWorker {
     this.#logger.info({ stream, consumer: consumerName }, 'worker consuming');
   }
 
-  /** Stop reading, let deliveries in flight finish (up to `graceMs`), leave the rest pending for another worker. */
-  async stop(graceMs = 5000): Promise<void> {
+  /**
+   * Stop reading, let deliveries in flight finish (up to `graceMs`), leave the
+   * rest pending for another worker. Resolves with how many of the calls in
+   * flight finished and how many were cut at the end of the grace.
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<{ finished: number; cutOff: number }> {
     this.#controller.abort();
     this.#reader?.disconnect();
     await this.#running;
     // Calls to the peer in flight finish and are settled: cutting them would
     // leave deliveries the peer has accepted to be sent again by another worker.
     await Promise.race([this.#scheduler.drained(), sleep(graceMs, undefined, { ref: false })]);
+    const cutOff = this.#calling;
     this.#cutoff.abort();
     await Promise.race([this.#scheduler.drained(), sleep(1000, undefined, { ref: false })]);
     clearInterval(this.#refresh);
     await this.#heartbeat.stop();
     await this.#sender.close?.();
+    return { finished: this.#settledWhileStopping, cutOff };
+  }
+
+  /** How a stop has gone so far: deliveries settled since it began, calls to peers still running. */
+  get stopReport(): { finished: number; cutOff: number } {
+    return { finished: this.#settledWhileStopping, cutOff: this.#calling };
   }
 
   async #accept(entries: StreamEntry[]): Promise<void> {
     for (const entry of entries) {
+      if (this.#held.has(entry.id)) continue;
+      this.#held.add(entry.id);
       const f = entry.fields;
       const delivery: Delivery = {
         id: f.delivery ?? `${this.#deps.keys.prefix}:${entry.id}`,
@@ -192,9 +220,11 @@ export class ChannelWorker {
     const onCutoff = () => deadline.abort(cutoff.reason);
     cutoff.addEventListener('abort', onCutoff, { once: true });
     const timer = setTimeout(() => deadline.abort(new DOMException('the peer did not answer in time', 'TimeoutError')), this.#deps.config.delivery.timeout);
+    this.#calling += 1;
     try {
       return await this.#sender.deliver(delivery, deadline.signal);
     } finally {
+      this.#calling -= 1;
       clearTimeout(timer);
       cutoff.removeEventListener('abort', onCutoff);
     }
@@ -266,7 +296,12 @@ export class ChannelWorker {
       this.#logger.warn({ target: job.delivery.target, entry: job.delivery.messageId, reason: outcome.deadLetter.reason }, 'delivery dead-lettered');
     }
     if (kind !== 'retrying') this.#deps.metrics.deliveries.inc({ channel: this.channel, outcome: kind });
-    await this.#outcomes.write(outcome).catch((err: Error) => this.#logger.error({ err: err.message }, 'could not record a delivery outcome'));
+    await this.#outcomes.write(outcome).then(
+      () => {
+        if (kind !== 'retrying' && this.#controller.signal.aborted) this.#settledWhileStopping += 1;
+      },
+      (err: Error) => this.#logger.error({ err: err.message }, 'could not record a delivery outcome'),
+    );
   }
 
   async #keepClaimed(stream: string): Promise<void> {

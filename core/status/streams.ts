@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { fromPairs } from '../redis/fields.ts';
 import type { Keys } from '../redis/keys.ts';
+import { channelsDown } from '../runtime/channel-fault.ts';
 import { aliveMembers } from '../runtime/heartbeat.ts';
 import { HUB_GROUP } from '../ingress/router.ts';
 
@@ -15,7 +16,8 @@ export interface StreamStats {
 
 export interface Overview {
   ingress: StreamStats;
-  channels: Array<StreamStats & { channel: string; workers: number }>;
+  /** `down`: why some live process could not start the channel (its deliveries wait). */
+  channels: Array<StreamStats & { channel: string; workers: number; down?: string }>;
   hubs: number;
   dead: number;
 }
@@ -39,11 +41,14 @@ export async function streamStats(redis: Redis, stream: string, group: string): 
 
 /** Backlog and live workers of every channel, for `hub status` and /metrics. */
 export async function overview(redis: Redis, keys: Keys, channels: Iterable<string>): Promise<Overview> {
+  const names = [...channels];
+  const down = await channelsDown(redis, keys, names);
   const rows = await Promise.all(
-    [...channels].map(async (channel) => ({
+    names.map(async (channel) => ({
       channel,
       ...(await streamStats(redis, keys.deliver(channel), channel)),
       workers: (await aliveMembers(redis, keys.workers(channel))).length,
+      ...(down.has(channel) ? { down: down.get(channel)! } : {}),
     })),
   );
   return {

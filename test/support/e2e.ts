@@ -148,5 +148,12 @@ export interface PrefixedHub {
  */
 export async function startHubOnPrefix(prefix: string, options: { config?: HubConfigInput; env?: Record<string, string> }): Promise<PrefixedHub> {
   const { app, logs } = await launchHub(prefix, options);
-  return { app, prefix, logs, stop: () => app.stop() };
+  return {
+    app,
+    prefix,
+    logs,
+    stop: async () => {
+      await app.stop();
+    },
+  };
 }

@@ -31,14 +31,16 @@ process.on('exit', () => {
   for (const child of everyChild) child.kill('SIGKILL');
 });
 
-export async function startPrivateRedis(options: { durable?: boolean } = {}): Promise<PrivateRedis> {
-  let port = await freePort();
+/** `port`: a port chosen beforehand (a hub already pointed at it); `password`: `requirepass`. */
+export async function startPrivateRedis(options: { durable?: boolean; port?: number; password?: string } = {}): Promise<PrivateRedis> {
+  let port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'hub-redis-'));
   const durable = options.durable ?? true;
   const args = () => [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
     '--logfile', join(dir, 'redis.log'),
     ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+    ...(options.password ? ['--requirepass', options.password] : []),
   ];
   let child: ChildProcess | undefined;
 
@@ -50,7 +52,7 @@ export async function startPrivateRedis(options: { durable?: boolean } = {}): Pr
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (c.exitCode !== null) throw new Error(`redis-server exited (${c.exitCode}); see ${dir}/redis.log`);
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis({ port, host: '127.0.0.1', password: options.password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       probe.on('error', () => {});
       try {
         await probe.connect();
@@ -79,13 +81,13 @@ export async function startPrivateRedis(options: { durable?: boolean } = {}): Pr
       await start();
       break;
     } catch (err) {
-      if (tries === 5 || child?.exitCode === null) throw err;
+      if (tries === 5 || options.port !== undefined || child?.exitCode === null) throw err;
       port = await freePort();
     }
   }
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${options.password ? `:${options.password}@` : ''}127.0.0.1:${port}`,
     dir,
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;

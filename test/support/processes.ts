@@ -39,11 +39,15 @@ process.on('exit', () => {
   for (const p of live) p.child.kill('SIGKILL');
 });
 
-/** Spawn `hub <args>`: the environment is exactly `env` plus PATH and HOME (nothing of the test's own leaks in). */
-export function spawnHub(args: string[], options: { env: Record<string, string>; name?: string; cwd?: string }): HubProcess {
+/**
+ * Spawn `hub <args>`: the environment is exactly `env` plus PATH and HOME (nothing of the test's own leaks in).
+ * `command` runs something else the same way (`['npm', 'start']`), in the repository.
+ */
+export function spawnHub(args: string[], options: { env: Record<string, string>; name?: string; cwd?: string; command?: string[] }): HubProcess {
   const name = options.name ?? args.join(' ');
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env };
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, ...rest] = options.command ?? [process.execPath, MAIN];
+  const child = spawn(file!, [...rest, ...args], { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const logs: Array<Record<string, unknown>> = [];
   const watchers = new Set<(line: string, log: Record<string, unknown> | undefined) => void>();
