@@ -11,6 +11,17 @@
  *     duplicates  deliveries the peer received more than once (events − distinct)
  *     dead        distinct (target, message) pairs, and bad entries, in the dead-letter stream, with the reasons
  *     lost        pairs neither delivered nor dead-lettered, bad entries not dead-lettered: must be 0
+ *     inversions  per target, over the first arrival of each message at its peer: the pairs of messages
+ *                 where the one with the lower sequence number arrived after the one with the higher,
+ *                 summed over the targets (a message overtaken by k later ones counts k). Sequence numbers
+ *                 are given in the order the producer sends over its one connection, which is the order of
+ *                 `notify:in`, the order the README promises per target. Must be 0 unless a scenario says why
+ *     longest pause  the longest stretch of time in which at least one pair was outstanding (XADDed, not
+ *                 yet delivered nor dead-lettered) and none completed (arrived at its peer for the first
+ *                 time, or was dead-lettered): from the later of the previous completion and the XADD of the
+ *                 oldest pair then outstanding, to the next completion. Times: the entry id (Redis's clock)
+ *                 for the XADD, the peer's own clock for an arrival, the dead letter's id for a dead letter
+ *                 (one machine, one clock); a pair never completed counts until the figures are taken
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,6 +67,10 @@ export interface Figures {
   dead: number;
   reasons: Record<string, number>;
   lost: number;
+  /** Pairs of messages that reached one target in the wrong order (see the header). */
+  inversions: number;
+  /** The longest stretch with something outstanding and nothing completing (see the header), in ms. */
+  longestPauseMs: number;
   /** Delivered pairs that were dead-lettered too (a peer that accepted what the hub gave up on). */
   deliveredAndDead: number;
   /** Deliveries of messages to targets their groups do not have. */
@@ -271,12 +286,16 @@ export class Rig {
   /** Deliveries that arrived after a later message to the same target (first arrivals only), by channel. */
   outOfOrder: Record<string, number> = {};
 
+  /** Per `channel target`: the first arrival of each message, in the order they arrived (sequence number, ms). */
+  arrivals = new Map<string, Array<{ seq: number; at: number }>>();
+
   /** Every delivery the peers received, as `channel target` → sequence number → times. */
   observed(): Map<string, Map<number, number>> {
     const seen = new Map<string, Map<number, number>>();
     const highest = new Map<string, number>();
     this.outOfOrder = {};
-    const add = (key: string, text: string | undefined) => {
+    this.arrivals = new Map();
+    const add = (key: string, text: string | undefined, at: number) => {
       const m = /seq=(\d+)/.exec(text ?? '');
       if (!m) return;
       const seq = Number(m[1]);
@@ -284,6 +303,10 @@ export class Rig {
       if (!bySeq) seen.set(key, (bySeq = new Map()));
       const times = (bySeq.get(seq) ?? 0) + 1;
       bySeq.set(seq, times);
+      if (times === 1) {
+        if (!this.arrivals.has(key)) this.arrivals.set(key, []);
+        this.arrivals.get(key)!.push({ seq, at });
+      }
       if (times === 1 && seq < (highest.get(key) ?? 0)) {
         const channel = key.split(' ')[0]!;
         this.outOfOrder[channel] = (this.outOfOrder[channel] ?? 0) + 1;
@@ -291,13 +314,23 @@ export class Rig {
       highest.set(key, Math.max(seq, highest.get(key) ?? 0));
     };
     for (const roomId of this.hs.rooms()) {
-      for (const event of this.hs.messages(roomId)) add(`matrix ${roomId}`, String(event.content.body ?? ''));
+      for (const event of this.hs.messages(roomId)) add(`matrix ${roomId}`, String(event.content.body ?? ''), event.origin_server_ts);
     }
     for (const mail of this.smtp?.messages ?? []) {
-      for (const to of mail.envelope.to) add(`email ${to}`, mail.parsed.subject ?? mail.parsed.text);
+      for (const to of mail.envelope.to) add(`email ${to}`, mail.parsed.subject ?? mail.parsed.text, mail.receivedAt);
     }
-    for (const message of this.slack?.messages ?? []) add(`slack ${message.requested}`, message.text);
+    for (const message of this.slack?.messages ?? []) add(`slack ${message.requested}`, message.text, message.receivedAt);
     return seen;
+  }
+
+  /** Inversions per target (see the header), over the arrivals of the last `observed()`; targets without any left out. */
+  inversionsByTarget(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [target, list] of this.arrivals) {
+      const n = countInversions(list.map((a) => a.seq));
+      if (n) out[target] = n;
+    }
+    return out;
   }
 
   /** Milliseconds from XADD to the homeserver's event, over the Matrix deliveries to rooms `which` selects: p50, p99, max. */
@@ -315,24 +348,35 @@ export class Rig {
   }
 
   /** The dead letters: `channel target` → sequence numbers, and the reasons. */
-  async deadLetters(): Promise<{ pairs: Set<string>; reasons: Record<string, number>; count: number; ingress: Set<number> }> {
+  async deadLetters(): Promise<{ pairs: Set<string>; reasons: Record<string, number>; count: number; ingress: Set<number>; at: Map<string, number> }> {
     const rows = (await this.redis.xrange(`${this.prefix}:dead`, '-', '+')) as Array<[string, string[]]>;
     const pairs = new Set<string>();
     const ingress = new Set<number>();
     const reasons: Record<string, number> = {};
-    for (const [, flat] of rows) {
+    /** When each pair (`channel target seq`) or bad entry (`bad seq`) was first dead-lettered. */
+    const at = new Map<string, number>();
+    const stamp = (key: string, id: string) => {
+      if (!at.has(key)) at.set(key, Number(id.split('-')[0]));
+    };
+    for (const [id, flat] of rows) {
       const f: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
       // The body carries the sequence number; a bad entry may carry it elsewhere (subject, content).
       const carrier = f.body ?? Object.entries(f).find(([k, v]) => k !== 'reason' && /seq=\d+/.test(v))?.[1] ?? '';
       const seq = Number(/seq=(\d+)/.exec(carrier)?.[1] ?? NaN);
-      if (f.stage === 'ingress') ingress.add(seq);
+      if (f.stage === 'ingress') {
+        ingress.add(seq);
+        stamp(`bad ${seq}`, id);
+      }
       const reason = `${f.stage}: ${shortReason(f.reason ?? '')}`;
       reasons[reason] = (reasons[reason] ?? 0) + 1;
-      if (f.stage === 'delivery') pairs.add(`${f.channel} ${f.target} ${seq}`);
-      else if (!this.sent.get(seq)?.bad) for (const t of this.sent.get(seq)?.targets ?? []) pairs.add(`${t} ${seq}`);
+      const dead = f.stage === 'delivery' ? [`${f.channel} ${f.target} ${seq}`] : this.sent.get(seq)?.bad ? [] : (this.sent.get(seq)?.targets ?? []).map((t) => `${t} ${seq}`);
+      for (const pair of dead) {
+        pairs.add(pair);
+        stamp(pair, id);
+      }
     }
-    return { pairs, reasons, count: rows.length, ingress };
+    return { pairs, reasons, count: rows.length, ingress, at };
   }
 
   /** The figures now. */
@@ -376,6 +420,8 @@ export class Rig {
       }
     }
     const deadOnly = [...dead.pairs].filter((p) => expectedPairs.has(p)).length;
+    const inversionsByTarget = this.inversionsByTarget();
+    const inversions = Object.values(inversionsByTarget).reduce((a, b) => a + b, 0);
     return {
       scenario: this.scenario,
       messages: this.sent.size,
@@ -386,6 +432,8 @@ export class Rig {
       dead: deadOnly + badDead,
       reasons: dead.reasons,
       lost,
+      inversions,
+      longestPauseMs: this.#longestPause(dead.at),
       deliveredAndDead,
       unexpected,
       seconds: Math.round((Date.now() - this.#started) / 100) / 10,
@@ -394,8 +442,37 @@ export class Rig {
         ...this.#matrixNotes(),
         ...(duplicates ? { duplicatesByChannel } : {}),
         ...(Object.keys(this.outOfOrder).length ? { outOfOrder: this.outOfOrder } : {}),
+        ...(inversions ? { inversionsByTarget } : {}),
       },
     };
+  }
+
+  /** The longest pause (see the header) over every pair sent, from the arrivals of the last `observed()` and the dead letters' times. */
+  #longestPause(deadAt: Map<string, number>): number {
+    const firstArrival = new Map<string, number>();
+    for (const [target, list] of this.arrivals) for (const { seq, at } of list) firstArrival.set(`${target} ${seq}`, at);
+    const now = Date.now();
+    const pairs: Array<{ start: number; done: number }> = [];
+    for (const s of this.sent.values()) {
+      for (const t of s.targets) {
+        const key = `${t} ${s.seq}`;
+        pairs.push({ start: s.at, done: Math.min(firstArrival.get(key) ?? now, deadAt.get(key) ?? now) });
+      }
+      if (s.bad) pairs.push({ start: s.at, done: deadAt.get(`bad ${s.seq}`) ?? now });
+    }
+    if (pairs.length === 0) return 0;
+    pairs.sort((a, b) => a.done - b.done);
+    // earliest[i]: the earliest XADD among the pairs completing at or after pairs[i].
+    const earliest = new Array<number>(pairs.length);
+    for (let i = pairs.length - 1, min = Infinity; i >= 0; i -= 1) earliest[i] = min = Math.min(min, pairs[i]!.start);
+    let longest = 0;
+    let previous = -Infinity;
+    for (let i = 0; i < pairs.length; i += 1) {
+      const done = pairs[i]!.done;
+      if (done > previous) longest = Math.max(longest, done - Math.max(previous, earliest[i]!));
+      previous = Math.max(previous, done);
+    }
+    return longest;
   }
 
   /** Sends the homeserver answered again for a transaction id it had seen: duplicates that Matrix absorbed. */
@@ -433,13 +510,13 @@ export class Rig {
   }
 
   /** Print the figures line, append it to the results file, and assert what the scenario promises. */
-  report(f: Figures, promise: { duplicates?: 'none' | 'counted' } = {}): void {
+  report(f: Figures, promise: { duplicates?: 'none' | 'counted'; order?: 'per target' | { notPromised: string } } = {}): void {
     f.notes = { ...f.notes, ...this.notes };
     const reasons = Object.entries(f.reasons).map(([r, n]) => `${n}× ${r}`).join('; ');
     const notes = Object.entries(f.notes).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ');
     const line =
       `[faults] ${f.scenario}: sent ${f.sent} (${f.messages} messages${f.bad ? `, ${f.bad} of them bad input` : ''}), delivered ${f.delivered}, duplicates ${f.duplicates}, ` +
-      `dead-lettered ${f.dead}${reasons ? ` (${reasons})` : ''}, lost ${f.lost}` +
+      `dead-lettered ${f.dead}${reasons ? ` (${reasons})` : ''}, lost ${f.lost}, inversions ${f.inversions}, longest pause ${(f.longestPauseMs / 1000).toFixed(1)} s` +
       `${f.deliveredAndDead ? `, delivered yet dead-lettered ${f.deliveredAndDead}` : ''}${f.unexpected ? `, unexpected ${f.unexpected}` : ''}` +
       ` — ${f.seconds} s${notes ? `; ${notes}` : ''}`;
     console.log(line);
@@ -448,6 +525,7 @@ export class Rig {
     assert.equal(f.lost, 0, `${f.scenario}: ${f.lost} deliveries lost`);
     assert.equal(f.unexpected, 0, `${f.scenario}: deliveries to targets the message was not for`);
     if ((promise.duplicates ?? 'none') === 'none') assert.equal(f.duplicates, 0, `${f.scenario}: duplicates`);
+    if ((promise.order ?? 'per target') === 'per target') assert.equal(f.inversions, 0, `${f.scenario}: deliveries out of order per target ${JSON.stringify(f.notes.inversionsByTarget)}`);
   }
 
   /** Kill every process, stop the peers, drop the prefix, remove the temp dir. Never throws. */
@@ -466,6 +544,22 @@ export class Rig {
     rmSync(this.dir, { recursive: true, force: true });
     return problems;
   }
+}
+
+/** Pairs (i < j) with values[i] > values[j], by merge sort: O(n log n). */
+export function countInversions(values: number[]): number {
+  if (values.length < 2) return 0;
+  const middle = values.length >> 1;
+  const left = values.slice(0, middle);
+  const right = values.slice(middle);
+  let count = countInversions(left) + countInversions(right);
+  left.sort((a, b) => a - b);
+  right.sort((a, b) => a - b);
+  for (let i = 0, j = 0; i < left.length; i += 1) {
+    while (j < right.length && right[j]! < left[i]!) j += 1;
+    count += j;
+  }
+  return count;
 }
 
 /** A reason without its ids and numbers, so that reasons group. */
