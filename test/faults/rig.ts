@@ -22,6 +22,7 @@
  *                 oldest pair then outstanding, to the next completion. Times: the entry id (Redis's clock)
  *                 for the XADD, the peer's own clock for an arrival, the dead letter's id for a dead letter
  *                 (one machine, one clock); a pair never completed counts until the figures are taken
+ *                 (but not one an operator destroyed: `DEL` of a delivery stream, see `destroyed`)
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -209,9 +210,9 @@ export class Rig {
   }
 
   /** `hub worker <channel> [--concurrency n]`, resolved once it consumes. */
-  async worker(channel: Channel, options: { concurrency?: number; name?: string } = {}): Promise<HubProcess> {
+  async worker(channel: Channel, options: { concurrency?: number; name?: string; env?: Record<string, string> } = {}): Promise<HubProcess> {
     const args = ['worker', channel, ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : [])];
-    const p = spawnHub(args, { env: this.env, name: `${this.scenario} ${options.name ?? `${channel} worker`}` });
+    const p = spawnHub(args, { env: { ...this.env, ...options.env }, name: `${this.scenario} ${options.name ?? `${channel} worker`}` });
     this.processes.push(p);
     await p.waitFor(/"msg":"started"/);
     return p;
@@ -219,8 +220,20 @@ export class Rig {
 
   /** A one-shot command (`dead replay --all`). */
   async run(...args: string[]): Promise<{ code: number | null; stdout: string }> {
-    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn' } });
+    return this.runWith({}, ...args);
   }
+
+  /** A one-shot command with more environment (`NODE_OPTIONS` of a faked clock). */
+  async runWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stdout: string }> {
+    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn', ...env } });
+  }
+
+  /**
+   * Deliveries an operator destroyed (`DEL` of a delivery stream), as
+   * `channel target seq`: neither expected nor lost, counted apart (and as
+   * delivered if a worker still made one it held).
+   */
+  readonly destroyed = new Set<string>();
 
   /**
    * XADD `count` messages at `perSecond`, each to `groupOf(seq)`, with the
@@ -278,6 +291,10 @@ export class Rig {
     try {
       const id = (await this.producer.xadd(`${this.prefix}:in`, '*', ...fields)) as string;
       this.sent.set(sent.seq, { ...sent, at: Number(id.split('-')[0]) });
+    } catch (err) {
+      // Redis out of memory refuses the XADD: the producer knows it was not taken, so it is not counted as sent.
+      if (!(err as Error).message.startsWith('OOM')) throw err;
+      this.notes.refusedByRedis = Number(this.notes.refusedByRedis ?? 0) + 1;
     } finally {
       this.#inFlightXadds -= 1;
     }
@@ -387,6 +404,7 @@ export class Rig {
     let delivered = 0;
     let lost = 0;
     let deliveredAndDead = 0;
+    let destroyed = 0;
     const expectedPairs = new Set<string>();
     for (const s of this.sent.values()) {
       for (const t of s.targets) {
@@ -397,7 +415,8 @@ export class Rig {
         const gaveUp = dead.pairs.has(key);
         if (got) delivered += 1;
         if (got && gaveUp) deliveredAndDead += 1;
-        if (!got && !gaveUp) lost += 1;
+        if (!got && !gaveUp && this.destroyed.has(key)) destroyed += 1;
+        else if (!got && !gaveUp) lost += 1;
       }
     }
     // A bad entry is one more thing sent that must end somewhere: in the dead-letter stream, never dropped.
@@ -443,6 +462,7 @@ export class Rig {
         ...(duplicates ? { duplicatesByChannel } : {}),
         ...(Object.keys(this.outOfOrder).length ? { outOfOrder: this.outOfOrder } : {}),
         ...(inversions ? { inversionsByTarget } : {}),
+        ...(this.destroyed.size ? { destroyedByOperator: this.destroyed.size, destroyedAndNotDelivered: destroyed } : {}),
       },
     };
   }
@@ -456,7 +476,10 @@ export class Rig {
     for (const s of this.sent.values()) {
       for (const t of s.targets) {
         const key = `${t} ${s.seq}`;
-        pairs.push({ start: s.at, done: Math.min(firstArrival.get(key) ?? now, deadAt.get(key) ?? now) });
+        const done = Math.min(firstArrival.get(key) ?? now, deadAt.get(key) ?? now);
+        // A delivery an operator destroyed never completes, and is not waited for.
+        if (done === now && this.destroyed.has(key)) continue;
+        pairs.push({ start: s.at, done });
       }
       if (s.bad) pairs.push({ start: s.at, done: deadAt.get(`bad ${s.seq}`) ?? now });
     }
