@@ -9,7 +9,7 @@ import type { Keys } from '../redis/keys.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type DeliveryRecord, type Outcome, OutcomeWriter } from './outcomes.ts';
-import { HANDED_BACK_IDLE_MS, dropStaleHeads, ownPending, pendingTo, setIdle } from './pending.ts';
+import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, makingKey, ownPending, setIdle } from './pending.ts';
 import { type Failure, classifyFailure, retryDelay } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
@@ -185,7 +185,7 @@ export class ChannelWorker {
     while (!shutdown.aborted) {
       // Only the consumer the group lists may make a delivery: one taken over by
       // another worker, or read again by a group made anew, is that one's now.
-      if (!(await this.#stillMine(job))) return;
+      if (!(await this.#begin(job))) return;
       job.record.attempts += 1;
       try {
         const receipt = await this.#attempt({ ...job.delivery, attempt });
@@ -307,7 +307,10 @@ export class ChannelWorker {
     for (let failures = 0; ; failures += 1) {
       try {
         await this.#outcomes.write(outcome);
-        if (kind !== 'retrying') this.#held.delete(job.entry);
+        if (kind !== 'retrying') {
+          this.#held.delete(job.entry);
+          void this.#deps.redis.del(makingKey(this.#deps.keys.deliver(this.channel), job.entry)).catch(() => {});
+        }
         if (this.#recordFailing && kind !== 'retrying') {
           this.#recordFailing = false;
           this.#logger.info('delivery outcomes are recorded again');
@@ -326,21 +329,29 @@ export class ChannelWorker {
     }
   }
 
-  /** Whether the group still lists this delivery as pending to this worker; if not, it is dropped here. */
-  async #stillMine(job: Job): Promise<boolean> {
-    const { redis, keys, consumerName } = this.#deps;
+  /**
+   * Whether this worker may make an attempt now: the group still lists the
+   * delivery as pending to it (if not, it is dropped here), and no other
+   * worker is making it (then it waits for that attempt to end).
+   */
+  async #begin(job: Job): Promise<boolean> {
+    const { redis, keys, consumerName, config } = this.#deps;
+    const stream = keys.deliver(this.channel);
     while (!this.#controller.signal.aborted) {
       try {
-        if (await pendingTo(redis, keys.deliver(this.channel), this.channel, consumerName, job.entry)) return true;
-        this.#held.delete(job.entry);
-        // What was read ahead of the list assumed this one would be made here first: ask the list again.
-        this.#cleared.delete(job.delivery.target);
-        this.#logger.debug({ target: job.delivery.target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
-        return false;
+        const answer = await beginAttempt(redis, stream, this.channel, consumerName, job.entry, config.delivery.timeout + 1000);
+        if (answer === 'go') return true;
+        if (answer === 'not ours') {
+          this.#held.delete(job.entry);
+          // What was read ahead of the list assumed this one would be made here first: ask the list again.
+          this.#cleared.delete(job.delivery.target);
+          this.#logger.debug({ target: job.delivery.target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
+          return false;
+        }
       } catch (err) {
         this.#logger.debug({ err: (err as Error).message }, 'cannot tell whether a delivery is still pending here; asking again');
-        await sleep(100, undefined, { signal: this.#controller.signal }).catch(() => {});
       }
+      await sleep(100, undefined, { signal: this.#controller.signal }).catch(() => {});
     }
     return false;
   }
