@@ -12,25 +12,15 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { describe, test } from 'node:test';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
 const SHIFTED_CLOCK = join(import.meta.dirname, '../support/shifted-clock.ts');
-
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: a wall clock that steps', () => {
   test('a worker whose clock steps back an hour still takes over a dead worker\'s deliveries and shows alive in hub status', async () => {
-    rig = await Rig.start({ scenario: 'clock/worker-steps-back-1h', channels: ['matrix'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'clock/worker-steps-back-1h', channels: ['matrix'] });
     r.hs.delay(5);
     const rooms = Array.from({ length: 8 }, () => r.room());
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));

@@ -16,24 +16,15 @@
  *   hand-back explains a prompt takeover).
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fromPairs } from '../../core/redis/fields.ts';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: operators', () => {
   test('XGROUP DESTROY on the delivery streams under load: every delivery made once', async () => {
-    rig = await Rig.start({ scenario: 'operator/xgroup-destroy', channels: ['matrix', 'email'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'operator/xgroup-destroy', channels: ['matrix', 'email'] });
     r.hs.delay(10);
     const rooms = Array.from({ length: 4 }, () => r.room());
     r.writeMapping(Object.fromEntries([0, 1].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2), email: [`person${g}@example.org`] }])));
@@ -65,8 +56,7 @@ describe('faults: operators', () => {
   });
 
   test('DEL of a delivery stream with a backlog: new deliveries to its targets go at once', async () => {
-    rig = await Rig.start({ scenario: 'operator/del-delivery-stream', channels: ['matrix'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'operator/del-delivery-stream', channels: ['matrix'] });
     // Two slow rooms: the backlog, and so each room's order list, grows long.
     r.hs.delay(20);
     const rooms = [r.room(), r.room()];
@@ -92,8 +82,7 @@ describe('faults: operators', () => {
   });
 
   test('SIGTERM of a worker with a large read-ahead, a new worker started: it takes what the old one held at once', async () => {
-    rig = await Rig.start({ scenario: 'operator/sigterm-read-ahead', channels: ['matrix'], delivery: { claimIdle: '10m' } });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'operator/sigterm-read-ahead', channels: ['matrix'], delivery: { claimIdle: '10m' } });
     r.hs.delay(10);
     const rooms = [r.room(), r.room()];
     r.writeMapping({ '#g': { matrix: rooms } });

@@ -5,34 +5,20 @@
  * producer reconnect over and over. A reply lost with its connection leaves
  * entries in a consumer's pending list that it never saw.
  *
- * What must hold: nothing lost, nothing dead-lettered, no order inversions, and delivery pauses
- * about as long as a blip, not `delivery.claimIdle` (30 s here, as shipped):
- * after a reconnect each consumer reads its own pending list first. The
- * producer carries its own `id`: an XADD it sends again after a cut is folded
- * by the hub.
+ * What must hold: nothing lost, nothing dead-lettered, no order inversions,
+ * and delivery pauses about as long as a blip, not `delivery.claimIdle` (30 s
+ * here, as shipped): after a reconnect each consumer reads its own pending
+ * list first. The producer carries its own `id`: an XADD it sends again after
+ * a cut is folded by the hub.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { type PrivateRedis, startPrivateRedis } from '../support/private-redis.ts';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { startPrivateRedis } from '../support/private-redis.ts';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-let redis: PrivateRedis | undefined;
-let admin: Redis | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  admin?.disconnect();
-  await redis?.close();
-  rig = undefined;
-  redis = undefined;
-  admin = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 /** Kill every client connection but this one, every 20 ms for `ms`; resolves with how many were killed. */
 async function cutConnections(server: Redis, ms: number): Promise<number> {
@@ -47,11 +33,11 @@ async function cutConnections(server: Redis, ms: number): Promise<number> {
 
 describe('faults: Redis connections cut', () => {
   test('every connection cut for 1 s, six times, under load: nothing lost, nothing out of order, no pause of claimIdle', async () => {
-    redis = await startPrivateRedis({ durable: false });
-    admin = new Redis(redis.url);
-    const server = admin;
-    rig = await Rig.start({ scenario: 'redis/connections-cut', channels: ['matrix'], redisUrl: redis.url, delivery: { claimIdle: '30s' } });
-    const r = rig;
+    const redis = await startPrivateRedis({ durable: false });
+    rigs.onClose(() => redis.close());
+    const server = new Redis(redis.url);
+    rigs.onClose(() => server.disconnect());
+    const r = await rigs.start({ scenario: 'redis/connections-cut', channels: ['matrix'], redisUrl: redis.url, delivery: { claimIdle: '30s' } });
     r.hs.delay(5);
     const rooms = Array.from({ length: 8 }, () => r.room());
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));

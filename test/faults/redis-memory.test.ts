@@ -13,35 +13,21 @@
  * A backlog for the hub to read during the fault is made by pausing it
  * (SIGSTOP) for a second just before memory runs out.
  */
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { type PrivateRedis, startPrivateRedis } from '../support/private-redis.ts';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { startPrivateRedis } from '../support/private-redis.ts';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-let redis: PrivateRedis | undefined;
-let admin: Redis | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  admin?.disconnect();
-  await redis?.close();
-  rig = undefined;
-  redis = undefined;
-  admin = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: Redis out of memory', () => {
   test('maxmemory with noeviction for 10 s under load: nothing lost, nothing out of order, the failed routing goes first', async () => {
-    redis = await startPrivateRedis({ durable: false });
-    admin = new Redis(redis.url);
-    const server = admin;
-    rig = await Rig.start({ scenario: 'redis/out-of-memory', channels: ['matrix'], redisUrl: redis.url, delivery: { claimIdle: '30s' } });
-    const r = rig;
+    const redis = await startPrivateRedis({ durable: false });
+    rigs.onClose(() => redis.close());
+    const server = new Redis(redis.url);
+    rigs.onClose(() => server.disconnect());
+    const r = await rigs.start({ scenario: 'redis/out-of-memory', channels: ['matrix'], redisUrl: redis.url, delivery: { claimIdle: '30s' } });
     r.hs.delay(5);
     const rooms = Array.from({ length: 8 }, () => r.room());
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));

@@ -28,12 +28,13 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
-import { type HubProcess, REPO_ROOT, runHub, spawnHub } from '../support/processes.ts';
+import { type HubProcess, REPO_ROOT, killAll, runHub, spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
 export const RESULTS_FILE = join(import.meta.dirname, 'results', 'figures.jsonl');
@@ -594,6 +595,33 @@ function shortReason(reason: string): string {
     .replace(/"[^"]{40,}"/g, '"…"')
     .replace(/at position \d+ \(line \d+ column \d+\)/g, 'at position N')
     .slice(0, 160);
+}
+
+/**
+ * One rig per test of the calling file: after each test it is closed (with
+ * whatever `onClose` added: a private Redis, a proxy) and its problems fail
+ * the test; after the file every process spawned is killed.
+ */
+export function rigPerTest(): { start(options: RigOptions): Promise<Rig>; onClose(close: () => unknown): void } {
+  let rig: Rig | undefined;
+  let closers: Array<() => unknown> = [];
+  afterEach(async () => {
+    const problems = (await rig?.close()) ?? [];
+    for (const close of closers.reverse()) await close();
+    rig = undefined;
+    closers = [];
+    if (problems.length) throw new Error(problems.join('\n'));
+  });
+  after(killAll);
+  return {
+    async start(options) {
+      rig = await Rig.start(options);
+      return rig;
+    },
+    onClose(close) {
+      closers.push(close);
+    },
+  };
 }
 
 /** Wait until `check` holds (polling), or throw naming `what`. */
