@@ -12,10 +12,12 @@
  *     dead        distinct (target, message) pairs, and bad entries, in the dead-letter stream, with the reasons
  *     lost        pairs neither delivered nor dead-lettered, bad entries not dead-lettered: must be 0
  *     inversions  per target, over the first arrival of each message at its peer: the pairs of messages
- *                 where the one with the lower sequence number arrived after the one with the higher,
- *                 summed over the targets (a message overtaken by k later ones counts k). Sequence numbers
- *                 are given in the order the producer sends over its one connection, which is the order of
- *                 `notify:in`, the order the README promises per target. Must be 0 unless a scenario says why
+ *                 where the one earlier in `notify:in` arrived after the later one, summed over the targets
+ *                 (a message overtaken by k later ones counts k). `notify:in` order is the order the README
+ *                 promises per target: that of the entry ids of the copies the hub routed (the id XADD
+ *                 answered; for a resend the hub folded as a duplicate, the first copy's). It is the order
+ *                 of the sequence numbers, except where the producer's client sent again out of order
+ *                 after a cut connection. Must be 0 unless a scenario says why
  *     longest pause  the longest stretch of time in which at least one pair was outstanding (XADDed, not
  *                 yet delivered nor dead-lettered) and none completed (arrived at its peer for the first
  *                 time, or was dead-lettered): from the later of the previous completion and the XADD of the
@@ -36,6 +38,8 @@ import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../ser
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
 import { type HubProcess, REPO_ROOT, killAll, runHub, spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
+import { compareEntryIds } from '../../core/runtime/worker.ts';
 
 export const RESULTS_FILE = join(import.meta.dirname, 'results', 'figures.jsonl');
 
@@ -85,6 +89,8 @@ interface Sent {
   seq: number;
   /** When Redis took it (the ms part of the entry id). */
   at: number;
+  /** The entry id XADD answered. */
+  id: string;
   groups: string[];
   /** `channel target` of every target the mapping gave the groups at send time. */
   targets: string[];
@@ -287,11 +293,11 @@ export class Rig {
     await this.#xadd(Object.entries(entry.fields).flat(), { seq, groups, targets: this.#targetsOf(groups), ...(entry.bad ? { bad: entry.bad } : {}) });
   }
 
-  async #xadd(fields: string[], sent: Omit<Sent, 'at'>): Promise<void> {
+  async #xadd(fields: string[], sent: Omit<Sent, 'at' | 'id'>): Promise<void> {
     this.#inFlightXadds += 1;
     try {
       const id = (await this.producer.xadd(`${this.prefix}:in`, '*', ...fields)) as string;
-      this.sent.set(sent.seq, { ...sent, at: Number(id.split('-')[0]) });
+      this.sent.set(sent.seq, { ...sent, id, at: Number(id.split('-')[0]) });
     } catch (err) {
       // Redis out of memory refuses the XADD: the producer knows it was not taken, so it is not counted as sent.
       if (!(err as Error).message.startsWith('OOM')) throw err;
@@ -342,13 +348,31 @@ export class Rig {
   }
 
   /** Inversions per target (see the header), over the arrivals of the last `observed()`; targets without any left out. */
-  inversionsByTarget(): Record<string, number> {
+  async inversionsByTarget(): Promise<Record<string, number>> {
+    const place = await this.#placeInStream();
     const out: Record<string, number> = {};
     for (const [target, list] of this.arrivals) {
-      const n = countInversions(list.map((a) => a.seq));
+      const n = countInversions(list.map((a) => place.get(a.seq) ?? a.seq));
       if (n) out[target] = n;
     }
     return out;
+  }
+
+  /** Resends the hub folded: the id of the copy acknowledged to the producer → the id of the first copy (read from the events stream as it grows). */
+  #firstCopy = new Map<string, string>();
+  #eventsRead = '-';
+
+  /** Each message's place in `notify:in`, by the id of the copy the hub routed. */
+  async #placeInStream(): Promise<Map<number, number>> {
+    const events = (await this.redis.xrange(`${this.prefix}:events`, this.#eventsRead, '+')) as Array<[string, string[]]>;
+    for (const [id, flat] of events) {
+      this.#eventsRead = `(${id}`;
+      const f = fromPairs(flat);
+      if (f.type === 'duplicate' && f.entry && f.first) this.#firstCopy.set(f.entry, f.first);
+    }
+    const routed = [...this.sent.values()].map((s) => ({ seq: s.seq, id: this.#firstCopy.get(s.id) ?? s.id }));
+    routed.sort((a, b) => compareEntryIds(a.id, b.id));
+    return new Map(routed.map((m, i) => [m.seq, i]));
   }
 
   /** Milliseconds from XADD to the homeserver's event, over the Matrix deliveries to rooms `which` selects: p50, p99, max. */
@@ -440,7 +464,7 @@ export class Rig {
       }
     }
     const deadOnly = [...dead.pairs].filter((p) => expectedPairs.has(p)).length;
-    const inversionsByTarget = this.inversionsByTarget();
+    const inversionsByTarget = await this.inversionsByTarget();
     const inversions = Object.values(inversionsByTarget).reduce((a, b) => a + b, 0);
     return {
       scenario: this.scenario,
