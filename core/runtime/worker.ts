@@ -268,7 +268,8 @@ export class ChannelWorker {
       } catch (err) {
         this.#logger.warn({ err: (err as Error).message }, 'cannot read the order of a target; waiting');
       }
-      await sleep(100, undefined, { signal: this.#controller.signal }).catch(() => {});
+      // The head is usually being made elsewhere and settles within one delivery: ask soon, then every 100 ms.
+      await sleep(Math.min(100, 10 * 2 ** waited), undefined, { signal: this.#controller.signal }).catch(() => {});
     }
     return 'stop';
   }
