@@ -3,13 +3,22 @@ import type { Redis } from 'ioredis';
 import { briefly } from '../redis/connect.ts';
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+// Free, or still this process's own (it let go after a Redis outage): taken.
+const TAKE = `
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if owner then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 /**
  * One active hub at a time. Two hubs routing at once would interleave their
  * batches and break the order of deliveries to a target; with a lease the
  * others wait on standby and take over within `ttlMs` when the active one
- * stops or dies.
+ * stops or dies. Its expiry is Redis's and its renewals are timed by the
+ * monotonic clock: no wall clock is involved.
  */
 export class Lease {
   readonly #redis: Redis;
@@ -28,8 +37,8 @@ export class Lease {
   async acquire(signal: AbortSignal, onStandby: () => void): Promise<boolean> {
     let told = false;
     while (!signal.aborted) {
-      const taken = await this.#redis.set(this.#key, this.#owner, 'PX', this.#ttlMs, 'NX').catch(() => null);
-      if (taken) return true;
+      const taken = await this.#redis.eval(TAKE, 1, this.#key, this.#owner, this.#ttlMs).catch(() => 0);
+      if (taken === 1) return true;
       if (!told) onStandby();
       told = true;
       await sleep(this.#ttlMs / 5, undefined, { signal }).catch(() => {});
@@ -37,18 +46,30 @@ export class Lease {
     return false;
   }
 
-  /** Keep the lease while `signal` is live; `onLost` when another process has it (e.g. after Redis lost it). */
+  /**
+   * Keep the lease while `signal` is live; `onLost` when another process has
+   * it, or when no renewal went through for a whole `ttlMs` (Redis may have
+   * let it expire and given it to another hub meanwhile).
+   */
   hold(signal: AbortSignal, onLost: () => void): void {
     let inFlight = false;
+    let renewedAt = performance.now();
+    let held = true;
+    const lose = () => {
+      if (!held) return;
+      held = false;
+      clearInterval(timer);
+      onLost();
+    };
     const timer = setInterval(async () => {
+      if (performance.now() - renewedAt >= this.#ttlMs) return lose();
       if (inFlight) return;
       inFlight = true;
-      const kept = await this.#redis.eval(RENEW, 1, this.#key, this.#owner, this.#ttlMs).catch(() => 1);
+      const asked = performance.now();
+      const kept = await this.#redis.eval(RENEW, 1, this.#key, this.#owner, this.#ttlMs).catch(() => undefined);
       inFlight = false;
-      if (kept === 0) {
-        clearInterval(timer);
-        onLost();
-      }
+      if (kept === 1) renewedAt = asked;
+      else if (kept === 0) lose();
     }, this.#ttlMs / 3);
     signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }

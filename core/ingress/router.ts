@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import { type ChainableCommander, type Redis, ReplyError } from 'ioredis';
 import type { HubConfig } from '../config/schema.ts';
 import { type ArmedEscalation, escalationFor } from '../escalation/arm.ts';
 import type { MappingStore } from '../mapping/store.ts';
@@ -78,9 +78,9 @@ export async function routeBatch(
   }
   const results = (await pipeline.exec()) ?? [];
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0 };
-  // Redis refusing for now (out of memory, loading, a failover) or the connection lost with the batch half answered
-  // (ioredis aborts the rest of a pipeline): the batch stays pending and is taken over again (the script is idempotent).
-  const transient = results.find(([err]) => err && (/^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message) || /^Command aborted due to connection close|^Connection is closed/.test(err.message)));
+  // Redis refusing for now (out of memory, loading, a failover), or the connection cut before it answered
+  // (not a reply at all): the batch stays pending and is read again.
+  const transient = results.find(([err]) => err && (!(err instanceof ReplyError) || /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message)));
   if (transient) throw transient[0];
   // An entry whose script failed otherwise would fail again at every takeover: dead-letter it instead.
   const failed = entries.filter((_, i) => results[i]?.[0]);

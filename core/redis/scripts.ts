@@ -78,7 +78,9 @@ return {'ok', tostring(n)}
 const SETTLE = `
 local outcome = ARGV[4]
 if outcome ~= 'retrying' then
-  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'gone' end
+  -- Not pending and gone from the stream: another worker settled it. Not pending but still in the
+  -- stream: its group was destroyed (and made anew) under it; settled here, or the new group makes it again.
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 and #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then return 'gone' end
   redis.call('XDEL', KEYS[1], ARGV[2])
   redis.call('LREM', KEYS[5], 1, ARGV[2])
 end

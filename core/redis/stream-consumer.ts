@@ -6,7 +6,7 @@ import { fromPairs } from './fields.ts';
 export interface StreamEntry {
   id: string;
   fields: Record<string, string>;
-  /** Taken over from a consumer that stopped answering (it may have been half done). */
+  /** Taken over from a consumer that stopped answering, or read again from this consumer's own pending list (it may have been half done). */
   claimed: boolean;
 }
 
@@ -38,67 +38,137 @@ export interface StreamConsumerOptions {
 
 type RawEntry = [id: string, fields: string[] | null];
 
+/** Redis's slowest backoff here: a consumer is back within this long of Redis answering again. */
+const MAX_BACKOFF_MS = 2000;
+
 /**
  * The one consumer loop of the hub, used by ingress and by every channel's
  * workers: read a batch with XREADGROUP, hand it over, and now and then take
  * over the entries a dead consumer left pending (XAUTOCLAIM). Redis faults
  * are waited out with backoff; the loop never exits on its own.
+ *
+ * What this consumer holds and what Redis lists as pending to it can differ:
+ * a reply lost with a cut connection leaves entries in its pending list that
+ * it never saw, and a batch whose handling failed is pending but dropped.
+ * Whenever that may be so — at start, after a reconnect of either
+ * connection, after a failed batch — it reads its own pending list again
+ * (XREADGROUP from id 0) before anything new, so that those entries go
+ * first, in stream order, at once rather than after `claimIdleMs`. `handle`
+ * must therefore take an entry it already holds as a no-op.
+ *
+ * Claim timing uses the monotonic clock: a wall clock stepped back must not
+ * stop the takeovers.
  */
 export async function consumeStream(options: StreamConsumerOptions, signal: AbortSignal): Promise<void> {
-  const { redis, reader, stream, group, consumer, logger } = options;
+  const { redis, reader, stream, group, consumer, logger, batchSize } = options;
   let claimCursor = '0-0';
   let nextClaimAt = 0;
   let failures = 0;
   let groupReady = false;
-  let handling: Promise<void> = Promise.resolve();
   let minIdle = options.claimAllFirst ? 0 : options.claimIdleMs;
+  // With `overlap`: the batch being handled, and how it failed (raised before the next batch is handed over).
+  let handling: Promise<void> = Promise.resolve();
+  let busy = false;
+  let failed: Error | undefined;
+  // One log line when consuming fails, one when it works again (a batch handled, or nothing to handle).
+  const recovered = () => {
+    if (failures > 0) logger.info({ stream }, 'Redis answers again; consuming');
+    failures = 0;
+  };
+  // Where to go on reading this consumer's own pending list; undefined once it has been read to its end.
+  let own: string | undefined = '0';
+  // Bumped whenever the pending list may hold what this consumer does not: a read started before is not trusted.
+  let epoch = 0;
+  const readOwnAgain = () => {
+    epoch += 1;
+    own = '0';
+  };
+  reader.on('ready', readOwnAgain);
+  redis.on('ready', readOwnAgain);
 
-  while (!signal.aborted) {
-    try {
-      if (!groupReady) groupReady = await ensureGroup(redis, stream, group);
-      let entries: StreamEntry[] = [];
-      if (Date.now() >= nextClaimAt) {
-        const [cursor, raw] = (await redis.xautoclaim(stream, group, consumer, minIdle, claimCursor, 'COUNT', options.batchSize)) as [string, RawEntry[]];
-        claimCursor = cursor;
-        entries = toEntries(raw, true);
-        if (cursor === '0-0') {
-          nextClaimAt = Date.now() + Math.max(1000, options.claimIdleMs / 2);
-          minIdle = options.claimIdleMs;
+  try {
+    while (!signal.aborted) {
+      try {
+        if (!groupReady) groupReady = await ensureGroup(redis, stream, group);
+        let entries: StreamEntry[] = [];
+        if (performance.now() >= nextClaimAt) {
+          const [cursor, raw] = (await redis.xautoclaim(stream, group, consumer, minIdle, claimCursor, 'COUNT', batchSize)) as [string, RawEntry[]];
+          claimCursor = cursor;
+          entries = toEntries(raw, true);
+          if (cursor === '0-0') {
+            nextClaimAt = performance.now() + Math.max(1000, options.claimIdleMs / 2);
+            minIdle = options.claimIdleMs;
+          }
+          if (entries.length) logger.info({ stream, count: entries.length }, 'took over entries left pending by a stopped consumer');
         }
-        if (entries.length) logger.info({ stream, count: entries.length }, 'took over entries left pending by a stopped consumer');
-      }
-      if (entries.length === 0) {
-        // Backpressure holds back new entries only: taking over a dead
-        // consumer's entries goes on, since the deliveries held here may be
-        // waiting for exactly those (per-target order).
-        if (options.ready) {
-          const room = await Promise.race([options.ready().then(() => true), sleep(Math.max(0, nextClaimAt - Date.now()) + 10, false, { signal })]);
-          if (!room) continue;
+        if (entries.length === 0 && own !== undefined) {
+          const seen = epoch;
+          const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', batchSize, 'STREAMS', stream, own)) as [string, RawEntry[]][] | null;
+          const raw = reply?.[0]?.[1] ?? [];
+          if (seen === epoch) own = raw.length < batchSize ? undefined : raw.at(-1)![0];
+          entries = toEntries(raw, true);
+          if (entries.length) logger.debug({ stream, count: entries.length }, 'read its own pending entries again');
         }
-        const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', options.batchSize, 'BLOCK', options.blockMs, 'STREAMS', stream, '>')) as
-          | [string, RawEntry[]][]
-          | null;
-        entries = toEntries(reply?.[0]?.[1] ?? [], false);
-      }
-      if (failures > 0) logger.info({ stream }, 'Redis answers again; consuming');
-      failures = 0;
-      if (entries.length && !options.overlap) await options.handle(entries);
-      else if (entries.length) {
+        if (entries.length === 0 && own === undefined) {
+          // Backpressure holds back new entries only: taking over a dead
+          // consumer's entries goes on, since the deliveries held here may be
+          // waiting for exactly those (per-target order).
+          if (options.ready) {
+            const room = await Promise.race([options.ready().then(() => true), sleep(Math.max(0, nextClaimAt - performance.now()) + 10, false, { signal })]);
+            if (!room) continue;
+          }
+          const seen = epoch;
+          const reply = (await reader.xreadgroup('GROUP', group, consumer, 'COUNT', batchSize, 'BLOCK', options.blockMs, 'STREAMS', stream, '>')) as
+            | [string, RawEntry[]][]
+            | null;
+          // A reconnect meanwhile: an earlier reply may have been lost, and these
+          // newer entries must not go before it. The pending list has both.
+          if (seen !== epoch) continue;
+          entries = toEntries(reply?.[0]?.[1] ?? [], false);
+          if (entries.length === 0 && !busy) recovered();
+        }
+        if (entries.length === 0) continue;
+        if (!options.overlap) {
+          await options.handle(entries);
+          recovered();
+          continue;
+        }
         await handling;
-        // A failed batch stays pending and is taken over again after claimIdle.
-        handling = options.handle(entries).catch((err: Error) => logger.error({ stream, err: err.message }, 'a batch failed; it will be taken over again'));
+        if (failed) {
+          // This batch is pending too: both are read again, in order, from the pending list.
+          const error = failed;
+          failed = undefined;
+          throw error;
+        }
+        busy = true;
+        handling = options.handle(entries).then(
+          () => {
+            busy = false;
+            recovered();
+          },
+          (err: Error) => {
+            busy = false;
+            failed = err;
+            readOwnAgain();
+          },
+        );
+      } catch (err) {
+        if (signal.aborted) break;
+        const message = (err as Error).message;
+        if (message.includes('NOGROUP')) groupReady = false;
+        // Whatever was read and not handled is pending to this consumer: it goes before anything new.
+        readOwnAgain();
+        failures += 1;
+        const wait = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 5));
+        (failures === 1 ? logger.error.bind(logger) : logger.debug.bind(logger))({ stream, err: message, retryInMs: wait }, 'cannot consume the stream; retrying');
+        await sleep(wait, undefined, { signal }).catch(() => {});
       }
-    } catch (err) {
-      if (signal.aborted) break;
-      const message = (err as Error).message;
-      if (message.includes('NOGROUP')) groupReady = false;
-      failures += 1;
-      const wait = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
-      (failures === 1 ? logger.error.bind(logger) : logger.debug.bind(logger))({ stream, err: message, retryInMs: wait }, 'cannot consume the stream; retrying');
-      await sleep(wait, undefined, { signal }).catch(() => {});
     }
+    await handling;
+  } finally {
+    reader.off('ready', readOwnAgain);
+    redis.off('ready', readOwnAgain);
   }
-  await handling;
 }
 
 /** Create the consumer group from the start of the stream, so entries written before the first consumer ran are not skipped. */

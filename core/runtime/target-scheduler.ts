@@ -21,14 +21,17 @@ export class TargetScheduler<Job> {
   readonly #capacity: number;
   readonly #perTarget: number;
   readonly #limit: number;
-  readonly #run: (job: Job) => Promise<void | 'yield'>;
+  readonly #run: (job: Job) => Promise<void | { yieldTo: Job }>;
   readonly #order: ((a: Job, b: Job) => number) | undefined;
   #running = new Set<string>();
 
   /**
    * `order`, when given, keeps each target's queue sorted (jobs taken over
    * from a stopped consumer arrive late but may be older). `run` may answer
-   * `'yield'`: the job goes back to its place and an older one runs first.
+   * `{ yieldTo: other }`, `other` a job queued for the same target: `other`
+   * runs next, wherever it was queued, and the job goes back to its place.
+   * That is how a job that must wait for another job held here lets it run,
+   * whatever their order here (otherwise the two would wait for each other).
    */
   constructor(options: {
     concurrency: number;
@@ -36,7 +39,7 @@ export class TargetScheduler<Job> {
     perTarget?: number;
     limit?: number;
     order?: (a: Job, b: Job) => number;
-    run: (job: Job) => Promise<void | 'yield'>;
+    run: (job: Job) => Promise<void | { yieldTo: Job }>;
   }) {
     this.#order = options.order;
     this.#concurrency = options.concurrency;
@@ -74,12 +77,6 @@ export class TargetScheduler<Job> {
     while (!this.#roomy()) await new Promise<void>((resolve) => this.#room.push(resolve));
   }
 
-  /** Whether a job of `target` older than `job` waits behind it in this process. */
-  hasOlder(target: string, job: Job): boolean {
-    const order = this.#order;
-    return order !== undefined && (this.#queues.get(target) ?? []).some((other) => other !== job && order(other, job) < 0);
-  }
-
   #insert(target: string, queue: Job[], job: Job): void {
     let at = queue.length;
     // Never in front of the running job (it stays at index 0 while it runs).
@@ -115,8 +112,14 @@ export class TargetScheduler<Job> {
         // escapes must not stall this target's queue or crash the process.
       });
       this.#running.delete(target);
-      if (outcome === 'yield') {
-        this.#insert(target, queue, queue.shift()!);
+      if (outcome) {
+        // (A job not queued behind this one: this one runs again.)
+        const next = queue.indexOf(outcome.yieldTo);
+        if (next > 0) {
+          const [first] = queue.splice(next, 1);
+          this.#insert(target, queue, queue.shift()!);
+          queue.unshift(first!);
+        }
         continue;
       }
       if (queue.length <= this.#perTarget) this.#counted -= 1;

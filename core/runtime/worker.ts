@@ -10,6 +10,7 @@ import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type DeliveryRecord, type Outcome, OutcomeWriter } from './outcomes.ts';
+import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, makingKey, ownPending, setIdle } from './pending.ts';
 import { type Failure, classifyFailure, retryDelay } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
@@ -58,10 +59,14 @@ export class ChannelWorker {
   #settledWhileStopping = 0;
   #running: Promise<void> | undefined;
   #refresh: NodeJS.Timeout | undefined;
-  /** Entries with a job here: taken over again from this very process (its refresh came late, under load), they are not queued twice. */
-  #held = new Set<string>();
   /** Per target: the next deliveries known to follow the one this process just made. */
   #cleared = new Map<string, string[]>();
+  /** Every delivery read and not yet settled here, by stream entry id: read again, it is not taken twice. */
+  #held = new Map<string, Job>();
+  /** The last refresh of the idle times, awaited before handing back (which must come last). */
+  #keeping: Promise<void> = Promise.resolve();
+  /** Outcomes cannot be written (logged once, and once when they can again). */
+  #recordFailing = false;
 
   constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number) {
     this.#deps = deps;
@@ -80,7 +85,7 @@ export class ChannelWorker {
       run: async (job) => {
         // #deliver owns its failures; one that escapes still ends the job.
         const outcome = await this.#deliver(job).catch(() => undefined);
-        if (outcome !== 'yield') this.#held.delete(job.entry);
+        if (!outcome) this.#held.delete(job.entry);
         return outcome;
       },
     });
@@ -138,6 +143,8 @@ export class ChannelWorker {
     this.#cutoff.abort();
     await Promise.race([this.#scheduler.drained(), sleep(1000, undefined, { ref: false })]);
     clearInterval(this.#refresh);
+    await this.#keeping;
+    await this.#handBack();
     await this.#heartbeat.stop();
     await this.#sender.close?.();
     return { finished: this.#settledWhileStopping, cutOff };
@@ -148,10 +155,28 @@ export class ChannelWorker {
     return { finished: this.#settledWhileStopping, cutOff: this.#calling };
   }
 
+  /**
+   * Everything still pending to this worker — the read-ahead, deliveries
+   * waiting for a retry, a batch whose reply was cut by the stop — is marked
+   * idle for ages, so that the next worker's first claim takes it at once
+   * instead of after `delivery.claimIdle`.
+   */
+  async #handBack(): Promise<void> {
+    const { redis, consumerName } = this.#deps;
+    const stream = this.#deps.keys.deliver(this.channel);
+    try {
+      const ids = await ownPending(redis, stream, this.channel, consumerName);
+      if (ids.length === 0) return;
+      const count = await setIdle(redis, stream, this.channel, consumerName, ids, HANDED_BACK_IDLE_MS);
+      this.#logger.info({ count }, 'handed back the deliveries read and not made, for the next worker');
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message }, `could not hand back the deliveries read and not made; another worker takes them over after ${this.#deps.config.delivery.claimIdle} ms`);
+    }
+  }
+
   async #accept(entries: StreamEntry[]): Promise<void> {
     for (const entry of entries) {
       if (this.#held.has(entry.id)) continue;
-      this.#held.add(entry.id);
       const f = entry.fields;
       const delivery: Delivery = {
         id: f.delivery ?? `${this.#deps.keys.prefix}:${entry.id}`,
@@ -168,18 +193,23 @@ export class ChannelWorker {
         },
       };
       const record: DeliveryRecord = { channel: this.channel, target: delivery.target, state: 'retrying', attempts: 0, at: '', history: [] };
-      this.#scheduler.push(delivery.target, { entry: entry.id, delivery, fields: f, record });
+      const job: Job = { entry: entry.id, delivery, fields: f, record };
+      this.#held.set(entry.id, job);
+      this.#scheduler.push(delivery.target, job);
     }
   }
 
-  async #deliver(job: Job): Promise<void | 'yield'> {
+  async #deliver(job: Job): Promise<void | { yieldTo: Job }> {
     const { config, metrics } = this.#deps;
     const policy = { maxAttempts: config.delivery.maxAttempts, baseMs: config.delivery.backoffBase, maxMs: config.delivery.backoffMax };
     const shutdown = this.#controller.signal;
     const turn = await this.#awaitTurn(job);
-    if (turn !== 'go') return turn === 'yield' ? 'yield' : undefined;
+    if (turn !== 'go') return turn === 'stop' ? undefined : turn;
     let attempt = 1;
     while (!shutdown.aborted) {
+      // Only the consumer the group lists may make a delivery: one taken over by
+      // another worker, or read again by a group made anew, is that one's now.
+      if (!(await this.#begin(job))) return;
       job.record.attempts += 1;
       try {
         const receipt = await this.#attempt({ ...job.delivery, attempt });
@@ -236,7 +266,7 @@ export class ChannelWorker {
    * wherever it was being made. A list read ahead lets the next deliveries of
    * this process through without asking again.
    */
-  async #awaitTurn(job: Job): Promise<'go' | 'yield' | 'stop'> {
+  async #awaitTurn(job: Job): Promise<'go' | { yieldTo: Job } | 'stop'> {
     const { redis, keys } = this.#deps;
     const target = job.delivery.target;
     const cleared = this.#cleared.get(target);
@@ -252,17 +282,20 @@ export class ChannelWorker {
           this.#cleared.set(target, head.slice(1));
           return 'go';
         }
-        if (this.#scheduler.hasOlder(target, job)) return 'yield';
+        // The list decides the order, not the order of this process's queue:
+        // a head held here runs now, wherever it is queued.
+        const first = this.#held.get(head[0]!);
+        if (first && first.delivery.target === target) return { yieldTo: first };
         // Not in the list (routed before it existed): nothing to wait for.
         if (!head.includes(job.entry) && (await redis.lpos(key, job.entry)) === null) return 'go';
-        // The head was settled without leaving the list (a purge, a trimmed stream): drop it.
-        const stale = (await redis.xrange(keys.deliver(this.channel), head[0]!, head[0]!)).length === 0;
-        if (stale) await redis.lrem(key, 1, head[0]!);
-        else if (waited % 50 === 10) this.#logger.info({ target, waitingFor: head[0] }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
+        // Heads settled without leaving the list (a purge, a deleted or trimmed stream): all dropped in one step.
+        if ((await dropStaleHeads(redis, key, keys.deliver(this.channel))) > 0) continue;
+        if (waited % 50 === 10) this.#logger.info({ target, waitingFor: head[0] }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
       } catch (err) {
         this.#logger.warn({ err: (err as Error).message }, 'cannot read the order of a target; waiting');
       }
-      await sleep(100, undefined, { signal: this.#controller.signal }).catch(() => {});
+      // The head is usually being made elsewhere and settles within one delivery: ask soon, then every 100 ms.
+      await sleep(Math.min(100, 10 * 2 ** waited), undefined, { signal: this.#controller.signal }).catch(() => {});
     }
     return 'stop';
   }
@@ -296,18 +329,70 @@ export class ChannelWorker {
       this.#logger.warn({ target: job.delivery.target, entry: job.delivery.messageId, reason: outcome.deadLetter.reason }, 'delivery dead-lettered');
     }
     if (kind !== 'retrying') this.#deps.metrics.deliveries.inc({ channel: this.channel, outcome: kind });
-    await this.#outcomes.write(outcome).then(
-      () => {
-        if (kind !== 'retrying' && this.#controller.signal.aborted) this.#settledWhileStopping += 1;
-      },
-      (err: Error) => this.#logger.error({ err: err.message }, 'could not record a delivery outcome'),
-    );
+    // A final outcome is written whatever it takes (the target's next delivery waits for it):
+    // given up, the delivery would be made again by whoever takes it over.
+    for (let failures = 0; ; failures += 1) {
+      try {
+        await this.#outcomes.write(outcome);
+        if (kind !== 'retrying') {
+          this.#held.delete(job.entry);
+          if (this.#controller.signal.aborted) this.#settledWhileStopping += 1;
+          void this.#deps.redis.del(makingKey(this.#deps.keys.deliver(this.channel), job.entry)).catch(() => {});
+        }
+        if (this.#recordFailing && kind !== 'retrying') {
+          this.#recordFailing = false;
+          this.#logger.info('delivery outcomes are recorded again');
+        }
+        return;
+      } catch (err) {
+        const message = (err as Error).message;
+        if (kind === 'retrying' || this.#cutoff.signal.aborted) {
+          this.#logger.debug({ err: message, kind }, 'could not record a delivery outcome');
+          return;
+        }
+        if (!this.#recordFailing) this.#logger.error({ err: message }, 'cannot record delivery outcomes; retrying until Redis takes them (their targets wait meanwhile)');
+        this.#recordFailing = true;
+        await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)), undefined, { signal: this.#cutoff.signal }).catch(() => {});
+      }
+    }
   }
 
+  /**
+   * Whether this worker may make an attempt now: the group still lists the
+   * delivery as pending to it (if not, it is dropped here), and no other
+   * worker is making it (then it waits for that attempt to end).
+   */
+  async #begin(job: Job): Promise<boolean> {
+    const { redis, keys, consumerName, config } = this.#deps;
+    const stream = keys.deliver(this.channel);
+    while (!this.#controller.signal.aborted) {
+      try {
+        const answer = await beginAttempt(redis, stream, this.channel, consumerName, job.entry, config.delivery.timeout + 1000);
+        if (answer === 'go') return true;
+        if (answer === 'not ours') {
+          this.#held.delete(job.entry);
+          // What was read ahead of the list assumed this one would be made here first: ask the list again.
+          this.#cleared.delete(job.delivery.target);
+          this.#logger.debug({ target: job.delivery.target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
+          return false;
+        }
+      } catch (err) {
+        this.#logger.debug({ err: (err as Error).message }, 'cannot tell whether a delivery is still pending here; asking again');
+      }
+      await sleep(100, undefined, { signal: this.#controller.signal }).catch(() => {});
+    }
+    return false;
+  }
+
+  /** Keeps the idle time of what this worker holds low (only what is still pending to it: nothing is taken back from another). */
   async #keepClaimed(stream: string): Promise<void> {
-    const ids = [...new Set(Array.from(this.#scheduler.jobs(), (job) => job.entry))];
+    const ids = [...this.#held.keys()];
     if (ids.length === 0) return;
-    await this.#deps.redis.xclaim(stream, this.channel, this.#deps.consumerName, 0, ...ids, 'JUSTID').catch(() => {});
+    this.#keeping = setIdle(this.#deps.redis, stream, this.channel, this.#deps.consumerName, ids, 0).then(
+      () => {},
+      () => {},
+    );
+    await this.#keeping;
   }
 }
 

@@ -279,3 +279,72 @@ describe('fixed bugs stay fixed (target scheduler)', () => {
     assert.equal(h.scheduler.buffered, 0);
   });
 });
+
+describe('TargetScheduler: a job yields to another job of its target', () => {
+  test('the job yielded to runs next, wherever it was queued, and the yielding job runs again after it', async () => {
+    const ran: string[] = [];
+    let yielded = false;
+    const scheduler = new TargetScheduler<string>({
+      concurrency: 1,
+      capacity: 100,
+      order: (a, b) => a.localeCompare(b),
+      run: async (job) => {
+        ran.push(job);
+        if (job === 'a' && !yielded) {
+          yielded = true;
+          return { yieldTo: 'c' };
+        }
+      },
+    });
+    for (const job of ['a', 'b', 'c', 'd']) scheduler.push('t', job);
+    await scheduler.drained();
+    assert.deepEqual(ran, ['a', 'c', 'a', 'b', 'd']);
+    assert.equal(scheduler.buffered, 0);
+  });
+
+  test('two jobs queued here in the opposite order of the list that orders their target do not wait for each other: the list decides', async () => {
+    // The target's order list (as Redis holds it): whoever heads it may go. It says b before a, the queue here says a before b.
+    const list = ['b', 'a'];
+    const made: string[] = [];
+    const queued = new Set(['a', 'b']);
+    const scheduler = new TargetScheduler<string>({
+      concurrency: 4,
+      capacity: 100,
+      order: (x, y) => x.localeCompare(y),
+      run: async (job) => {
+        for (;;) {
+          if (list[0] === job) {
+            made.push(list.shift()!);
+            queued.delete(job);
+            return;
+          }
+          // The head is held here: it runs first (what the worker does), instead of waiting for it.
+          if (queued.has(list[0]!)) return { yieldTo: list[0]! };
+          await sleep(1);
+        }
+      },
+    });
+    scheduler.push('t', 'a');
+    scheduler.push('t', 'b');
+    const deadline = new AbortController();
+    const done = await Promise.race([scheduler.drained().then(() => 'drained'), sleep(10_000, 'stuck', { signal: deadline.signal }).catch(() => 'cancelled')]);
+    deadline.abort();
+    assert.equal(done, 'drained', `made ${JSON.stringify(made)}`);
+    assert.deepEqual(made, ['b', 'a']);
+  });
+
+  test('yielding to a job that is not queued behind it runs the same job again', async () => {
+    let runs = 0;
+    const scheduler = new TargetScheduler<string>({
+      concurrency: 1,
+      capacity: 100,
+      run: async () => {
+        runs += 1;
+        if (runs < 3) return { yieldTo: 'elsewhere' };
+      },
+    });
+    scheduler.push('t', 'only');
+    await scheduler.drained();
+    assert.equal(runs, 3);
+  });
+});

@@ -11,18 +11,35 @@
  *     duplicates  deliveries the peer received more than once (events − distinct)
  *     dead        distinct (target, message) pairs, and bad entries, in the dead-letter stream, with the reasons
  *     lost        pairs neither delivered nor dead-lettered, bad entries not dead-lettered: must be 0
+ *     inversions  per target, over the first arrival of each message at its peer: the pairs of messages
+ *                 where the one earlier in `notify:in` arrived after the later one, summed over the targets
+ *                 (a message overtaken by k later ones counts k). `notify:in` order is the order the README
+ *                 promises per target: that of the entry ids of the copies the hub routed (the id XADD
+ *                 answered; for a resend the hub folded as a duplicate, the first copy's). It is the order
+ *                 of the sequence numbers, except where the producer's client sent again out of order
+ *                 after a cut connection. Must be 0 unless a scenario says why
+ *     longest pause  the longest stretch of time in which at least one pair was outstanding (XADDed, not
+ *                 yet delivered nor dead-lettered) and none completed (arrived at its peer for the first
+ *                 time, or was dead-lettered): from the later of the previous completion and the XADD of the
+ *                 oldest pair then outstanding, to the next completion. Times: the entry id (Redis's clock)
+ *                 for the XADD, the peer's own clock for an arrival, the dead letter's id for a dead letter
+ *                 (one machine, one clock); a pair never completed counts until the figures are taken
+ *                 (but not one an operator destroyed: `DEL` of a delivery stream, see `destroyed`)
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
-import { type HubProcess, REPO_ROOT, runHub, spawnHub } from '../support/processes.ts';
+import { type HubProcess, REPO_ROOT, killAll, runHub, spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
+import { compareEntryIds } from '../../core/runtime/worker.ts';
 
 export const RESULTS_FILE = join(import.meta.dirname, 'results', 'figures.jsonl');
 
@@ -56,6 +73,10 @@ export interface Figures {
   dead: number;
   reasons: Record<string, number>;
   lost: number;
+  /** Pairs of messages that reached one target in the wrong order (see the header). */
+  inversions: number;
+  /** The longest stretch with something outstanding and nothing completing (see the header), in ms. */
+  longestPauseMs: number;
   /** Delivered pairs that were dead-lettered too (a peer that accepted what the hub gave up on). */
   deliveredAndDead: number;
   /** Deliveries of messages to targets their groups do not have. */
@@ -68,6 +89,8 @@ interface Sent {
   seq: number;
   /** When Redis took it (the ms part of the entry id). */
   at: number;
+  /** The entry id XADD answered. */
+  id: string;
   groups: string[];
   /** `channel target` of every target the mapping gave the groups at send time. */
   targets: string[];
@@ -198,9 +221,9 @@ export class Rig {
   }
 
   /** `hub worker <channel> [--concurrency n]`, resolved once it consumes. */
-  async worker(channel: Channel, options: { concurrency?: number; name?: string } = {}): Promise<HubProcess> {
+  async worker(channel: Channel, options: { concurrency?: number; name?: string; env?: Record<string, string> } = {}): Promise<HubProcess> {
     const args = ['worker', channel, ...(options.concurrency ? ['--concurrency', String(options.concurrency)] : [])];
-    const p = spawnHub(args, { env: this.env, name: `${this.scenario} ${options.name ?? `${channel} worker`}` });
+    const p = spawnHub(args, { env: { ...this.env, ...options.env }, name: `${this.scenario} ${options.name ?? `${channel} worker`}` });
     this.processes.push(p);
     await p.waitFor(/"msg":"started"/);
     return p;
@@ -208,8 +231,20 @@ export class Rig {
 
   /** A one-shot command (`dead replay --all`). */
   async run(...args: string[]): Promise<{ code: number | null; stdout: string }> {
-    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn' } });
+    return this.runWith({}, ...args);
   }
+
+  /** A one-shot command with more environment (`NODE_OPTIONS` of a faked clock). */
+  async runWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stdout: string }> {
+    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn', ...env } });
+  }
+
+  /**
+   * Deliveries an operator destroyed (`DEL` of a delivery stream), as
+   * `channel target seq`: neither expected nor lost, counted apart (and as
+   * delivered if a worker still made one it held).
+   */
+  readonly destroyed = new Set<string>();
 
   /**
    * XADD `count` messages at `perSecond`, each to `groupOf(seq)`, with the
@@ -262,11 +297,15 @@ export class Rig {
     await this.#xadd(Object.entries(entry.fields).flat(), { seq, groups, targets: this.#targetsOf(groups), ...(entry.bad ? { bad: entry.bad } : {}) });
   }
 
-  async #xadd(fields: string[], sent: Omit<Sent, 'at'>): Promise<void> {
+  async #xadd(fields: string[], sent: Omit<Sent, 'at' | 'id'>): Promise<void> {
     this.#inFlightXadds += 1;
     try {
       const id = (await this.producer.xadd(`${this.prefix}:in`, '*', ...fields)) as string;
-      this.sent.set(sent.seq, { ...sent, at: Number(id.split('-')[0]) });
+      this.sent.set(sent.seq, { ...sent, id, at: Number(id.split('-')[0]) });
+    } catch (err) {
+      // Redis out of memory refuses the XADD: the producer knows it was not taken, so it is not counted as sent.
+      if (!(err as Error).message.startsWith('OOM')) throw err;
+      this.notes.refusedByRedis = Number(this.notes.refusedByRedis ?? 0) + 1;
     } finally {
       this.#inFlightXadds -= 1;
     }
@@ -275,12 +314,16 @@ export class Rig {
   /** Deliveries that arrived after a later message to the same target (first arrivals only), by channel. */
   outOfOrder: Record<string, number> = {};
 
+  /** Per `channel target`: the first arrival of each message, in the order they arrived (sequence number, ms). */
+  arrivals = new Map<string, Array<{ seq: number; at: number }>>();
+
   /** Every delivery the peers received, as `channel target` → sequence number → times. */
   observed(): Map<string, Map<number, number>> {
     const seen = new Map<string, Map<number, number>>();
     const highest = new Map<string, number>();
     this.outOfOrder = {};
-    const add = (key: string, text: string | undefined) => {
+    this.arrivals = new Map();
+    const add = (key: string, text: string | undefined, at: number) => {
       const m = /seq=(\d+)/.exec(text ?? '');
       if (!m) return;
       const seq = Number(m[1]);
@@ -288,6 +331,10 @@ export class Rig {
       if (!bySeq) seen.set(key, (bySeq = new Map()));
       const times = (bySeq.get(seq) ?? 0) + 1;
       bySeq.set(seq, times);
+      if (times === 1) {
+        if (!this.arrivals.has(key)) this.arrivals.set(key, []);
+        this.arrivals.get(key)!.push({ seq, at });
+      }
       if (times === 1 && seq < (highest.get(key) ?? 0)) {
         const channel = key.split(' ')[0]!;
         this.outOfOrder[channel] = (this.outOfOrder[channel] ?? 0) + 1;
@@ -295,13 +342,41 @@ export class Rig {
       highest.set(key, Math.max(seq, highest.get(key) ?? 0));
     };
     for (const roomId of this.hs.rooms()) {
-      for (const event of this.hs.messages(roomId)) add(`matrix ${roomId}`, String(event.content.body ?? ''));
+      for (const event of this.hs.messages(roomId)) add(`matrix ${roomId}`, String(event.content.body ?? ''), event.origin_server_ts);
     }
     for (const mail of this.smtp?.messages ?? []) {
-      for (const to of mail.envelope.to) add(`email ${to}`, mail.parsed.subject ?? mail.parsed.text);
+      for (const to of mail.envelope.to) add(`email ${to}`, mail.parsed.subject ?? mail.parsed.text, mail.receivedAt);
     }
-    for (const message of this.slack?.messages ?? []) add(`slack ${message.requested}`, message.text);
+    for (const message of this.slack?.messages ?? []) add(`slack ${message.requested}`, message.text, message.receivedAt);
     return seen;
+  }
+
+  /** Inversions per target (see the header), over the arrivals of the last `observed()`; targets without any left out. */
+  async inversionsByTarget(): Promise<Record<string, number>> {
+    const place = await this.#placeInStream();
+    const out: Record<string, number> = {};
+    for (const [target, list] of this.arrivals) {
+      const n = countInversions(list.map((a) => place.get(a.seq) ?? a.seq));
+      if (n) out[target] = n;
+    }
+    return out;
+  }
+
+  /** Resends the hub folded: the id of the copy acknowledged to the producer → the id of the first copy (read from the events stream as it grows). */
+  #firstCopy = new Map<string, string>();
+  #eventsRead = '-';
+
+  /** Each message's place in `notify:in`, by the id of the copy the hub routed. */
+  async #placeInStream(): Promise<Map<number, number>> {
+    const events = (await this.redis.xrange(`${this.prefix}:events`, this.#eventsRead, '+')) as Array<[string, string[]]>;
+    for (const [id, flat] of events) {
+      this.#eventsRead = `(${id}`;
+      const f = fromPairs(flat);
+      if (f.type === 'duplicate' && f.entry && f.first) this.#firstCopy.set(f.entry, f.first);
+    }
+    const routed = [...this.sent.values()].map((s) => ({ seq: s.seq, id: this.#firstCopy.get(s.id) ?? s.id }));
+    routed.sort((a, b) => compareEntryIds(a.id, b.id));
+    return new Map(routed.map((m, i) => [m.seq, i]));
   }
 
   /** Milliseconds from XADD to the homeserver's event, over the Matrix deliveries to rooms `which` selects: p50, p99, max. */
@@ -319,24 +394,35 @@ export class Rig {
   }
 
   /** The dead letters: `channel target` → sequence numbers, and the reasons. */
-  async deadLetters(): Promise<{ pairs: Set<string>; reasons: Record<string, number>; count: number; ingress: Set<number> }> {
+  async deadLetters(): Promise<{ pairs: Set<string>; reasons: Record<string, number>; count: number; ingress: Set<number>; at: Map<string, number> }> {
     const rows = (await this.redis.xrange(`${this.prefix}:dead`, '-', '+')) as Array<[string, string[]]>;
     const pairs = new Set<string>();
     const ingress = new Set<number>();
     const reasons: Record<string, number> = {};
-    for (const [, flat] of rows) {
+    /** When each pair (`channel target seq`) or bad entry (`bad seq`) was first dead-lettered. */
+    const at = new Map<string, number>();
+    const stamp = (key: string, id: string) => {
+      if (!at.has(key)) at.set(key, Number(id.split('-')[0]));
+    };
+    for (const [id, flat] of rows) {
       const f: Record<string, string> = {};
       for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
       // The body carries the sequence number; a bad entry may carry it elsewhere (subject, content).
       const carrier = f.body ?? Object.entries(f).find(([k, v]) => k !== 'reason' && /seq=\d+/.test(v))?.[1] ?? '';
       const seq = Number(/seq=(\d+)/.exec(carrier)?.[1] ?? NaN);
-      if (f.stage === 'ingress') ingress.add(seq);
+      if (f.stage === 'ingress') {
+        ingress.add(seq);
+        stamp(`bad ${seq}`, id);
+      }
       const reason = `${f.stage}: ${shortReason(f.reason ?? '')}`;
       reasons[reason] = (reasons[reason] ?? 0) + 1;
-      if (f.stage === 'delivery') pairs.add(`${f.channel} ${f.target} ${seq}`);
-      else if (!this.sent.get(seq)?.bad) for (const t of this.sent.get(seq)?.targets ?? []) pairs.add(`${t} ${seq}`);
+      const dead = f.stage === 'delivery' ? [`${f.channel} ${f.target} ${seq}`] : this.sent.get(seq)?.bad ? [] : (this.sent.get(seq)?.targets ?? []).map((t) => `${t} ${seq}`);
+      for (const pair of dead) {
+        pairs.add(pair);
+        stamp(pair, id);
+      }
     }
-    return { pairs, reasons, count: rows.length, ingress };
+    return { pairs, reasons, count: rows.length, ingress, at };
   }
 
   /** The figures now. */
@@ -347,6 +433,7 @@ export class Rig {
     let delivered = 0;
     let lost = 0;
     let deliveredAndDead = 0;
+    let destroyed = 0;
     const expectedPairs = new Set<string>();
     for (const s of this.sent.values()) {
       for (const t of s.targets) {
@@ -357,7 +444,8 @@ export class Rig {
         const gaveUp = dead.pairs.has(key);
         if (got) delivered += 1;
         if (got && gaveUp) deliveredAndDead += 1;
-        if (!got && !gaveUp) lost += 1;
+        if (!got && !gaveUp && this.destroyed.has(key)) destroyed += 1;
+        else if (!got && !gaveUp) lost += 1;
       }
     }
     // A bad entry is one more thing sent that must end somewhere: in the dead-letter stream, never dropped.
@@ -380,6 +468,8 @@ export class Rig {
       }
     }
     const deadOnly = [...dead.pairs].filter((p) => expectedPairs.has(p)).length;
+    const inversionsByTarget = await this.inversionsByTarget();
+    const inversions = Object.values(inversionsByTarget).reduce((a, b) => a + b, 0);
     return {
       scenario: this.scenario,
       messages: this.sent.size,
@@ -390,6 +480,8 @@ export class Rig {
       dead: deadOnly + badDead,
       reasons: dead.reasons,
       lost,
+      inversions,
+      longestPauseMs: this.#longestPause(dead.at),
       deliveredAndDead,
       unexpected,
       seconds: Math.round((Date.now() - this.#started) / 100) / 10,
@@ -398,8 +490,41 @@ export class Rig {
         ...this.#matrixNotes(),
         ...(duplicates ? { duplicatesByChannel } : {}),
         ...(Object.keys(this.outOfOrder).length ? { outOfOrder: this.outOfOrder } : {}),
+        ...(inversions ? { inversionsByTarget } : {}),
+        ...(this.destroyed.size ? { destroyedByOperator: this.destroyed.size, destroyedAndNotDelivered: destroyed } : {}),
       },
     };
+  }
+
+  /** The longest pause (see the header) over every pair sent, from the arrivals of the last `observed()` and the dead letters' times. */
+  #longestPause(deadAt: Map<string, number>): number {
+    const firstArrival = new Map<string, number>();
+    for (const [target, list] of this.arrivals) for (const { seq, at } of list) firstArrival.set(`${target} ${seq}`, at);
+    const now = Date.now();
+    const pairs: Array<{ start: number; done: number }> = [];
+    for (const s of this.sent.values()) {
+      for (const t of s.targets) {
+        const key = `${t} ${s.seq}`;
+        const done = Math.min(firstArrival.get(key) ?? now, deadAt.get(key) ?? now);
+        // A delivery an operator destroyed never completes, and is not waited for.
+        if (done === now && this.destroyed.has(key)) continue;
+        pairs.push({ start: s.at, done });
+      }
+      if (s.bad) pairs.push({ start: s.at, done: deadAt.get(`bad ${s.seq}`) ?? now });
+    }
+    if (pairs.length === 0) return 0;
+    pairs.sort((a, b) => a.done - b.done);
+    // earliest[i]: the earliest XADD among the pairs completing at or after pairs[i].
+    const earliest = new Array<number>(pairs.length);
+    for (let i = pairs.length - 1, min = Infinity; i >= 0; i -= 1) earliest[i] = min = Math.min(min, pairs[i]!.start);
+    let longest = 0;
+    let previous = -Infinity;
+    for (let i = 0; i < pairs.length; i += 1) {
+      const done = pairs[i]!.done;
+      if (done > previous) longest = Math.max(longest, done - Math.max(previous, earliest[i]!));
+      previous = Math.max(previous, done);
+    }
+    return longest;
   }
 
   /** Sends the homeserver answered again for a transaction id it had seen: duplicates that Matrix absorbed. */
@@ -443,13 +568,13 @@ export class Rig {
   }
 
   /** Print the figures line, append it to the results file, and assert what the scenario promises. */
-  report(f: Figures, promise: { duplicates?: 'none' | 'counted' } = {}): void {
+  report(f: Figures, promise: { duplicates?: 'none' | 'counted'; order?: 'per target' | { notPromised: string } } = {}): void {
     f.notes = { ...f.notes, ...this.notes };
     const reasons = Object.entries(f.reasons).map(([r, n]) => `${n}× ${r}`).join('; ');
     const notes = Object.entries(f.notes).map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ');
     const line =
       `[faults] ${f.scenario}: sent ${f.sent} (${f.messages} messages${f.bad ? `, ${f.bad} of them bad input` : ''}), delivered ${f.delivered}, duplicates ${f.duplicates}, ` +
-      `dead-lettered ${f.dead}${reasons ? ` (${reasons})` : ''}, lost ${f.lost}` +
+      `dead-lettered ${f.dead}${reasons ? ` (${reasons})` : ''}, lost ${f.lost}, inversions ${f.inversions}, longest pause ${(f.longestPauseMs / 1000).toFixed(1)} s` +
       `${f.deliveredAndDead ? `, delivered yet dead-lettered ${f.deliveredAndDead}` : ''}${f.unexpected ? `, unexpected ${f.unexpected}` : ''}` +
       ` — ${f.seconds} s${notes ? `; ${notes}` : ''}`;
     console.log(line);
@@ -458,6 +583,7 @@ export class Rig {
     assert.equal(f.lost, 0, `${f.scenario}: ${f.lost} deliveries lost`);
     assert.equal(f.unexpected, 0, `${f.scenario}: deliveries to targets the message was not for`);
     if ((promise.duplicates ?? 'none') === 'none') assert.equal(f.duplicates, 0, `${f.scenario}: duplicates`);
+    if ((promise.order ?? 'per target') === 'per target') assert.equal(f.inversions, 0, `${f.scenario}: deliveries out of order per target ${JSON.stringify(f.notes.inversionsByTarget)}`);
   }
 
   /** Kill every process, stop the peers, drop the prefix, remove the temp dir. Never throws. */
@@ -478,6 +604,22 @@ export class Rig {
   }
 }
 
+/** Pairs (i < j) with values[i] > values[j], by merge sort: O(n log n). */
+export function countInversions(values: number[]): number {
+  if (values.length < 2) return 0;
+  const middle = values.length >> 1;
+  const left = values.slice(0, middle);
+  const right = values.slice(middle);
+  let count = countInversions(left) + countInversions(right);
+  left.sort((a, b) => a - b);
+  right.sort((a, b) => a - b);
+  for (let i = 0, j = 0; i < left.length; i += 1) {
+    while (j < right.length && right[j]! < left[i]!) j += 1;
+    count += j;
+  }
+  return count;
+}
+
 /** A reason without its ids and numbers, so that reasons group. */
 function shortReason(reason: string): string {
   return reason
@@ -487,6 +629,33 @@ function shortReason(reason: string): string {
     .replace(/"[^"]{40,}"/g, '"…"')
     .replace(/at position \d+ \(line \d+ column \d+\)/g, 'at position N')
     .slice(0, 160);
+}
+
+/**
+ * One rig per test of the calling file: after each test it is closed (with
+ * whatever `onClose` added: a private Redis, a proxy) and its problems fail
+ * the test; after the file every process spawned is killed.
+ */
+export function rigPerTest(): { start(options: RigOptions): Promise<Rig>; onClose(close: () => unknown): void } {
+  let rig: Rig | undefined;
+  let closers: Array<() => unknown> = [];
+  afterEach(async () => {
+    const problems = (await rig?.close()) ?? [];
+    for (const close of closers.reverse()) await close();
+    rig = undefined;
+    closers = [];
+    if (problems.length) throw new Error(problems.join('\n'));
+  });
+  after(killAll);
+  return {
+    async start(options) {
+      rig = await Rig.start(options);
+      return rig;
+    },
+    onClose(close) {
+      closers.push(close);
+    },
+  };
 }
 
 /** Wait until `check` holds (polling), or throw naming `what`. */

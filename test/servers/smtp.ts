@@ -21,6 +21,8 @@ export interface ReceivedMail {
   user: string | undefined;
   /** The SMTP session (connection) it came over. */
   sessionId: string;
+  /** When the server accepted it (ms since the epoch). */
+  receivedAt: number;
 }
 
 /** An SMTP reply the server gives instead of accepting: `{ code: 421, message: '4.3.2 try later' }`. */
@@ -146,6 +148,7 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
               secure: session.secure,
               user: session.user,
               sessionId: session.id,
+              receivedAt: Date.now(),
             });
             for (const wake of waiters) wake();
             callback(null, `2.0.0 Ok: queued as test-${messages.length}`);

@@ -48,6 +48,8 @@ export interface ReceivedSlackMessage {
   /** Every argument as received (form values are strings). */
   args: Record<string, unknown>;
   contentType: string;
+  /** When the server took it (ms since the epoch; `ts` has only whole seconds of the clock). */
+  receivedAt: number;
 }
 
 export interface SlackCall {
@@ -144,7 +146,7 @@ export async function startSlackServer(options: SlackServerOptions = {}): Promis
     if (!text && args.blocks === undefined && args.attachments === undefined) return { error: 'no_text' };
     if (text.length > maxTextLength) return { error: 'msg_too_long' };
     const ts = nextTs();
-    messages.push({ channel: channel.id, requested, text, ts, args, contentType });
+    messages.push({ channel: channel.id, requested, text, ts, args, contentType, receivedAt: Date.now() });
     return {
       ok: true,
       channel: channel.id,

@@ -1,0 +1,127 @@
+import type { Redis, Result } from 'ioredis';
+
+/**
+ * A worker's view of what Redis lists as pending to it. Deliveries are held
+ * in the worker's memory, but only the consumer group's pending list says who
+ * may make them: an entry taken over by another worker, or read again by a
+ * group an operator destroyed and made anew, must not be made here as well.
+ */
+
+// Whether the entry is pending to this consumer, and no other consumer is making it right now.
+// A delivery being made is marked (`<stream>:making:<entry>`, for about one attempt): a group
+// destroyed and made anew forgets who holds what, and its new reader must not make the same
+// delivery while the first attempt is still under way. Under memory pressure the mark is
+// skipped (pcall): the delivery goes on, only that protection is lost for the moment.
+// KEYS: stream, mark. ARGV: group, consumer, entry, mark ttl ms. Returns 1 go, 0 not ours, -1 wait.
+const BEGIN_ATTEMPT = `
+local rows = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if rows.err then
+  if string.find(rows.err, 'NOGROUP') then return 0 end
+  return rows
+end
+local row = rows[1]
+if not row or row[2] ~= ARGV[2] then return 0 end
+local maker = redis.call('GET', KEYS[2])
+if maker and maker ~= ARGV[2] then return -1 end
+redis.pcall('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
+return 1
+`;
+
+// Atomic, so that an entry another consumer just took is never taken back from it.
+const CLAIM_MINE = `
+local mine = {}
+for i = 4, #ARGV do
+  local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+  if row and row[2] == ARGV[2] then mine[#mine + 1] = ARGV[i] end
+end
+for i = 1, #mine, 500 do
+  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+  for j = i, math.min(i + 499, #mine) do args[#args + 1] = mine[j] end
+  args[#args + 1] = 'IDLE'
+  args[#args + 1] = ARGV[3]
+  args[#args + 1] = 'JUSTID'
+  redis.call(unpack(args))
+end
+return #mine
+`;
+
+// A delivery in the order list but no longer in the stream was settled without leaving the list
+// (a purged dead letter, a deleted or trimmed stream): nobody will ever settle it.
+const DROP_STALE_HEADS = `
+local dropped = 0
+while dropped < 100000 do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head or #redis.call('XRANGE', KEYS[2], head, head) > 0 then break end
+  redis.call('LPOP', KEYS[1])
+  dropped = dropped + 1
+end
+return dropped
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    beginAttempt(stream: string, mark: string, group: string, consumer: string, entry: string, ttlMs: number): Result<number, Context>;
+    claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
+    dropStaleHeads(orderList: string, stream: string): Result<number, Context>;
+  }
+}
+
+const registered = new WeakSet<Redis>();
+
+/** The worker's scripts on a connection (EVALSHA, loaded on first use). */
+function withScripts(redis: Redis): Redis {
+  if (registered.has(redis)) return redis;
+  redis.defineCommand('beginAttempt', { lua: BEGIN_ATTEMPT, numberOfKeys: 2 });
+  redis.defineCommand('claimMine', { lua: CLAIM_MINE });
+  redis.defineCommand('dropStaleHeads', { lua: DROP_STALE_HEADS, numberOfKeys: 2 });
+  registered.add(redis);
+  return redis;
+}
+
+/** The mark of a delivery being made. */
+export function makingKey(stream: string, entry: string): string {
+  return `${stream}:making:${entry}`;
+}
+
+/**
+ * Before an attempt: `go` (pending to `consumer`, and now marked as being
+ * made by it for `ttlMs`), `not ours` (settled, taken over, or its group made
+ * anew and read by another), or `wait` (another consumer is making it now).
+ */
+export async function beginAttempt(redis: Redis, stream: string, group: string, consumer: string, entry: string, ttlMs: number): Promise<'go' | 'not ours' | 'wait'> {
+  const answer = await withScripts(redis).beginAttempt(stream, makingKey(stream, entry), group, consumer, entry, ttlMs);
+  return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';
+}
+
+/** Every entry pending to `consumer`, oldest first. */
+export async function ownPending(redis: Redis, stream: string, group: string, consumer: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let from = '-'; ; ) {
+    const rows = (await redis.xpending(stream, group, from, '+', 1000, consumer)) as Array<[string, string, number, number]>;
+    for (const [id] of rows) ids.push(id);
+    if (rows.length < 1000) return ids;
+    from = `(${rows.at(-1)![0]}`;
+  }
+}
+
+/** A year: an idle time no `delivery.claimIdle` reaches, so that the next XAUTOCLAIM of any consumer takes the entry. */
+export const HANDED_BACK_IDLE_MS = 365 * 24 * 3600 * 1000;
+
+/**
+ * Set the idle time of those of `ids` still pending to `consumer`: 0 keeps a
+ * live worker's waiting deliveries from being taken over as if it had died;
+ * {@link HANDED_BACK_IDLE_MS} hands them back to whoever claims next.
+ * Entries pending to another consumer are left to it. Resolves with how many were set.
+ */
+export async function setIdle(redis: Redis, stream: string, group: string, consumer: string, ids: string[], idleMs: number): Promise<number> {
+  let count = 0;
+  for (let i = 0; i < ids.length; i += 1000) {
+    count += await withScripts(redis).claimMine(1, stream, group, consumer, idleMs, ...ids.slice(i, i + 1000));
+  }
+  return count;
+}
+
+/** Drop every stale head of a target's order list in one step; resolves with how many. */
+export async function dropStaleHeads(redis: Redis, orderList: string, stream: string): Promise<number> {
+  return withScripts(redis).dropStaleHeads(orderList, stream);
+}
