@@ -8,8 +8,11 @@ export interface TargetRules {
 
 export interface Route {
   channel: string;
+  /** As written in the mapping: what the plugin delivers to. */
   target: string;
-  /** `channel` + normalized target: the same target reached twice is one delivery. */
+  /** As the channel's plugin normalizes it: one receiver under two spellings is one order and one record. */
+  receiver: string;
+  /** `channel` + receiver: the same target reached twice is one delivery. */
   key: string;
 }
 
@@ -133,7 +136,8 @@ function checkTargets(at: string, channel: string, value: unknown, channels: Rea
     if (typeof target !== 'string' || target.trim() === '') return fail(`${at}[${i}]`, 'not a non-empty string');
     const problem = rules.validate(target);
     if (problem) return fail(`${at}[${i}]`, problem);
-    routes.push({ channel, target, key: `${channel}\u0000${rules.normalize(target)}` });
+    const receiver = rules.normalize(target);
+    routes.push({ channel, target, receiver, key: `${channel}\u0000${receiver}` });
   });
   return routes;
 }

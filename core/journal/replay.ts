@@ -1,0 +1,38 @@
+/**
+ * `hub dead replay`: dead letters go back where they came from, each in one
+ * REPLAY script call with its check and its deletion, so that a letter is
+ * replayed once however many replays run at the same time, and a replayed
+ * delivery joins the end of its target's order in the same step as its stream.
+ * It keeps its delivery id, so that the peer's idempotency (Matrix transaction
+ * ids) still recognises it.
+ */
+import type { Redis } from 'ioredis';
+import { pairs } from '../redis/fields.ts';
+import type { Keys } from '../redis/keys.ts';
+import { replayOf } from './dead-letter.ts';
+
+/** A dead letter as read: its fields and its id in the dead stream. */
+export type Letter = Record<string, string> & { id: string };
+
+/** Letters per script call: Redis does nothing else while one runs. */
+const PER_CALL = 50;
+
+/** Replay `letters`; per letter, the id of the entry it became, or `undefined` when another replay (or a purge) took it first. */
+export async function replayLetters(redis: Redis, keys: Keys, letters: readonly Letter[]): Promise<Array<{ letter: string; entry?: string }>> {
+  const out: Array<{ letter: string; entry?: string }> = [];
+  for (let i = 0; i < letters.length; i += PER_CALL) {
+    const batch = letters.slice(i, i + PER_CALL);
+    const scriptKeys: string[] = [keys.dead];
+    const args: Array<string | number> = [];
+    for (const letter of batch) {
+      const replayed = replayOf(letter);
+      if (replayed.stage === 'delivery') scriptKeys.push(keys.deliver(replayed.channel), keys.order(replayed.channel, replayed.target));
+      else scriptKeys.push(keys.in, '');
+      const fields = pairs(replayed.fields);
+      args.push(letter.id, fields.length / 2, ...fields);
+    }
+    const entries = await redis.replayDead(scriptKeys.length, ...scriptKeys, ...args);
+    batch.forEach((letter, j) => out.push({ letter: letter.id, ...(entries[j] ? { entry: entries[j] } : {}) }));
+  }
+  return out;
+}
