@@ -35,6 +35,13 @@ local function journal_block_size(ab)
 end
 local function journal_enqueue_block(kb, ab)
   local n, k = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2])
+  -- Redis does not roll a script back: a key of the wrong type fails here, before anything is written.
+  for i = 1, n do
+    local stream, order = redis.call('TYPE', KEYS[kb + i]).ok, redis.call('TYPE', KEYS[kb + n + i]).ok
+    if (stream ~= 'none' and stream ~= 'stream') or (order ~= 'none' and order ~= 'list') then
+      error({err = 'WRONGTYPE ' .. KEYS[kb + i] .. ' or ' .. KEYS[kb + n + i] .. ' holds a ' .. stream .. ' and a ' .. order .. ', not a stream and a list'})
+    end
+  end
   local a = ab + 2
   local shared = {}
   for i = 1, k * 2 do shared[i] = ARGV[a + i] end
