@@ -202,9 +202,9 @@ export class Rig {
     return p;
   }
 
-  /** A one-shot command (`dead replay --all`). */
+  /** A one-shot command (`dead replay --all`), given two minutes: on a loaded machine a process alone can take half a minute to start. */
   async run(...args: string[]): Promise<{ code: number | null; stdout: string }> {
-    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn' } });
+    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn' }, timeoutMs: 120_000 });
   }
 
   /**

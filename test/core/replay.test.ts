@@ -1,0 +1,86 @@
+/**
+ * Dead-letter replay against a running hub: two replays that read the same
+ * letters at the same time (two operators, or one command run twice) replay
+ * each letter once, while new messages to the same target are routed between
+ * them; the target's order list stays in stream order, and every delivery
+ * reaches the receiver once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import { HUB_SCRIPTS } from '../../core/container.ts';
+import { type Letter, replayLetters } from '../../core/journal/replay.ts';
+import { connectRedis } from '../../core/redis/connect.ts';
+import { compareEntryIds } from '../../core/runtime/worker.ts';
+import { startWebhookServer, type TestWebhookServer } from '../servers/webhook.ts';
+import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
+import { REDIS_URL } from '../support/redis.ts';
+
+describe('dead-letter replay: each letter once, however many replays run', () => {
+  let receiver: TestWebhookServer;
+  let hub: TestHub;
+  let other: Redis;
+
+  before(async () => {
+    receiver = await startWebhookServer();
+    hub = await startTestHub({
+      name: 'replay',
+      mapping: { '#a': { webhook: [receiver.url('/a')] } },
+      config: { plugins: { dirs: [], modules: ['./plugins/webhook/index.ts'] } },
+    });
+    other = connectRedis(REDIS_URL, { name: 'test-replay-other', scripts: HUB_SCRIPTS });
+  });
+  after(async () => {
+    other?.disconnect();
+    await hub?.stop();
+    await receiver?.close();
+  });
+
+  const deliveryOf = (r: { headers: Record<string, unknown> }) => String(r.headers['x-hub-delivery']);
+
+  test('two replays of the same letters at once, with routing in between: each letter enqueued once, the order list in stream order', async () => {
+    // Twenty deliveries the receiver refuses for good, and five messages to a group the mapping does not have yet.
+    receiver.replyNext(...Array.from({ length: 20 }, () => ({ status: 410, body: 'gone for now' })));
+    for (let i = 0; i < 20; i += 1) await hub.send({ to: '#a', body: `refused ${i}` });
+    for (let i = 0; i < 5; i += 1) await hub.send({ to: '#later', body: `later ${i}` });
+    const letters = await eventually('25 dead letters', async () => {
+      const all = (await hub.read('dead')) as Letter[];
+      return all.length === 25 && all;
+    });
+    hub.writeMapping({ '#a': { webhook: [receiver.url('/a')] }, '#later': { webhook: [receiver.url('/later')] } });
+    await eventually('the new mapping in force', () => hub.app.cradle.mappingStore.current?.groups.has('#later'));
+
+    const sending = (async () => {
+      for (let i = 0; i < 20; i += 1) await hub.send({ to: '#a', body: `new ${i}` });
+    })();
+    const [first, second] = await Promise.all([replayLetters(hub.app.cradle.redis, hub.app.cradle.keys, letters), replayLetters(other, hub.app.cradle.keys, letters)]);
+    const list = await hub.redis.lrange(`${hub.prefix}:order:webhook:${receiver.url('/a')}`, 0, -1);
+    await sending;
+
+    const replayed = [...first!, ...second!].filter((r) => r.entry);
+    assert.equal(replayed.length, 25, 'each letter replayed by exactly one of the two');
+    assert.deepEqual(new Set(replayed.map((r) => r.letter)), new Set(letters.map((l) => l.id)));
+    assert.equal(await hub.redis.xlen(`${hub.prefix}:dead`), 0);
+    assert.ok(list.every((id, i) => i === 0 || compareEntryIds(list[i - 1]!, id) < 0), `the order list in stream order: ${list.join(' ')}`);
+
+    const refusedIds = new Set(letters.filter((l) => l.stage === 'delivery').map((l) => l.delivery));
+    await eventually('every delivery made', () => receiver.requests.filter((r) => r.path === '/later').length === 5 && receiver.requests.filter((r) => r.path === '/a').length === 60, 30_000);
+    const accepted = receiver.requests.slice(20).filter((r) => r.path === '/a' && refusedIds.has(deliveryOf(r)));
+    assert.equal(accepted.length, 20, 'each refused delivery sent again once');
+    assert.equal(new Set(accepted.map(deliveryOf)).size, 20, 'with its own delivery id, so the receiver can tell');
+    await eventually('every order list emptied', async () => (await hub.redis.keys(`${hub.prefix}:order:*`)).length === 0);
+  });
+
+  test('a letter already replayed is skipped, not sent again', async () => {
+    receiver.replyNext({ status: 410 });
+    await hub.send({ to: '#a', body: 'refused once' });
+    const [letter] = await eventually('the dead letter', async () => {
+      const all = (await hub.read('dead')) as Letter[];
+      return all.length === 1 && all;
+    });
+    const once = await replayLetters(hub.app.cradle.redis, hub.app.cradle.keys, [letter!]);
+    const again = await replayLetters(hub.app.cradle.redis, hub.app.cradle.keys, [letter!]);
+    assert.match(once[0]!.entry ?? '', /^\d+-\d+$/);
+    assert.deepEqual(again, [{ letter: letter!.id }]);
+  });
+});
