@@ -17,7 +17,8 @@ const PAGE = 500;
  */
 async function* select(redis: Redis, keys: Keys, ids: string[], all: boolean): AsyncGenerator<Letter[]> {
   if (!all && ids.length === 0) throw new HubError('HUB_ERR_USAGE', 'name the dead letters (ids from hub dead list) or pass --all');
-  const read = (rows: Array<[string, string[]]>): Letter[] => rows.map(([id, flat]) => ({ ...fromPairs(flat), id }));
+  // A letter's own `id` field is the producer's idempotency key, not the letter's id.
+  const read = (rows: Array<[string, string[]]>): Letter[] => rows.map(([id, flat]) => ({ id, fields: fromPairs(flat) }));
   if (!all) {
     const found = read((await Promise.all(ids.map((id) => redis.xrange(keys.dead, id, id)))).flat() as Array<[string, string[]]>);
     const missing = ids.filter((id) => !found.some((r) => r.id === id));

@@ -11,8 +11,11 @@ import { pairs } from '../redis/fields.ts';
 import type { Keys } from '../redis/keys.ts';
 import { replayOf } from './dead-letter.ts';
 
-/** A dead letter as read: its fields and its id in the dead stream. */
-export type Letter = Record<string, string> & { id: string };
+/** A dead letter as read: its id in the dead stream, and its fields (among them the producer's own `id`, when it gave one). */
+export interface Letter {
+  id: string;
+  fields: Record<string, string>;
+}
 
 /** Letters per script call: Redis does nothing else while one runs. */
 const PER_CALL = 50;
@@ -25,7 +28,7 @@ export async function replayLetters(redis: Redis, keys: Keys, letters: readonly 
     const scriptKeys: string[] = [keys.dead];
     const args: Array<string | number> = [];
     for (const letter of batch) {
-      const replayed = replayOf(letter);
+      const replayed = replayOf(letter.fields);
       if (replayed.stage === 'delivery') scriptKeys.push(keys.deliver(replayed.channel), keys.order(replayed.channel, replayed.target));
       else scriptKeys.push(keys.in, '');
       const fields = pairs(replayed.fields);

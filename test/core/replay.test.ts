@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { HUB_SCRIPTS } from '../../core/container.ts';
+import { replayOf } from '../../core/journal/dead-letter.ts';
 import { type Letter, replayLetters } from '../../core/journal/replay.ts';
 import { connectRedis } from '../../core/redis/connect.ts';
 import { compareEntryIds } from '../../core/runtime/worker.ts';
@@ -37,6 +38,7 @@ describe('dead-letter replay: each letter once, however many replays run', () =>
   });
 
   const deliveryOf = (r: { headers: Record<string, unknown> }) => String(r.headers['x-hub-delivery']);
+  const deadLetters = async (): Promise<Letter[]> => (await hub.read('dead')).map(({ id, ...fields }) => ({ id, fields }));
 
   test('two replays of the same letters at once, with routing in between: each letter enqueued once, the order list in stream order', async () => {
     // Twenty deliveries the receiver refuses for good, and five messages to a group the mapping does not have yet.
@@ -44,7 +46,7 @@ describe('dead-letter replay: each letter once, however many replays run', () =>
     for (let i = 0; i < 20; i += 1) await hub.send({ to: '#a', body: `refused ${i}` });
     for (let i = 0; i < 5; i += 1) await hub.send({ to: '#later', body: `later ${i}` });
     const letters = await eventually('25 dead letters', async () => {
-      const all = (await hub.read('dead')) as Letter[];
+      const all = await deadLetters();
       return all.length === 25 && all;
     });
     hub.writeMapping({ '#a': { webhook: [receiver.url('/a')] }, '#later': { webhook: [receiver.url('/later')] } });
@@ -63,7 +65,7 @@ describe('dead-letter replay: each letter once, however many replays run', () =>
     assert.equal(await hub.redis.xlen(`${hub.prefix}:dead`), 0);
     assert.ok(list.every((id, i) => i === 0 || compareEntryIds(list[i - 1]!, id) < 0), `the order list in stream order: ${list.join(' ')}`);
 
-    const refusedIds = new Set(letters.filter((l) => l.stage === 'delivery').map((l) => l.delivery));
+    const refusedIds = new Set(letters.filter((l) => l.fields.stage === 'delivery').map((l) => l.fields.delivery));
     await eventually('every delivery made', () => receiver.requests.filter((r) => r.path === '/later').length === 5 && receiver.requests.filter((r) => r.path === '/a').length === 60, 30_000);
     const accepted = receiver.requests.slice(20).filter((r) => r.path === '/a' && refusedIds.has(deliveryOf(r)));
     assert.equal(accepted.length, 20, 'each refused delivery sent again once');
@@ -75,12 +77,24 @@ describe('dead-letter replay: each letter once, however many replays run', () =>
     receiver.replyNext({ status: 410 });
     await hub.send({ to: '#a', body: 'refused once' });
     const [letter] = await eventually('the dead letter', async () => {
-      const all = (await hub.read('dead')) as Letter[];
+      const all = await deadLetters();
       return all.length === 1 && all;
     });
     const once = await replayLetters(hub.app.cradle.redis, hub.app.cradle.keys, [letter!]);
     const again = await replayLetters(hub.app.cradle.redis, hub.app.cradle.keys, [letter!]);
     assert.match(once[0]!.entry ?? '', /^\d+-\d+$/);
     assert.deepEqual(again, [{ letter: letter!.id }]);
+  });
+
+  test('what a letter becomes again: the delivery entry\'s fields, or the producer\'s, with the producer\'s own `id`', () => {
+    const delivery = { stage: 'delivery', reason: 'gone', attempts: '1', error: 'E: x', at: 'now', delivery: 'p:1-0:0', entry: '1-0', channel: 'webhook', target: 'http://x/a', address: 'HTTP://x/./a', to: '#a', body: 'b', format: 'text', id: 'p-9' };
+    assert.deepEqual(replayOf(delivery), {
+      stage: 'delivery',
+      channel: 'webhook',
+      target: 'http://x/a',
+      fields: { delivery: 'p:1-0:0', entry: '1-0', channel: 'webhook', target: 'http://x/a', address: 'HTTP://x/./a', to: '#a', body: 'b', format: 'text', id: 'p-9' },
+    });
+    const ingress = { stage: 'ingress', reason: 'no group', entry: '2-0', at: 'now', to: '#later', body: 'b', id: 'p-10', priority: 'high' };
+    assert.deepEqual(replayOf(ingress), { stage: 'ingress', fields: { to: '#later', body: 'b', id: 'p-10' } });
   });
 });
