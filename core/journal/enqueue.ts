@@ -14,6 +14,8 @@ import { type QueuedDelivery, type SharedFields, ownFields } from './delivery.ts
 const MAX_XADD_ARGS = 7000;
 
 /**
+ * Redis does not roll a script back, so every key is checked before anything
+ * is written: a key of the wrong type fails the script with nothing enqueued.
  * `journal_enqueue(stream, order, own, shared)`: one entry of `own` then
  * `shared` field pairs; `order` '' for a stream without order lists (ingress).
  * `journal_enqueue_block(kb, ab)`: the deliveries {@link enqueueBlock} laid
@@ -21,7 +23,14 @@ const MAX_XADD_ARGS = 7000;
  * `journal_block_size(ab)`: that count, read before enqueuing.
  */
 export const ENQUEUE_LUA = `
-local function journal_enqueue(stream, order, own, shared)
+local function journal_check(stream, order)
+  local s = redis.call('TYPE', stream).ok
+  local o = order == '' and 'none' or redis.call('TYPE', order).ok
+  if (s ~= 'none' and s ~= 'stream') or (o ~= 'none' and o ~= 'list') then
+    error({err = 'WRONGTYPE ' .. stream .. ' holds a ' .. s .. (order == '' and '' or (' and ' .. order .. ' a ' .. o)) .. ', not a stream and a list'})
+  end
+end
+local function journal_append(stream, order, own, shared)
   local args = {stream, '*'}
   for i = 1, #own do args[#args + 1] = own[i] end
   for i = 1, #shared do args[#args + 1] = shared[i] end
@@ -30,18 +39,16 @@ local function journal_enqueue(stream, order, own, shared)
   if order ~= '' then redis.call('RPUSH', order, id) end
   return id
 end
+local function journal_enqueue(stream, order, own, shared)
+  journal_check(stream, order)
+  return journal_append(stream, order, own, shared)
+end
 local function journal_block_size(ab)
   return tonumber(ARGV[ab + 1])
 end
 local function journal_enqueue_block(kb, ab)
   local n, k = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2])
-  -- Redis does not roll a script back: a key of the wrong type fails here, before anything is written.
-  for i = 1, n do
-    local stream, order = redis.call('TYPE', KEYS[kb + i]).ok, redis.call('TYPE', KEYS[kb + n + i]).ok
-    if (stream ~= 'none' and stream ~= 'stream') or (order ~= 'none' and order ~= 'list') then
-      error({err = 'WRONGTYPE ' .. KEYS[kb + i] .. ' or ' .. KEYS[kb + n + i] .. ' holds a ' .. stream .. ' and a ' .. order .. ', not a stream and a list'})
-    end
-  end
+  for i = 1, n do journal_check(KEYS[kb + i], KEYS[kb + n + i]) end
   local a = ab + 2
   local shared = {}
   for i = 1, k * 2 do shared[i] = ARGV[a + i] end
@@ -51,7 +58,7 @@ local function journal_enqueue_block(kb, ab)
     local own = {}
     for j = 1, p * 2 do own[j] = ARGV[a + 1 + j] end
     a = a + 1 + p * 2
-    journal_enqueue(KEYS[kb + i], KEYS[kb + n + i], own, shared)
+    journal_append(KEYS[kb + i], KEYS[kb + n + i], own, shared)
   end
   return n
 end

@@ -86,6 +86,22 @@ describe('dead-letter replay: each letter once, however many replays run', () =>
     assert.deepEqual(again, [{ letter: letter!.id }]);
   });
 
+  test('a letter whose target list Redis refuses stays a letter, with nothing enqueued: replayed whole or not at all', async () => {
+    const keys = hub.app.cradle.keys;
+    const target = receiver.url('/jammed');
+    const fields = { stage: 'delivery', reason: 'gone', delivery: `${hub.prefix}:9-0:0`, entry: '9-0', channel: 'webhook', target, to: '#a', body: 'jammed', format: 'text' };
+    const id = (await hub.redis.xadd(keys.dead, '*', ...Object.entries(fields).flat())) as string;
+    await hub.redis.set(keys.order('webhook', target), 'not a list');
+    const before = await hub.redis.xlen(keys.deliver('webhook'));
+    await assert.rejects(replayLetters(hub.app.cradle.redis, keys, [{ id, fields }]), /WRONGTYPE/);
+    assert.equal(await hub.redis.xlen(keys.deliver('webhook')), before, 'nothing enqueued');
+    assert.equal((await hub.redis.xrange(keys.dead, id, id)).length, 1, 'the letter is still there');
+    await hub.redis.del(keys.order('webhook', target));
+    const [replayed] = await replayLetters(hub.app.cradle.redis, keys, [{ id, fields }]);
+    assert.ok(replayed?.entry);
+    await eventually('the delivery', () => receiver.requests.some((r) => r.path === '/jammed'));
+  });
+
   test('what a letter becomes again: the delivery entry\'s fields, or the producer\'s, with the producer\'s own `id`', () => {
     const delivery = { stage: 'delivery', reason: 'gone', attempts: '1', error: 'E: x', at: 'now', delivery: 'p:1-0:0', entry: '1-0', channel: 'webhook', target: 'http://x/a', address: 'HTTP://x/./a', to: '#a', body: 'b', format: 'text', id: 'p-9' };
     assert.deepEqual(replayOf(delivery), {
