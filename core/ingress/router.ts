@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import { type ChainableCommander, type Redis, ReplyError } from 'ioredis';
 import type { HubConfig } from '../config/schema.ts';
 import { type ArmedEscalation, escalationFor } from '../escalation/arm.ts';
 import { type DeadLetter, ingressDeadLetter, messageFields } from '../journal/dead-letter.ts';
@@ -68,8 +68,8 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   }
   const results = (await pipeline.exec()) ?? [];
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0 };
-  // Redis refusing for now (out of memory, loading, a failover): the batch stays pending and is taken over again.
-  const transient = results.find(([err]) => err && /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message));
+  // Redis refusing for now, or the connection lost: the batch stays pending and is taken over again.
+  const transient = results.find(([err]) => err && isTransient(err));
   if (transient) throw transient[0];
   // An entry whose script failed otherwise would fail again at every takeover: dead-letter it instead.
   const failed = entries.filter((_, i) => results[i]?.[0]);
@@ -123,6 +123,15 @@ function queueRoute(
     record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
     ...record, ...deadPairs, ...escalationPairs, ...block.args,
   );
+}
+
+/**
+ * Not the entry's fault: Redis out of memory, loading, failing over, or the
+ * connection closed under a command (an error that is no reply of Redis's,
+ * such as ioredis's "Command aborted due to connection close").
+ */
+function isTransient(err: Error): boolean {
+  return !(err instanceof ReplyError) || /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message);
 }
 
 /** Stable across replays and unique across hubs that share a peer account: transaction ids are derived from it. */
