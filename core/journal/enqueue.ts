@@ -14,8 +14,9 @@ import { type QueuedDelivery, type SharedFields, ownFields } from './delivery.ts
 const MAX_XADD_ARGS = 7000;
 
 /**
- * Redis does not roll a script back, so every key is checked before anything
- * is written: a key of the wrong type fails the script with nothing enqueued.
+ * Redis does not roll a script back: when a write fails (a key of the wrong
+ * type), what this fragment wrote before it is taken back, and the script
+ * fails with nothing enqueued.
  * `journal_enqueue(stream, order, own, shared)`: one entry of `own` then
  * `shared` field pairs; `order` '' for a stream without order lists (ingress).
  * `journal_enqueue_block(kb, ab)`: the deliveries {@link enqueueBlock} laid
@@ -23,42 +24,53 @@ const MAX_XADD_ARGS = 7000;
  * `journal_block_size(ab)`: that count, read before enqueuing.
  */
 export const ENQUEUE_LUA = `
-local function journal_check(stream, order)
-  local s = redis.call('TYPE', stream).ok
-  local o = order == '' and 'none' or redis.call('TYPE', order).ok
-  if (s ~= 'none' and s ~= 'stream') or (o ~= 'none' and o ~= 'list') then
-    error({err = 'WRONGTYPE ' .. stream .. ' holds a ' .. s .. (order == '' and '' or (' and ' .. order .. ' a ' .. o)) .. ', not a stream and a list'})
+local function journal_append(stream, order, fields, written)
+  if #fields + 2 > ${MAX_XADD_ARGS} then return {err = 'a delivery entry of ' .. (#fields + 2) .. ' arguments is over the limit of ${MAX_XADD_ARGS}'} end
+  local id = redis.pcall('XADD', stream, '*', unpack(fields))
+  if type(id) == 'table' then return id end
+  written[#written + 1] = {stream, id}
+  if order ~= '' then
+    local pushed = redis.pcall('RPUSH', order, id)
+    if type(pushed) == 'table' then return pushed end
+    written[#written] = {stream, id, order}
   end
-end
-local function journal_append(stream, order, own, shared)
-  local args = {stream, '*'}
-  for i = 1, #own do args[#args + 1] = own[i] end
-  for i = 1, #shared do args[#args + 1] = shared[i] end
-  if #args > ${MAX_XADD_ARGS} then error('a delivery entry of ' .. #args .. ' arguments is over the limit of ${MAX_XADD_ARGS}') end
-  local id = redis.call('XADD', unpack(args))
-  if order ~= '' then redis.call('RPUSH', order, id) end
   return id
 end
+local function journal_undo(written, failure)
+  for i = #written, 1, -1 do
+    local w = written[i]
+    redis.call('XDEL', w[1], w[2])
+    if w[3] then redis.call('LREM', w[3], -1, w[2]) end
+  end
+  return error(failure)
+end
 local function journal_enqueue(stream, order, own, shared)
-  journal_check(stream, order)
-  return journal_append(stream, order, own, shared)
+  local fields = {}
+  for i = 1, #own do fields[#fields + 1] = own[i] end
+  for i = 1, #shared do fields[#fields + 1] = shared[i] end
+  local written = {}
+  local id = journal_append(stream, order, fields, written)
+  if type(id) == 'table' then journal_undo(written, id) end
+  return id
 end
 local function journal_block_size(ab)
   return tonumber(ARGV[ab + 1])
 end
 local function journal_enqueue_block(kb, ab)
   local n, k = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2])
-  for i = 1, n do journal_check(KEYS[kb + i], KEYS[kb + n + i]) end
   local a = ab + 2
   local shared = {}
   for i = 1, k * 2 do shared[i] = ARGV[a + i] end
   a = a + k * 2
+  local written = {}
   for i = 1, n do
     local p = tonumber(ARGV[a + 1])
-    local own = {}
-    for j = 1, p * 2 do own[j] = ARGV[a + 1 + j] end
+    local fields = {}
+    for j = 1, p * 2 do fields[j] = ARGV[a + 1 + j] end
+    for j = 1, #shared do fields[#fields + 1] = shared[j] end
     a = a + 1 + p * 2
-    journal_append(KEYS[kb + i], KEYS[kb + n + i], own, shared)
+    local id = journal_append(KEYS[kb + i], KEYS[kb + n + i], fields, written)
+    if type(id) == 'table' then journal_undo(written, id) end
   end
   return n
 end

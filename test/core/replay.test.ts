@@ -92,9 +92,9 @@ describe('dead-letter replay: each letter once, however many replays run', () =>
     const fields = { stage: 'delivery', reason: 'gone', delivery: `${hub.prefix}:9-0:0`, entry: '9-0', channel: 'webhook', target, to: '#a', body: 'jammed', format: 'text' };
     const id = (await hub.redis.xadd(keys.dead, '*', ...Object.entries(fields).flat())) as string;
     await hub.redis.set(keys.order('webhook', target), 'not a list');
-    const before = await hub.redis.xlen(keys.deliver('webhook'));
     await assert.rejects(replayLetters(hub.app.cradle.redis, keys, [{ id, fields }]), /WRONGTYPE/);
-    assert.equal(await hub.redis.xlen(keys.deliver('webhook')), before, 'nothing enqueued');
+    const queued = (await hub.read('deliver:webhook')).filter((e) => e.delivery === fields.delivery);
+    assert.deepEqual(queued, [], 'nothing enqueued');
     assert.equal((await hub.redis.xrange(keys.dead, id, id)).length, 1, 'the letter is still there');
     await hub.redis.del(keys.order('webhook', target));
     const [replayed] = await replayLetters(hub.app.cradle.redis, keys, [{ id, fields }]);
