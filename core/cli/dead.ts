@@ -60,8 +60,12 @@ export function deadCommand(): Command {
     .action(async (ids: string[], opts: { all?: boolean }) => {
       await withApp(async ({ cradle: { redis, keys } }) => {
         for await (const letters of select(redis, keys, ids, opts.all ?? false)) {
-          for (const { letter, entry } of await replayLetters(redis, keys, letters)) {
-            process.stdout.write(entry ? `${letter} → ${entry}\n` : `${letter}: replayed or purged meanwhile by another command; skipped\n`);
+          for (const { letter, entry, refused } of await replayLetters(redis, keys, letters)) {
+            if (entry) process.stdout.write(`${letter} → ${entry}\n`);
+            else if (refused) {
+              process.stderr.write(`${letter}: not replayed, Redis refused it (${refused}); it stays a dead letter\n`);
+              process.exitCode = 1;
+            } else process.stdout.write(`${letter}: replayed or purged meanwhile by another command; skipped\n`);
           }
         }
       });

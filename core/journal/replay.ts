@@ -20,9 +20,16 @@ export interface Letter {
 /** Letters per script call: Redis does nothing else while one runs. */
 const PER_CALL = 50;
 
-/** Replay `letters`; per letter, the id of the entry it became, or `undefined` when another replay (or a purge) took it first. */
-export async function replayLetters(redis: Redis, keys: Keys, letters: readonly Letter[]): Promise<Array<{ letter: string; entry?: string }>> {
-  const out: Array<{ letter: string; entry?: string }> = [];
+/** What became of one letter: the entry it is now, or why Redis refused it (it stays a letter), or neither when another replay (or a purge) took it first. */
+export interface ReplayResult {
+  letter: string;
+  entry?: string;
+  refused?: string;
+}
+
+/** Replay `letters`, in order. */
+export async function replayLetters(redis: Redis, keys: Keys, letters: readonly Letter[]): Promise<ReplayResult[]> {
+  const out: ReplayResult[] = [];
   for (let i = 0; i < letters.length; i += PER_CALL) {
     const batch = letters.slice(i, i + PER_CALL);
     const scriptKeys: string[] = [keys.dead];
@@ -35,7 +42,10 @@ export async function replayLetters(redis: Redis, keys: Keys, letters: readonly 
       args.push(letter.id, fields.length / 2, ...fields);
     }
     const entries = await redis.replayDead(scriptKeys.length, ...scriptKeys, ...args);
-    batch.forEach((letter, j) => out.push({ letter: letter.id, ...(entries[j] ? { entry: entries[j] } : {}) }));
+    batch.forEach((letter, j) => {
+      const reply = entries[j] ?? '';
+      out.push({ letter: letter.id, ...(reply.startsWith('!') ? { refused: reply.slice(1) } : reply ? { entry: reply } : {}) });
+    });
   }
   return out;
 }

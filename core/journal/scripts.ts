@@ -44,7 +44,7 @@ return 'ok'
  * and deleted; one already gone was replayed or purged by someone else.
  * KEYS: dead, then per letter: the stream it goes back to, its order list ('' for the ingress stream).
  * ARGV: per letter: its id in the dead stream, p, then the p field pairs to write.
- * Returns per letter the new entry's id, or '' when it was gone.
+ * Returns per letter the new entry's id, '' when it was gone, or '!' and why Redis refused it (the letter stays).
  */
 const REPLAY = `${ENQUEUE_LUA}
 local out = {}
@@ -57,8 +57,13 @@ for i = 1, (#KEYS - 1) / 2 do
   if #redis.call('XRANGE', KEYS[1], letter, letter) == 0 then
     out[i] = ''
   else
-    out[i] = journal_enqueue(KEYS[2 * i], KEYS[2 * i + 1], fields, {})
-    redis.call('XDEL', KEYS[1], letter)
+    local ok, id = pcall(journal_enqueue, KEYS[2 * i], KEYS[2 * i + 1], fields, {})
+    if ok then
+      redis.call('XDEL', KEYS[1], letter)
+      out[i] = id
+    else
+      out[i] = '!' .. (type(id) == 'table' and id.err or tostring(id))
+    end
   end
 end
 return out

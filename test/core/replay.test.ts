@@ -86,13 +86,19 @@ describe('dead-letter replay: each letter once, however many replays run', () =>
     assert.deepEqual(again, [{ letter: letter!.id }]);
   });
 
-  test('a letter whose target list Redis refuses stays a letter, with nothing enqueued: replayed whole or not at all', async () => {
+  test('a letter whose target list Redis refuses stays a letter, with nothing enqueued, and the next letters go on', async () => {
     const keys = hub.app.cradle.keys;
     const target = receiver.url('/jammed');
     const fields = { stage: 'delivery', reason: 'gone', delivery: `${hub.prefix}:9-0:0`, entry: '9-0', channel: 'webhook', target, to: '#a', body: 'jammed', format: 'text' };
     const id = (await hub.redis.xadd(keys.dead, '*', ...Object.entries(fields).flat())) as string;
     await hub.redis.set(keys.order('webhook', target), 'not a list');
-    await assert.rejects(replayLetters(hub.app.cradle.redis, keys, [{ id, fields }]), /WRONGTYPE/);
+    const fine = { ...fields, delivery: `${hub.prefix}:9-1:0`, entry: '9-1', target: receiver.url('/fine'), body: 'fine' };
+    const fineId = (await hub.redis.xadd(keys.dead, '*', ...Object.entries(fine).flat())) as string;
+    const [refused, replayedToo] = await replayLetters(hub.app.cradle.redis, keys, [{ id, fields }, { id: fineId, fields: fine }]);
+    assert.match(refused?.refused ?? '', /WRONGTYPE/);
+    assert.equal(refused?.entry, undefined);
+    assert.ok(replayedToo?.entry, 'the next letter is replayed all the same');
+    await eventually('the next letter delivered', () => receiver.requests.some((r) => r.path === '/fine'));
     const queued = (await hub.read('deliver:webhook')).filter((e) => e.delivery === fields.delivery);
     assert.deepEqual(queued, [], 'nothing enqueued');
     assert.equal((await hub.redis.xrange(keys.dead, id, id)).length, 1, 'the letter is still there');
