@@ -4,10 +4,28 @@ import { HubError } from '../errors.ts';
 import { type Letter, replayLetters } from '../journal/replay.ts';
 import type { Keys } from '../redis/keys.ts';
 import { fromPairs } from '../redis/fields.ts';
-import { print, withApp } from './context.ts';
+import { positiveInteger, print, withApp } from './context.ts';
 
 /** Letters read per round trip. */
 const PAGE = 500;
+
+const MAX_U64 = 2n ** 64n - 1n;
+
+/** A stream entry id as Redis takes it (`1717171717171-0`); Redis would answer anything else with a bare ReplyError. */
+function isEntryId(id: string): boolean {
+  const match = /^(\d{1,20})-(\d{1,20})$/.exec(id);
+  return match !== null && BigInt(match[1]!) <= MAX_U64 && BigInt(match[2]!) <= MAX_U64;
+}
+
+/** What a replay or purge names: checked before Redis is reached. */
+function checkSelection(ids: string[], all: boolean): void {
+  if (!all && ids.length === 0) throw new HubError('HUB_ERR_USAGE', 'name the dead letters (ids from hub dead list) or pass --all');
+  if (all && ids.length > 0) throw new HubError('HUB_ERR_USAGE', 'give dead letter ids or --all, not both');
+  const malformed = ids.filter((id) => !isEntryId(id));
+  if (malformed.length) {
+    throw new HubError('HUB_ERR_USAGE', `${malformed.map((id) => JSON.stringify(id)).join(', ')} ${malformed.length > 1 ? 'are not dead letter ids' : 'is not a dead letter id'}; ids look like 1717171717171-0 (see hub dead list)`);
+  }
+}
 
 /**
  * The named dead letters (all of them found, or an error naming those that are
@@ -16,7 +34,6 @@ const PAGE = 500;
  * after that and are left for the next replay.
  */
 async function* select(redis: Redis, keys: Keys, ids: string[], all: boolean): AsyncGenerator<Letter[]> {
-  if (!all && ids.length === 0) throw new HubError('HUB_ERR_USAGE', 'name the dead letters (ids from hub dead list) or pass --all');
   // A letter's own `id` field is the producer's idempotency key, not the letter's id.
   const read = (rows: Array<[string, string[]]>): Letter[] => rows.map(([id, flat]) => ({ id, fields: fromPairs(flat) }));
   if (!all) {
@@ -41,10 +58,10 @@ export function deadCommand(): Command {
     .command('list')
     .description('the dead letters, oldest first')
     .option('--json', 'machine-readable output, with every field')
-    .option('--limit <n>', 'at most this many', '100')
-    .action(async (opts: { json?: boolean; limit: string }) => {
+    .option('--limit <n>', 'at most this many', positiveInteger('--limit'), 100)
+    .action(async (opts: { json?: boolean; limit: number }) => {
       await withApp(async ({ cradle: { redis, keys, redactor } }) => {
-        const rows = ((await redis.xrange(keys.dead, '-', '+', 'COUNT', Number(opts.limit) || 100)) as Array<[string, string[]]>).map(
+        const rows = ((await redis.xrange(keys.dead, '-', '+', 'COUNT', opts.limit)) as Array<[string, string[]]>).map(
           ([id, flat]) => JSON.parse(redactor.redact(JSON.stringify({ id, ...fromPairs(flat) }))) as Record<string, string>,
         );
         print(rows, opts.json ?? false, () =>
@@ -68,7 +85,7 @@ export function deadCommand(): Command {
             } else process.stdout.write(`${letter}: replayed or purged meanwhile by another command; skipped\n`);
           }
         }
-      });
+      }, () => checkSelection(ids, opts.all ?? false));
     });
   dead
     .command('purge')
@@ -80,7 +97,7 @@ export function deadCommand(): Command {
         let purged = 0;
         for await (const letters of select(redis, keys, ids, opts.all ?? false)) purged += await redis.xdel(keys.dead, ...letters.map((l) => l.id));
         process.stdout.write(`purged ${purged} dead letter(s)\n`);
-      });
+      }, () => checkSelection(ids, opts.all ?? false));
     });
   return dead;
 }

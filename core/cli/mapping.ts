@@ -16,6 +16,21 @@ async function readDocument(file: string): Promise<Record<string, unknown>> {
   }
 }
 
+/**
+ * Reach the mapping source (CouchDB or the file) for a command: its failures
+ * become sentences. CouchDB's already are; a file's say what to check.
+ */
+async function atSource<T>(app: App, action: (source: App['cradle']['mappingSource']) => Promise<T>): Promise<T> {
+  const source = app.cradle.mappingSource;
+  try {
+    return await action(source);
+  } catch (err) {
+    const { code, syscall, message } = err as NodeJS.ErrnoException;
+    const reason = syscall ? `cannot write ${source.description} (${code}); check that its folder exists and is writable, or set MAPPING_FILE` : message;
+    throw new HubError('HUB_ERR_MAPPING', app.cradle.redactor.redact(reason), { cause: err });
+  }
+}
+
 function check(app: App, document: unknown, revision: string): void {
   const result = validateMapping(document, revision, app.cradle.targetRules);
   if (!result.ok) throw new HubError('HUB_ERR_MAPPING', `the mapping does not validate; fix these and try again:\n  ${result.errors.join('\n  ')}`);
@@ -29,7 +44,7 @@ export function mappingCommand(): Command {
     .description('print the mapping document in force at the source')
     .action(async () => {
       await withApp(async (app) => {
-        const current = await app.cradle.mappingSource.get();
+        const current = await atSource(app, (source) => source.get());
         if (!current?.document) throw new HubError('HUB_ERR_NOT_FOUND', `no mapping document at ${app.cradle.mappingSource.description}; write one with hub mapping put <file>`);
         process.stdout.write(`${JSON.stringify(current.document, null, 2)}\n`);
       });
@@ -40,7 +55,7 @@ export function mappingCommand(): Command {
     .argument('[file]', 'a JSON mapping document')
     .action(async (file: string | undefined) => {
       await withApp(async (app) => {
-        const document = file ? await readDocument(file) : (await app.cradle.mappingSource.get())?.document;
+        const document = file ? await readDocument(file) : (await atSource(app, (source) => source.get()))?.document;
         if (!document) throw new HubError('HUB_ERR_NOT_FOUND', `no mapping document at ${app.cradle.mappingSource.description}`);
         check(app, document, file ?? 'source');
       });
@@ -53,7 +68,7 @@ export function mappingCommand(): Command {
       await withApp(async (app) => {
         const document = await readDocument(file);
         check(app, document, file);
-        process.stdout.write(`written: revision ${await app.cradle.mappingSource.put(document)}\n`);
+        process.stdout.write(`written: revision ${await atSource(app, (source) => source.put(document))}\n`);
       });
     });
   return mapping;

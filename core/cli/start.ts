@@ -26,7 +26,7 @@ const concurrency = (value: string) => {
 
 export function startCommand(): Command {
   return new Command('start')
-    .description('run the hub and the workers of every configured channel in this process (the default)')
+    .description('run the hub and the workers of every configured channel in this process (what npm start runs)')
     .addOption(new Option('--only <role>', 'run only this role').choices(['hub']))
     .action(async (opts: { only?: 'hub' }) => run(opts.only === 'hub' ? { hub: true, channels: [] } : {}));
 }

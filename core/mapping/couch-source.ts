@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import ms from 'ms';
 import nano from 'nano';
 import type { RequestOptions, ServerScope } from 'nano';
 import type { Logger } from 'pino';
+import { type CouchFailureKind, CouchPacing } from './couch-pacing.ts';
 import { type CouchUrl, parseCouchUrl } from './couch-url.ts';
 import type { MappingSource, MappingUpdate } from './source.ts';
 
@@ -17,10 +19,14 @@ export interface CouchMappingSourceOptions {
   timeoutMs?: number;
   /** Delays between reconnection attempts: doubled from `initialMs` up to `maxMs`, with jitter. Default 1 s to 30 s. */
   backoff?: { initialMs: number; maxMs: number };
+  /** The longest wait between tries while CouchDB refuses connections (down, restarting). Default 1 s. */
+  refusedMaxMs?: number;
+  /** The server's `[chttpd_auth_lockout]` `threshold` and `max_lifetime`, which the retries after a wrong password stay below. Default CouchDB's: 5 in 5 min. */
+  lockout?: { threshold: number; periodMs: number };
 }
 
 /** An error of this source: the message names the place without the password; `statusCode` is CouchDB's answer, if any. */
-export type CouchSourceError = Error & { statusCode?: number };
+export type CouchSourceError = Error & { statusCode?: number; kind?: CouchFailureKind };
 
 /**
  * The mapping document in CouchDB, followed through `_changes`.
@@ -44,7 +50,7 @@ export class CouchMappingSource implements MappingSource {
   #since: string | undefined;
   /** What was emitted last (a revision, `null` for no document), so that a reconnection does not emit it twice. */
   #seen: string | null | undefined;
-  #failures = 0;
+  #pacing: CouchPacing;
 
   constructor(options: CouchMappingSourceOptions) {
     this.#url = parseCouchUrl(options.url);
@@ -57,7 +63,11 @@ export class CouchMappingSource implements MappingSource {
       heartbeatMs: options.heartbeatMs ?? 10_000,
       timeoutMs: options.timeoutMs ?? 30_000,
       backoff: options.backoff ?? { initialMs: 1_000, maxMs: 30_000 },
+      refusedMaxMs: options.refusedMaxMs ?? 1_000,
+      lockout: options.lockout ?? { threshold: 5, periodMs: 300_000 },
     };
+    const { backoff, refusedMaxMs, lockout } = this.#o;
+    this.#pacing = new CouchPacing({ backoff, refusedMaxMs: Math.min(refusedMaxMs, backoff.maxMs), lockout });
   }
 
   get connected(): boolean {
@@ -110,11 +120,16 @@ export class CouchMappingSource implements MappingSource {
   }
 
   async #follow(signal: AbortSignal, emit: (update: MappingUpdate) => void, onError: (error: Error) => void): Promise<void> {
+    /** The failure reported last since the last connection: one that repeats is reported once (CouchDB down for an hour is one line, not 3,600). */
+    let reported: string | undefined;
     while (!signal.aborted) {
       try {
-        if (!this.#connected) await this.#connect(signal, emit);
+        if (!this.#connected) {
+          await this.#connect(signal, emit);
+          reported = undefined;
+        }
         await this.#poll(signal, emit);
-        this.#failures = 0;
+        this.#pacing.succeeded();
       } catch (err) {
         if (signal.aborted) break;
         const failure = err as CouchSourceError;
@@ -124,11 +139,22 @@ export class CouchMappingSource implements MappingSource {
           this.#o.logger.warn({ err: failure.message }, 'CouchDB rejected the saved sequence; reading the document again');
           this.#since = undefined;
         }
-        onError(failure);
-        const cap = Math.min(this.#o.backoff.maxMs, this.#o.backoff.initialMs * 2 ** this.#failures++);
-        await sleep(cap / 2 + (Math.random() * cap) / 2, undefined, { signal }).catch(() => {});
+        const wait = this.#pacing.delay(failure.kind ?? 'other');
+        const report = failure.kind === 'unauthorized' || failure.kind === 'locked-out' ? this.#withNextAttempt(failure, wait) : failure;
+        if (report.message !== reported) onError(report);
+        reported = report.message;
+        await sleep(wait, undefined, { signal }).catch(() => {});
       }
     }
+  }
+
+  /** The failure, saying when the next login is tried (paced below CouchDB's lockout, so worth knowing). */
+  #withNextAttempt(failure: CouchSourceError, waitMs: number): CouchSourceError {
+    const at = new Date(Date.now() + waitMs).toISOString().replace(/\.\d+Z$/, 'Z');
+    const { threshold, periodMs } = this.#o.lockout;
+    const why = failure.kind === 'unauthorized' ? `, paced to stay below CouchDB's lockout (${threshold} failed logins in ${ms(periodMs, { long: true })})` : '';
+    const message = `${failure.message}; next attempt at ${at} (in ${ms(Math.max(1000, Math.round(waitMs / 1000) * 1000), { long: true })}${why})`;
+    return Object.assign(new Error(message), { statusCode: failure.statusCode, kind: failure.kind });
   }
 
   /**
@@ -137,7 +163,20 @@ export class CouchMappingSource implements MappingSource {
    * before the document, so that a change made between the two is replayed by
    * the feed rather than lost.
    */
-  async #connect(signal: AbortSignal, emit: (update: MappingUpdate) => void): Promise<void> {
+  async #connect(stopped: AbortSignal, emit: (update: MappingUpdate) => void): Promise<void> {
+    // A CouchDB that takes the connection and never answers must not hold the follower for good.
+    const expiry = new AbortController();
+    const deadline = setTimeout(() => expiry.abort(new Error(`no answer within ${ms(this.#o.timeoutMs)}`)), this.#o.timeoutMs);
+    try {
+      await this.#open(AbortSignal.any([stopped, expiry.signal]), emit);
+    } finally {
+      clearTimeout(deadline);
+    }
+    this.#connected = true;
+    this.#o.logger.info({ since: this.#since }, 'following the mapping document in CouchDB');
+  }
+
+  async #open(signal: AbortSignal, emit: (update: MappingUpdate) => void): Promise<void> {
     const info = await this.#request('read database', { db: this.#o.db }, signal).catch((e: CouchSourceError) => {
       if (e.statusCode !== 404) throw e;
       emit({ revision: '', document: null });
@@ -149,8 +188,6 @@ export class CouchMappingSource implements MappingSource {
       emit((await this.#fetch(signal)) ?? { revision: '', document: null });
       this.#since = String(info.update_seq);
     }
-    this.#connected = true;
-    this.#o.logger.info({ since: this.#since }, 'following the mapping document in CouchDB');
   }
 
   /**
@@ -208,10 +245,27 @@ export class CouchMappingSource implements MappingSource {
     // nano reports a refused or broken connection as "error happened in your connection. Reason: <cause>".
     const raw = message ?? String(err);
     const reason = raw.startsWith('error happened') ? `unreachable (${raw.replace(/^.*Reason: /, '')})` : raw;
-    const text =
-      statusCode === 401 || statusCode === 403
-        ? `CouchDB refused the credentials ${this.#url.user ? `of user "${this.#url.user}"` : '(none given)'} for ${this.description} (${statusCode} ${reason}); set an admin user and password in COUCHDB_URL`
-        : `CouchDB: cannot ${what} ${this.description}: ${statusCode ? `${statusCode} ` : ''}${reason}`;
-    return Object.assign(new Error(this.#url.scrub(text)), { statusCode });
+    const kind = failureKind(statusCode, raw);
+    const user = this.#url.user ? `user "${this.#url.user}"` : '';
+    let text = `CouchDB: cannot ${what} ${this.description}: ${statusCode ? `${statusCode} ` : ''}${reason}`;
+    if (kind === 'locked-out') {
+      const lifts = ms(this.#o.lockout.periodMs, { long: true });
+      text = `CouchDB has locked out ${user || 'the user'} at ${this.description} after repeated failed logins from this host (403 ${reason}): check the password in COUCHDB_URL, and any other client of this host that logs in as that user; CouchDB lifts the lock at most ${lifts} after the first failure`;
+    } else if (statusCode === 401) {
+      text = user
+        ? `CouchDB refused the credentials of ${user} for ${this.description} (401 ${reason}); check the user and password in COUCHDB_URL`
+        : `CouchDB refused the credentials (none given) for ${this.description} (401 ${reason}); set an admin user and password in COUCHDB_URL`;
+    } else if (statusCode === 403) {
+      text = `CouchDB refused ${user || 'an anonymous user'} access to ${this.description} (403 ${reason}); give COUCHDB_URL an admin, or a member of the database`;
+    }
+    return Object.assign(new Error(this.#url.scrub(text)), { statusCode, kind });
   }
+}
+
+function failureKind(statusCode: number | undefined, message: string): CouchFailureKind {
+  if (statusCode === 401) return 'unauthorized';
+  // CouchDB 3's answer to any login while locked out: 403 "Account is temporarily locked due to multiple authentication failures".
+  if (statusCode === 403 && /temporarily locked/i.test(message)) return 'locked-out';
+  if (statusCode === undefined && /ECONNREFUSED|ECONNRESET|EPIPE|other side closed|socket hang up/i.test(message)) return 'refused';
+  return 'other';
 }

@@ -1,5 +1,6 @@
 /** Delivers one notification into one Matrix room. */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Acknowledgement,
   type ChannelSender,
@@ -13,7 +14,7 @@ import {
 } from '../../core/plugin-api.ts';
 import { classifyError, redact } from './classify-error.ts';
 import { MatrixApi } from './client.ts';
-import { MatrixCrypto, parseStoreKey } from './crypto/engine.ts';
+import { MatrixCrypto } from './crypto/engine.ts';
 import { EncryptionGuard } from './encryption.ts';
 import { contentCache } from './message.ts';
 import { RoomResolver } from './rooms.ts';
@@ -39,6 +40,20 @@ export function txnIdFor(deliveryId: string): string {
   return `hub1.${createHash('sha256').update(deliveryId).digest('base64url')}`;
 }
 
+/** How long one delivery to an encrypted room waits for the crypto to run before it is put back to wait again (its deadline may end it sooner). */
+const CRYPTO_WAIT_MS = 5000;
+
+/** Resolves when `promise` settles, `signal` aborts or `ms` pass, whichever is first. */
+async function settledOrAborted(promise: Promise<unknown>, signal: AbortSignal, ms: number): Promise<void> {
+  const stop = new AbortController();
+  const timer = sleep(ms, undefined, { signal: AbortSignal.any([signal, stop.signal]), ref: false }).catch(() => undefined);
+  try {
+    await Promise.race([promise, timer]);
+  } finally {
+    stop.abort();
+  }
+}
+
 export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelSender {
   const { settings } = ctx;
   const api = new MatrixApi(settings);
@@ -51,9 +66,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
 
   function startCrypto(): MatrixCrypto | undefined {
     if (!settings.cryptoStore || !settings.cryptoKey) return undefined;
-    const key = parseStoreKey(settings.cryptoKey);
-    if (typeof key === 'string') throw new Error(key);
-    return new MatrixCrypto(api, { storeDir: settings.cryptoStore, storeKey: key, syncTimeoutMs: settings.syncTimeoutMs }, ctx.logger);
+    return new MatrixCrypto(api, { storeDir: settings.cryptoStore, storeKey: settings.cryptoKey, syncTimeoutMs: settings.syncTimeoutMs }, ctx.logger);
   }
 
   /** Remember the event when its message awaits an acknowledgement (an escalation), so that the watcher can map signs back to it. */
@@ -78,8 +91,16 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
     }
     const encryption = await guard.encryptionOf(roomId, signal);
     if (!encryption) return { eventId: await api.send(roomId, txnId, content, signal), encrypted: false };
-    if (crypto.state === 'starting' || crypto.busy) {
-      throw new RetryableError(`room ${roomId} is end-to-end encrypted and ${crypto.busy ? crypto.reason : 'encryption is still starting'}; it will not send plaintext there`, { code: 'crypto_starting', retryAfterMs: 1000 });
+    if (crypto.state === 'waiting' || crypto.state === 'starting') {
+      await settledOrAborted(crypto.started, signal, CRYPTO_WAIT_MS);
+    }
+    if (crypto.state === 'waiting' || crypto.state === 'starting') {
+      // Waiting for this worker's own crypto is no fault of the delivery: not an attempt, so it is never dead-lettered for it.
+      throw new RetryableError(`room ${roomId} is end-to-end encrypted and ${crypto.reason}; it waits for the crypto and will not send plaintext there`, {
+        code: crypto.state === 'waiting' ? 'crypto_store_busy' : 'crypto_starting',
+        retryAfterMs: 0,
+        rateLimited: true,
+      });
     }
     if (crypto.state !== 'running') {
       throw new PermanentError(`room ${roomId} is end-to-end encrypted and ${crypto.reason || 'encryption is not running'}; it will not send plaintext there`, { code: 'crypto_unavailable' });

@@ -1,4 +1,5 @@
 import { z } from '../../core/plugin-api.ts';
+import { parseStoreKey, STORE_KEY_FORMS } from './crypto/store-key.ts';
 import { isUserId } from './targets.ts';
 
 export const settingsSchema = z.object({
@@ -13,10 +14,15 @@ export const settingsSchema = z.object({
   /**
    * End-to-end encryption: the folder of the crypto store (MATRIX_CRYPTO_STORE),
    * kept across restarts, and the key that encrypts it at rest
-   * (MATRIX_CRYPTO_KEY, 32 bytes in base64). Unset: encrypted rooms are refused.
+   * (MATRIX_CRYPTO_KEY, 32 bytes in hex or base64). Unset: encrypted rooms are refused.
    */
   cryptoStore: z.string().min(1).optional(),
-  cryptoKey: z.string().min(1).optional(),
+  cryptoKey: z.string().min(1).transform((text, ctx) => {
+    const key = parseStoreKey(text);
+    if (typeof key !== 'string') return key;
+    ctx.addIssue({ code: 'custom', message: key });
+    return z.NEVER;
+  }).optional(),
   /**
    * How long a "room is not encrypted" answer is trusted. 0 (the default): the
    * room is checked before every send, so that a room turned encrypted never
@@ -34,7 +40,7 @@ export const settingsSchema = z.object({
   /** One worker process syncs at a time; another takes over when it has not renewed its lease for this long. */
   syncLeaseMs: z.coerce.number().int().min(1000).default(60_000),
 }).refine((s) => s.syncLeaseMs > s.syncTimeoutMs, { error: 'syncLeaseMs must be longer than syncTimeoutMs', path: ['syncLeaseMs'] })
-  .refine((s) => !s.cryptoStore || s.cryptoKey, { error: 'MATRIX_CRYPTO_STORE needs MATRIX_CRYPTO_KEY (32 bytes in base64: openssl rand -base64 32)', path: ['cryptoKey'] })
+  .refine((s) => !s.cryptoStore || s.cryptoKey, { error: `MATRIX_CRYPTO_STORE needs MATRIX_CRYPTO_KEY (${STORE_KEY_FORMS})`, path: ['cryptoKey'] })
   .refine((s) => !s.cryptoStore || s.deviceId, { error: 'MATRIX_CRYPTO_STORE needs MATRIX_DEVICE_ID: the bot keeps one device for its whole life', path: ['deviceId'] });
 
 export type MatrixSettings = z.output<typeof settingsSchema>;

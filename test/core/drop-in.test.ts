@@ -103,7 +103,7 @@ describe('drop-in: a plugin folder copied into a new plugins directory adds its 
       assert.deepEqual(await hub.read('dead'), []);
 
       hub.writeMapping({ '#ops': { webhook: [receiver.url('/hooks/good')] } });
-      await eventually('the corrected mapping in force', () => store.current, 2000);
+      await eventually('the corrected mapping in force', () => store.current);
       assert.equal(store.lastError, undefined);
       const request = await eventually('the waiting message delivered', () => receiver.requests.find((r) => (r.json as { messageId?: string })?.messageId === entry));
       assert.equal(request.path, '/hooks/good');

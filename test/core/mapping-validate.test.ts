@@ -249,7 +249,7 @@ describe('validateMapping: every error names its document path', () => {
     {
       what: 'an unknown channel, with the installed ones listed',
       document: doc({ '#admins': { telegram: ['@will'] } }),
-      errors: ['mapping["#admins"].telegram: no channel plugin is named "telegram" (installed: email, matrix, slack, twitter, webhook)'],
+      errors: ['mapping["#admins"].telegram: no channel plugin is named "telegram" (installed: console, email, matrix, slack, twitter, webhook)'],
     },
     {
       what: 'a channel name in the wrong case',
@@ -345,7 +345,7 @@ describe('validateMapping: every error names its document path', () => {
       what: 'escalate through an unknown channel or a bad target',
       document: doc({ '#a': { matrix: ['#ops:half-shot.uk'], escalate: { after: '15m', sms: ['+4912345'], email: ['not an address'] } } }),
       errors: [
-        'mapping["#a"].escalate.sms: no channel plugin is named "sms" (installed: email, matrix, slack, twitter, webhook)',
+        'mapping["#a"].escalate.sms: no channel plugin is named "sms" (installed: console, email, matrix, slack, twitter, webhook)',
         /^mapping\["#a"\]\.escalate\.email\[0\]: /,
         'mapping["#a"].escalate: names no channel to escalate through, such as "email": ["oncall@example.org"]',
       ],

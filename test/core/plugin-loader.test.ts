@@ -117,7 +117,7 @@ describe('plugin discovery: each bad plugin fails at start, naming its folder an
 
   test('the shipped plugins folder loads every shipped channel', async () => {
     const found = await discoverPlugins({ dirs: ['./plugins'], modules: [] });
-    assert.deepEqual(found.map((p) => p.plugin.name), ['email', 'matrix', 'slack', 'twitter', 'webhook']);
+    assert.deepEqual(found.map((p) => p.plugin.name), ['console', 'email', 'matrix', 'slack', 'twitter', 'webhook']);
   });
 
   test('relative plugin dirs and modules resolve against the given working directory', async () => {
@@ -195,10 +195,10 @@ describe('PluginRegistry.load: the channels a mapping may name, and which can ru
     return PluginRegistry.load(resolveConfig(config, {}), env, new Redactor());
   }
 
-  test('the shipped plugins with an empty environment: all installed, only the webhook runs', async () => {
+  test('the shipped plugins with an empty environment: all installed, only the console and the webhook run (they need no settings)', async () => {
     const registry = await load({ plugins: { dirs: ['./plugins'], modules: [] } });
-    assert.deepEqual([...registry.names], ['email', 'matrix', 'slack', 'twitter', 'webhook']);
-    assert.deepEqual(registry.configured, ['webhook']);
+    assert.deepEqual([...registry.names], ['console', 'email', 'matrix', 'slack', 'twitter', 'webhook']);
+    assert.deepEqual(registry.configured, ['console', 'webhook']);
     const email = registry.entries.get('email')!;
     assert.deepEqual(email.settings, { state: 'unconfigured', reason: 'not configured: set SMTP_URL, EMAIL_FROM' });
     assert.equal(email.source, resolve('plugins/email/index.ts'));

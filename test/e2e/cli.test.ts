@@ -5,7 +5,7 @@
  * one-shot commands each in a process of their own against the same Redis.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort } from '../servers/couchdb.ts';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
-import { type CliProcess, type MatrixBot, httpGet, matrixEnv, runCli, spawnCli } from '../support/e2e.ts';
+import { type CliProcess, type MatrixBot, REPO, httpGet, matrixEnv, runCli, spawnCli } from '../support/e2e.ts';
 import { eventually } from '../support/hub.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
@@ -51,15 +51,7 @@ describe('the hub command line', () => {
       HUB_HTTP_HOST: '127.0.0.1',
       ...matrixEnv(hs, bot),
     };
-    hub = spawnCli(['start'], { ...env, HUB_HTTP_PORT: String(port), LOG_LEVEL: 'info' });
-    await eventually(
-      'hub start to be ready',
-      async () => {
-        if (hub.child.exitCode !== null) throw new Error(`hub start exited (${hub.child.exitCode}):\n${hub.stdout()}\n${hub.stderr()}`);
-        return (await httpGet(port, '/readyz').catch(() => undefined))?.status === 200;
-      },
-      20_000,
-    );
+    hub = await startReady({ ...env, HUB_HTTP_PORT: String(port), LOG_LEVEL: 'info' }, port);
   });
 
   after(async () => {
@@ -130,10 +122,9 @@ describe('the hub command line', () => {
     assert.match(r.stderr, /^hub: no message 1-1 is known/);
   });
 
-  test('a message to "admins" (no #) is dead-lettered, and hub dead list shows why', async () => {
-    const sent = await cli('send', 'admins', 'x');
-    assert.equal(sent.code, 0, sent.stderr);
-    const entry = sent.stdout.trim();
+  test('a message to "admins" (no #) from a producer is dead-lettered, and hub dead list shows why', async () => {
+    // hub send refuses it (see below), so it comes as a producer's XADD would.
+    const entry = (await redis.xadd(`${prefix}:in`, '*', 'to', 'admins', 'body', 'x'))!;
     await eventually('the dead letter', async () => (await deadLetters()).find((d) => d.entry === entry));
     const list = await cli('dead', 'list');
     assert.equal(list.code, 0, list.stderr);
@@ -239,6 +230,170 @@ describe('the hub command line', () => {
     await assert.rejects(httpGet(port, '/healthz'), 'the port is closed');
   });
 });
+
+describe('bad input on the command line: a sentence on stderr, exit 1, never a stack trace', { concurrency: 2 }, () => {
+  const prefix = testPrefix('e2e-cli-bad');
+  const dir = mkdtempSync(join(tmpdir(), 'hub-cli-bad-'));
+  const badJson = join(dir, 'bad.json');
+  let closedPort: number;
+  let redis: Redis;
+
+  before(async () => {
+    closedPort = await freePort();
+    writeFileSync(badJson, '{"_id": "ccs.notifications", "mapping": {');
+    redis = new Redis(REDIS_URL);
+  });
+
+  after(async () => {
+    redis?.disconnect();
+    await dropPrefix(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const env = (): Record<string, string> => ({ REDIS_URL, HUB_PREFIX: prefix, MAPPING_FILE: join(dir, 'mapping.json') });
+  const huge = 'x'.repeat(64 * 1024 + 1);
+  const cases: Array<{ args: () => string[]; env?: () => Record<string, string>; says: RegExp; stdout?: string; label?: string }> = [
+    { args: () => ['nosuch'], says: /^hub: unknown command 'nosuch'\n\(hub --help says how to use it\)\n$/ },
+    { args: () => ['--bogus'], says: /^hub: unknown option '--bogus'\n/ },
+    { args: () => ['send', '--bogus', '#admins', 'x'], says: /^hub: unknown option '--bogus'\n\(hub send --help says how to use it\)\n$/ },
+    { args: () => ['send', '#admins'], says: /^hub: missing required argument 'body'\n/ },
+    { args: () => ['status', 'a', 'b'], says: /^hub: too many arguments for 'status'\. Expected 1 argument but got 2: a, b\.\n/ },
+    { args: () => ['dead', 'show', '1-1'], says: /^hub: unknown command 'show'\n\(hub dead --help says how to use it\)\n$/ },
+    { args: () => ['send', 'admins', 'x'], says: /^hub: not sent: `to`: "admins" is not a group name; group names start with # \(for example #admins\)\n$/ },
+    { args: () => ['send', '#ops team', 'x'], says: /^hub: not sent: `to`: "#ops team" is not a group name/ },
+    { args: () => ['send', '#admins', '   '], says: /^hub: not sent: `body` is empty: give the message text\n$/ },
+    { args: () => ['send', '#admins', huge], label: 'hub send #admins <64 KiB + 1 byte>', says: /^hub: not sent: `body` is 65 KiB, over the 64 KiB limit; shorten it or link to the details\n$/ },
+    { args: () => ['send', '#admins', 'x', '-f', 'rtf'], says: /^hub: not sent: `format` "rtf" is not one of html, text, markdown\n$/ },
+    { args: () => ['send', '#admins', 'x', '--channels', 'sms'], says: /^hub: not sent: `channels`: no channel is named "sms" \(known: console, email, matrix, slack, twitter, webhook\)\n$/ },
+    { args: () => ['send', '#admins', 'x', '--id', 'i'.repeat(201)], label: 'hub send #admins x --id <201 characters>', says: /^hub: not sent: `id` must be at most 200 characters/ },
+    { args: () => ['dead', 'replay', 'nonexistent-id'], says: /^hub: "nonexistent-id" is not a dead letter id; ids look like 1717171717171-0 \(see hub dead list\)\n$/ },
+    { args: () => ['dead', 'purge', '99999999999999999999-1', '1-x'], says: /^hub: "99999999999999999999-1", "1-x" are not dead letter ids/ },
+    { args: () => ['dead', 'replay', '1-1'], says: /^hub: no dead letter 1-1; see hub dead list\n$/ },
+    { args: () => ['dead', 'replay'], says: /^hub: name the dead letters \(ids from hub dead list\) or pass --all\n$/ },
+    { args: () => ['dead', 'purge', '--all', '1-1'], says: /^hub: give dead letter ids or --all, not both\n$/ },
+    { args: () => ['dead', 'list', '--limit', 'ten'], says: /^hub: --limit: expected a whole number ≥ 1, got "ten"\n$/ },
+    { args: () => ['mapping', 'validate', badJson], says: /^hub: .*bad\.json is not valid JSON: / },
+    {
+      args: () => ['mapping', 'put', join(REPO, 'mapping.json')],
+      env: () => ({ MAPPING_FILE: join(dir, 'no-such-folder', 'mapping.json') }),
+      says: /^hub: cannot write file .*no-such-folder\/mapping\.json \(ENOENT\); check that its folder exists and is writable, or set MAPPING_FILE\n$/,
+      stdout: 'valid: 2 group(s)\n',
+    },
+    {
+      args: () => ['mapping', 'get'],
+      env: () => ({ COUCHDB_URL: `http://admin:couch-pw@127.0.0.1:${closedPort}` }),
+      says: /^hub: CouchDB: cannot read http:\/\/admin@127\.0\.0\.1:\d+\/notifications\/ccs\.notifications: /,
+    },
+    {
+      args: () => ['status'],
+      env: () => ({ REDIS_URL: `redis://:redis-pw@127.0.0.1:${closedPort}` }),
+      says: /^hub: cannot reach Redis at redis:\/\/:\[redacted\]@127\.0\.0\.1:\d+ \(connect ECONNREFUSED 127\.0\.0\.1:\d+\); start Redis or set REDIS_URL\n$/,
+    },
+    {
+      args: () => ['dead', 'replay', '--all'],
+      env: () => ({ REDIS_URL: `redis://127.0.0.1:${closedPort}` }),
+      says: /^hub: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+ \(connect ECONNREFUSED/,
+    },
+    { args: () => ['status'], env: () => ({ HUB_CONCURRENCY: 'many' }), says: /^hub: invalid config:\n {2}delivery\.concurrency: .*\(from HUB_CONCURRENCY\)\n$/ },
+  ];
+
+  for (const c of cases) {
+    const label = c.label ?? `hub ${c.args().join(' ')}`;
+    test(`${label}${c.env ? ` (${Object.keys(c.env()).join(', ')})` : ''}`, async () => {
+      const r = await runCli(c.args(), { ...env(), ...c.env?.() });
+      assert.equal(r.code, 1, `exit code; stderr:\n${r.stderr}`);
+      assert.match(r.stderr, c.says);
+      assert.doesNotMatch(r.stderr, /^ {4}at /m, 'no stack trace');
+      assert.doesNotMatch(r.stderr, /-pw\b/, 'no password');
+      assert.equal(r.stdout, c.stdout ?? '');
+      if (c.args()[0] === 'send') assert.equal(await redis.exists(`${prefix}:in`), 0, 'nothing was sent');
+    });
+  }
+
+  test('hub alone prints the usage on stderr, exit 1, and --help says there is no default command', async () => {
+    const bare = await runCli([], env());
+    assert.equal(bare.code, 1);
+    assert.match(bare.stderr, /^Usage: hub \[options\] \[command\]\n/);
+    const help = await runCli(['--help'], env());
+    assert.equal(help.code, 0, help.stderr);
+    assert.doesNotMatch(help.stdout, /\(the default\)/);
+    assert.match(help.stdout, /There is no default command: `hub start` runs the hub and its channels\./);
+    assert.match(help.stdout, /^ {2}start \[options\] +run the hub and the workers of every configured/m);
+  });
+
+  test('hub --version (and -V, and the bin of a checkout) print the version of package.json', async () => {
+    const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['-V']]) {
+      const r = await runCli(args, env());
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, `${version}\n`, '']);
+    }
+    const bin = await runCli(['--version'], env(), 30_000, join(REPO, 'bin/hub.js'));
+    assert.deepEqual([bin.code, bin.stdout, bin.stderr], [0, `${version}\n`, '']);
+  });
+});
+
+describe('the quick start on the shipped defaults: the first message to #admins shows on the console', () => {
+  const prefix = testPrefix('e2e-cli-defaults');
+  const dir = mkdtempSync(join(tmpdir(), 'hub-cli-defaults-'));
+  const mappingFile = join(dir, 'mapping.json');
+  let port: number;
+  let hub: CliProcess;
+  let env: Record<string, string>;
+
+  before(async () => {
+    // The shipped mapping, copied: the running hub must not watch the checkout's own file.
+    copyFileSync(join(REPO, 'mapping.json'), mappingFile);
+    port = await freePort();
+    // No channel settings at all, as on a newcomer's machine.
+    env = { REDIS_URL, HUB_PREFIX: prefix, MAPPING_FILE: mappingFile, HUB_HTTP_HOST: '127.0.0.1' };
+    hub = await startReady({ ...env, HUB_HTTP_PORT: String(port) }, port);
+  });
+
+  after(async () => {
+    await hub?.kill();
+    await dropPrefix(prefix);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('hub send \'#admins\' \'<b>hi</b>\' prints one JSON line on the hub\'s stdout, and hub status says sent', async () => {
+    const sent = await runCli(['send', '#admins', '<b>hi</b>'], env);
+    assert.equal(sent.code, 0, sent.stderr);
+    const id = sent.stdout.trim();
+    const line = await eventually('the console line of the message', () =>
+      hub
+        .stdout()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.plugin === 'console' && l.notification === id),
+    );
+    assert.deepEqual(
+      { target: line.target, to: line.to, text: line.text, msg: line.msg, level: line.level },
+      { target: 'operator', to: ['#admins'], text: 'hi', msg: '#admins → operator: hi', level: 'info' },
+    );
+
+    const status = await eventually('hub status to say sent', async () => {
+      const r = await runCli(['status', id], env);
+      return r.code === 0 && /\bsent\b/.test(r.stdout) && r.stdout;
+    });
+    assert.match(status, /^ {2}sent {5}console operator {2}attempts 1$/m);
+    assert.equal(status.split('\n').filter((l) => /^ {2}\S/.test(l)).length, 1, `one target, nothing left waiting:\n${status}`);
+  });
+});
+
+/** `hub start` in the background, once its /readyz answers 200 on `port`. */
+async function startReady(env: Record<string, string>, port: number): Promise<CliProcess> {
+  const hub = spawnCli(['start'], env);
+  await eventually(
+    'hub start to be ready',
+    async () => {
+      if (hub.child.exitCode !== null) throw new Error(`hub start exited (${hub.child.exitCode}):\n${hub.stdout()}\n${hub.stderr()}`);
+      return (await httpGet(port, '/readyz').catch(() => undefined))?.status === 200;
+    },
+    20_000,
+  );
+  return hub;
+}
 
 function pairsOf(flat: string[]): Array<[string, string]> {
   const out: Array<[string, string]> = [];

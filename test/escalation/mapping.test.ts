@@ -60,7 +60,7 @@ describe('escalate.users in the mapping', () => {
     assert.deepEqual(errors.filter((e) => !e.includes('email[0]')), [
       `mapping[${at}["will smith"]: not a person's id as the watching channel names them, such as "@will:half-shot.uk"`,
       `mapping[${at}["@anna:half-shot.uk"]: not an object of channels such as {"email": ["will@half-shot.uk"]}`,
-      `mapping[${at}["@bob:half-shot.uk"].sms: no channel plugin is named "sms" (installed: email, matrix, slack, twitter, webhook)`,
+      `mapping[${at}["@bob:half-shot.uk"].sms: no channel plugin is named "sms" (installed: console, email, matrix, slack, twitter, webhook)`,
       `mapping[${at}["@bob:half-shot.uk"]: names no channel to reach this person through, such as "email": ["will@half-shot.uk"]`,
       `mapping[${at}["@carol:half-shot.uk"]: names no channel to reach this person through, such as "email": ["will@half-shot.uk"]`,
       'mapping["#b"].escalate.users: not an object of people such as {"@will:half-shot.uk": {"email": ["will@half-shot.uk"]}}',

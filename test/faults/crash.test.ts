@@ -80,7 +80,7 @@ describe('faults: crashes', () => {
       during: async (sent) => {
         for (const fraction of [0.2, 0.45, 0.7]) {
           await until('load', () => sent() >= LOAD * fraction, 30_000);
-          await until('deliveries in flight', () => inFlight(r) > 0, 5_000);
+          await until('deliveries in flight', () => inFlight(r) > 0);
           const n = inFlight(r);
           await victim.kill('SIGKILL');
           kills.push({ at: sent(), inFlight: n });
@@ -107,7 +107,7 @@ describe('faults: crashes', () => {
       during: async (sent) => {
         for (const fraction of [0.3, 0.65]) {
           await until('load', () => sent() >= LOAD * fraction, 30_000);
-          await until('deliveries in flight', () => inFlight(r) > 0, 5_000);
+          await until('deliveries in flight', () => inFlight(r) > 0);
           const kill = { at: sent(), pendingIngress: await pendingAt(r, 'in', 'hub'), inFlight: inFlight(r) };
           await Promise.all(procs.map((p) => p.kill('SIGKILL')));
           kills.push(kill);
@@ -131,11 +131,13 @@ describe('faults: crashes', () => {
     const stops: Array<{ process: string; inFlight: number; exitMs: number; exit: string }> = [];
     const replace = async (old: HubProcess, start: () => Promise<HubProcess>) => {
       const n = inFlight(r);
-      const begun = Date.now();
+      const begun = performance.now();
       const next = start();
       old.child.kill('SIGTERM');
-      const { code, signal } = await old.exited;
-      stops.push({ process: old.name.split(' ').slice(1).join(' '), inFlight: n, exitMs: Date.now() - begun, exit: String(signal ?? code) });
+      // It stops by itself (a process that hangs on SIGTERM fails here, with a generous deadline), having finished what it had in flight.
+      const timeout = sleep(60_000, undefined, { ref: false }).then(() => assert.fail(`${old.name} did not stop within a minute of SIGTERM`));
+      const { code, signal } = await Promise.race([old.exited, timeout]);
+      stops.push({ process: old.name.split(' ').slice(1).join(' '), inFlight: n, exitMs: Math.round(performance.now() - begun), exit: String(signal ?? code) });
       return next;
     };
     await r.produce({
@@ -153,7 +155,7 @@ describe('faults: crashes', () => {
     r.notes.stops = stops;
     const figures = await r.settle();
     r.report(figures);
-    for (const stop of stops) assert.ok(stop.exitMs < 10_000 && stop.exit === '0', `${stop.process} took ${stop.exitMs} ms to stop (exit ${stop.exit})`);
+    for (const stop of stops) assert.equal(stop.exit, '0', `${stop.process} stopped with ${stop.exit} after ${stop.exitMs} ms`);
   });
 
   test('SIGKILL the email and Slack workers in the middle of deliveries: no idempotency key there, so duplicates are counted', async () => {

@@ -4,7 +4,8 @@
  * failure (a room the bot is not invited to) is dead-lettered at once, and
  * `hub dead replay --all` sends it again once the bot is invited. A slow one
  * (a room whose sends are never answered) is retried to its last attempt
- * while the others go on.
+ * while the others go on. (Whether a slow target holds the others back, as an
+ * order of events, is head-of-line.test.ts; here the latencies are figures.)
  *
  * Replay while producers keep sending to the same target, two replays at once
  * (issue 11, finding 1): a replay used to write a delivery and its place in the
@@ -54,7 +55,8 @@ describe('faults: poison deliveries', () => {
     r.report(figures);
     assert.equal(figures.dead, poisoned, 'every delivery to the poison room is dead-lettered');
     assert.match(Object.keys(figures.reasons).join('\n'), /not in room <room> and cannot join it: invite it/);
-    assert.ok(r.notes.goodLatencyMs && (r.notes.goodLatencyMs as { p99: number }).p99 < 10_000, 'the good rooms are not held back');
+    const letters = (await r.redis.xrange(`${r.prefix}:dead`, '-', '+')).map(([, flat]) => flat);
+    assert.deepEqual([...new Set(letters.map((f) => f[f.indexOf('attempts') + 1]))], ['1'], 'dead-lettered at once: one attempt each, not retried');
 
     // Fixed: the bot is invited. Replay every dead letter: each arrives, once, in order.
     r.hs.invite(poison, r.bot.userId);
@@ -71,7 +73,8 @@ describe('faults: poison deliveries', () => {
   });
 
   test('a room whose sends are never answered: retried to its last attempt while the other rooms go on', async () => {
-    rig = await Rig.start({ scenario: 'poison/slow', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: '3' }, delivery: { timeout: '500ms' } });
+    // A timeout that the other rooms' sends meet even on a loaded machine (3 attempts each, like the slow room's).
+    rig = await Rig.start({ scenario: 'poison/slow', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: '3' }, delivery: { timeout: '2s' } });
     const r = rig;
     const rooms = Array.from({ length: 6 }, () => r.room());
     const slow = r.room();
@@ -79,7 +82,7 @@ describe('faults: poison deliveries', () => {
       ...Object.fromEntries([0, 1, 2].map((g) => [`#p${g}`, { matrix: [...rooms.slice(g * 2, g * 2 + 2), slow] }])),
       ...Object.fromEntries([0, 1, 2].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])),
     });
-    const poisoned = 10;
+    const poisoned = 5;
     r.hs.failNext(poisoned * 3 + 10, 'timeout', new RegExp(`^PUT .*/rooms/${encodeURIComponent(slow)}/send/`));
     await r.hub();
     await r.worker('matrix');
@@ -88,10 +91,18 @@ describe('faults: poison deliveries', () => {
     const good = (roomId: string) => roomId !== slow;
     const figures = await r.settle(90_000);
     r.notes.goodLatencyMs = r.latency(good);
-    r.notes.slowRoomSends = r.hs.requests().filter((q) => q.path.includes(encodeURIComponent(slow)) && q.method === 'PUT').length;
+    const sends = r.hs.requests().filter((q) => q.method === 'PUT' && q.path.includes('/send/'));
+    const isSlow = (q: { path: string }) => q.path.includes(encodeURIComponent(slow));
+    const slowAt = sends.flatMap((q, i) => (isSlow(q) ? [i] : []));
+    r.notes.slowRoomSends = slowAt.length;
+    // Sends to the other rooms made while the slow room was being retried: after its second attempt, before its last.
+    r.notes.goodSendsWhileSlowRetried = sends.slice(slowAt[1], slowAt.at(-1)).filter((q) => !isSlow(q)).length;
     r.report(figures);
     assert.equal(figures.dead, poisoned);
-    assert.ok((r.notes.goodLatencyMs as { p99: number }).p99 < 10_000, 'the good rooms are not held back by the slow one');
+    assert.ok(slowAt.length <= poisoned * 3, `${slowAt.length} sends to the slow room`);
+    const letters = (await r.redis.xrange(`${r.prefix}:dead`, '-', '+')).map(([, flat]) => flat);
+    assert.deepEqual([...new Set(letters.map((f) => f[f.indexOf('attempts') + 1]))], ['3'], 'each delivery to the slow room retried to its last attempt');
+    assert.ok((r.notes.goodSendsWhileSlowRetried as number) > 0, 'the other rooms went on while the slow one was retried');
   });
 
   test('two `dead replay --all` at once while producers keep sending to the same target: each letter replayed once, nothing stuck, the order list in stream order', async () => {

@@ -1,11 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+export interface CouchLockout {
+  /** Failed logins from one address that lock a user out (CouchDB's default 5). */
+  threshold?: number;
+  /** How long the count lives from its first failure, and so the longest lockout, in ms (CouchDB's default 300000). */
+  periodMs?: number;
+  mode?: 'enforce' | 'warn' | 'off';
+}
+
 export interface TestCouch {
-  /** `http://127.0.0.1:<port>`, no credentials (pouchdb-server starts in admin party). */
+  /** `http://127.0.0.1:<port>`, no credentials (admin party, unless `admins` were given). */
   url: string;
   port: number;
   /** Where the databases, config.json and the server's logs (server.log, log.txt) live. */
@@ -16,6 +25,12 @@ export interface TestCouch {
   restart(): Promise<void>;
   /** SIGKILL, as in a crash; `restart()` brings it back with its data. */
   kill(): Promise<void>;
+}
+
+/** `-pbkdf2-<derived key>,<salt>,<iterations>`, the `[admins]` form of a password. */
+function hashAdminPassword(password: string): string {
+  const salt = randomBytes(16).toString('hex');
+  return `-pbkdf2-${pbkdf2Sync(password, salt, 10, 20, 'sha1').toString('hex')},${salt},10`;
 }
 
 /** A free loopback port, found by letting the kernel pick one. */
@@ -31,15 +46,26 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * A real CouchDB-protocol server for tests: pouchdb-server on LevelDB in a temp
- * dir (not `--in-memory`, so that a restart keeps the data and the sequence
- * numbers go on, as with a real CouchDB). Run with this process's Node.
+ * A real CouchDB-protocol server for tests: pouchdb-server's parts on LevelDB
+ * in a temp dir (not in memory, so that a restart keeps the data and the
+ * sequence numbers go on, as with a real CouchDB), with CouchDB 3's lockout
+ * after failed logins (couchdb-process.ts; `lockout` sets it, CouchDB's
+ * defaults otherwise; the count is kept in memory, so a restart clears it, as
+ * in CouchDB). Run with this process's Node.
  */
-export async function startCouch(options: { port?: number } = {}): Promise<TestCouch> {
+export async function startCouch(options: { port?: number; lockout?: CouchLockout; admins?: Record<string, string> } = {}): Promise<TestCouch> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'couch-test-'));
   const url = `http://127.0.0.1:${port}`;
-  const bin = join(import.meta.dirname, '../../node_modules/pouchdb-server/bin/pouchdb-server');
+  const script = join(import.meta.dirname, 'couchdb-process.ts');
+  const { threshold, periodMs, mode } = options.lockout ?? {};
+  const lockout = Object.fromEntries(
+    Object.entries({ threshold, max_lifetime: periodMs, mode }).flatMap(([key, value]) => (value === undefined ? [] : [[key, String(value)]])),
+  );
+  // Server admins from the start (no admin party to race with), hashed as CouchDB and pouchdb-server store them.
+  const admins = Object.fromEntries(Object.entries(options.admins ?? {}).map(([name, password]) => [name, hashAdminPassword(password)]));
+  const config = { ...(Object.keys(lockout).length ? { chttpd_auth_lockout: lockout } : {}), ...(options.admins ? { admins } : {}) };
+  if (Object.keys(config).length) writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config)}\n`);
   let child: ChildProcess | undefined;
   const killOnExit = () => {
     child?.kill('SIGKILL');
@@ -49,13 +75,12 @@ export async function startCouch(options: { port?: number } = {}): Promise<TestC
 
   const spawnServer = async () => {
     const log = openSync(join(dir, 'server.log'), 'a');
-    const args = [bin, '--port', String(port), '--host', '127.0.0.1', '--dir', dir, '--config', join(dir, 'config.json'), '--no-stdout-logs'];
-    child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', log, log] });
+    child = spawn(process.execPath, [script, String(port), dir], { cwd: dir, stdio: ['ignore', log, log] });
     closeSync(log);
     child.unref(); // the exit hook kills it; it must not keep a failed test run alive
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`pouchdb-server exited (${child.exitCode}); see ${dir}/server.log`);
+      if (child.exitCode !== null) throw new Error(`the test CouchDB exited (${child.exitCode}); see ${dir}/server.log`);
       try {
         const res = await fetch(`${url}/`, { signal: AbortSignal.timeout(1_000) });
         await res.text();
@@ -63,7 +88,7 @@ export async function startCouch(options: { port?: number } = {}): Promise<TestC
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`pouchdb-server did not answer on ${url}; see ${dir}/server.log`);
+      if (Date.now() > deadline) throw new Error(`the test CouchDB did not answer on ${url}; see ${dir}/server.log`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };

@@ -185,7 +185,7 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
     get connections() {
       return connections;
     },
-    waitForMessages(count, timeoutMs = 10_000) {
+    waitForMessages(count, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           if (messages.length < count) return;

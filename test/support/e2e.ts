@@ -39,7 +39,7 @@ export type Outcome = { id: string } & Record<string, string>;
  * Wait until every one of `count` deliveries of message `entry` has a final
  * outcome (`sent` or `dead`) in `<prefix>:events`; resolves with those events.
  */
-export async function settled(hub: TestHub, entry: string, count: number, timeoutMs = 10_000): Promise<Outcome[]> {
+export async function settled(hub: TestHub, entry: string, count: number, timeoutMs = 30_000): Promise<Outcome[]> {
   return eventually(
     `${count} final outcome(s) of ${entry}`,
     async () => {
@@ -51,7 +51,7 @@ export async function settled(hub: TestHub, entry: string, count: number, timeou
 }
 
 /** Wait until nothing is left to do: no entry waiting or in progress in `in` and every `deliver:*` stream. */
-export async function idle(hub: TestHub, timeoutMs = 10_000): Promise<void> {
+export async function idle(hub: TestHub, timeoutMs = 30_000): Promise<void> {
   await eventually(
     'the hub to be idle',
     async () => {
@@ -88,10 +88,10 @@ function childEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env };
 }
 
-/** Run one command to its end (killed after `timeoutMs`). */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
+/** Run one command to its end (killed after `timeoutMs`); `main` is another entry point, such as the bin. */
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000, main = HUB_MAIN): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [HUB_MAIN, ...args], { cwd: REPO, env: childEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+    execFile(process.execPath, [main, ...args], { cwd: REPO, env: childEnv(env), timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const failure = err as (Error & { code?: number | string; signal?: NodeJS.Signals | null; killed?: boolean }) | null;
       if (failure && typeof failure.code !== 'number' && !failure.signal) return reject(failure);
       resolve({ code: failure ? (typeof failure.code === 'number' ? failure.code : null) : 0, signal: failure?.signal ?? null, stdout, stderr });

@@ -64,7 +64,7 @@ export async function startTestHub(options: {
 }
 
 /** Poll until `check` returns a truthy value (or throw after `timeoutMs` with `what`). */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

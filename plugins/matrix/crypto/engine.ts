@@ -10,11 +10,12 @@
  * from the homeserver, and room keys go to every device of every joined (or
  * invited, as history visibility says) member, verified or not.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MatrixEvent, Room } from 'matrix-js-sdk';
 import type { Logger } from 'pino';
 import type { MatrixApi } from '../client.ts';
+import { type StoreLock, lockStore } from './store-lock.ts';
 
 type Json = Record<string, unknown>;
 /** The SDK's crypto backend, as far as this module drives it (the sync hooks are internal to the SDK's own sync loop). */
@@ -27,22 +28,16 @@ interface Backend {
   getOwnDeviceKeys(): Promise<{ ed25519: string; curve25519: string }>;
 }
 
-export type CryptoState = 'starting' | 'running' | 'failed' | 'stopped';
+/** `waiting`: another live process owns the store; `starting`: this one owns it and gets ready. Both end on their own: deliveries wait for them. */
+export type CryptoState = 'waiting' | 'starting' | 'running' | 'failed' | 'stopped';
 
 export interface CryptoOptions {
   /** The folder of the store (MATRIX_CRYPTO_STORE). */
   storeDir: string;
-  /** 32 bytes that encrypt the store at rest (MATRIX_CRYPTO_KEY, base64). */
+  /** 32 bytes that encrypt the store at rest (MATRIX_CRYPTO_KEY, see store-key.ts). */
   storeKey: Uint8Array;
   /** How long the crypto's /sync long-polls. */
   syncTimeoutMs: number;
-}
-
-/** MATRIX_CRYPTO_KEY: 32 bytes in base64 (`openssl rand -base64 32`), or `undefined` with why not. */
-export function parseStoreKey(text: string): Uint8Array | string {
-  const bytes = Buffer.from(text.trim(), 'base64');
-  if (bytes.length !== 32) return `MATRIX_CRYPTO_KEY must be 32 bytes in base64 (openssl rand -base64 32); it decodes to ${bytes.length} bytes`;
-  return new Uint8Array(bytes);
 }
 
 const FILTER = JSON.stringify({
@@ -55,8 +50,7 @@ export class MatrixCrypto {
   state: CryptoState = 'starting';
   /** Why it is not running, in words (for refusals). */
   reason = 'end-to-end encryption is starting';
-  /** Whether a refusal for not running may succeed later (the store is held by another live process). */
-  busy = false;
+  /** Resolves once it is running, has failed for good, or was stopped. */
   readonly started: Promise<void>;
   private readonly api: MatrixApi;
   private readonly options: CryptoOptions;
@@ -64,7 +58,7 @@ export class MatrixCrypto {
   private readonly rooms = new Map<string, Room>();
   private readonly stop = new AbortController();
   private backend: Backend | undefined;
-  private lockPath: string | undefined;
+  private storeLock: StoreLock | undefined;
   private syncLoop: Promise<void> | undefined;
   /** Counters for metrics (the plugin API has no metrics registry yet). */
   readonly counts = { encryptedSends: 0, keyShareFailures: 0 };
@@ -74,6 +68,12 @@ export class MatrixCrypto {
     this.options = options;
     this.logger = logger;
     this.started = this.start().catch((err: unknown) => {
+      this.storeLock?.release();
+      this.storeLock = undefined;
+      if (this.stop.signal.aborted) {
+        this.state = 'stopped';
+        return;
+      }
       this.state = 'failed';
       this.reason = `end-to-end encryption failed to start: ${(err as Error).message}`;
       this.logger.error({ err }, this.reason);
@@ -81,10 +81,20 @@ export class MatrixCrypto {
   }
 
   private async start(): Promise<void> {
-    this.lock();
+    const { storeDir } = this.options;
+    mkdirSync(storeDir, { recursive: true, mode: 0o700 });
+    const askedAt = Date.now();
+    this.storeLock = await lockStore(storeDir, this.stop.signal, (holder) => {
+      this.state = 'waiting';
+      this.reason = `its crypto store is in use by ${holder ? `process ${holder.pid} on ${holder.host}` : 'another process'} (one matrix worker per store); this worker takes it over when that one ends`;
+      this.logger.warn({ store: storeDir, holder }, 'the crypto store is in use by another process; waiting to take it over');
+    });
+    if (this.state === 'waiting') this.logger.info({ store: storeDir, waitedMs: Date.now() - askedAt }, 'took over the crypto store');
+    this.state = 'starting';
+    this.reason = 'end-to-end encryption is starting';
     // Loaded only when encryption is configured: without MATRIX_CRYPTO_STORE the plugin loads nothing more than before.
     const { installIndexedDb } = await import('./indexeddb.ts');
-    installIndexedDb(this.options.storeDir);
+    installIndexedDb(storeDir);
     const client = this.api.sdk;
     unrefLocalTimeouts(client.http as unknown as Http);
     await client.initRustCrypto({ cryptoDatabasePrefix: 'notification-hub', storageKey: this.options.storeKey });
@@ -92,8 +102,7 @@ export class MatrixCrypto {
     // Devices added or changed while the hub was down: query every tracked user's devices again.
     await backend.markAllTrackedUsersAsDirty();
     this.backend = backend;
-    // One sync first: uploads this device's keys and learns device list changes before the first send.
-    await this.syncOnce(undefined, 0);
+    await this.firstSync();
     const keys = await backend.getOwnDeviceKeys();
     this.state = 'running';
     this.reason = '';
@@ -115,6 +124,24 @@ export class MatrixCrypto {
     });
     backend.onSyncCompleted({});
     this.since = res.next_batch;
+  }
+
+  /**
+   * One sync before the first send: uploads this device's keys and learns
+   * device list changes. A homeserver that does not answer yet (a restart
+   * racing it) is waited for, not a reason to give up until the next restart.
+   */
+  private async firstSync(): Promise<void> {
+    for (let delay = 1000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        return await this.syncOnce(undefined, 0);
+      } catch (err) {
+        this.stop.signal.throwIfAborted();
+        this.reason = `end-to-end encryption is starting (the homeserver did not answer its first sync: ${(err as Error).message})`;
+        this.logger.warn({ err, retryInMs: delay }, 'end-to-end encryption: the first sync failed; retrying');
+        await sleep(delay, undefined, { signal: this.stop.signal });
+      }
+    }
   }
 
   private async loop(): Promise<void> {
@@ -162,38 +189,17 @@ export class MatrixCrypto {
     return { type: event.getWireType(), content: event.getWireContent() as Json };
   }
 
-  /**
-   * One process at a time owns the store (two would upload one-time keys twice
-   * and reuse message indices): a pid file, taken over from a dead process.
-   */
-  private lock(): void {
-    const path = join(this.options.storeDir, '..', `${this.options.storeDir.replace(/[/\\]+$/, '').split(/[/\\]/).pop()}.lock`);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(path, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        this.lockPath = path;
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = Number(readFileSync(path, 'utf8'));
-        if (pid && pid !== process.pid && alive(pid)) {
-          this.busy = true;
-          throw new Error(`the crypto store is in use by process ${pid} (one matrix worker per store)`);
-        }
-        rmSync(path, { force: true });
-      }
-    }
-    throw new Error(`could not lock the crypto store (${path})`);
-  }
-
   async close(): Promise<void> {
     this.stop.abort();
     await this.started;
     await this.syncLoop;
     this.state = 'stopped';
-    if (this.lockPath) rmSync(this.lockPath, { force: true });
+    if (this.storeLock) {
+      // The crypto lets go of the store (its IndexedDB connections) before another process may take it.
+      this.api.sdk.stopClient();
+      this.storeLock.release();
+      this.storeLock = undefined;
+    }
   }
 }
 
@@ -215,13 +221,4 @@ function unrefLocalTimeouts(http: Http): void {
     const deadline = AbortSignal.timeout(localTimeoutMs);
     return original(method, path, query, body, { ...rest, abortSignal: rest.abortSignal ? AbortSignal.any([rest.abortSignal, deadline]) : deadline });
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

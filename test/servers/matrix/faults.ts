@@ -37,6 +37,11 @@ export class Faults {
     for (let i = 0; i < n; i++) this.pending.push({ fault, only });
   }
 
+  /** Forget the failures not taken yet. */
+  clear(): void {
+    this.pending = [];
+  }
+
   rateLimit(limit: RateLimit | undefined): void {
     this.limit = limit;
     this.sends = 0;

@@ -70,6 +70,8 @@ export interface Homeserver {
   requests(): RequestRecord[];
   /** Answer the next `n` requests (those whose `METHOD /path` matches `only`) with an error, or hold them unanswered. */
   failNext(n: number, fault: Fault, only?: RegExp): void;
+  /** Forget the failures of `failNext` not taken yet: the next requests are answered normally. */
+  clearFaults(): void;
   /** Answer every Nth send 429 M_LIMIT_EXCEEDED; `undefined` stops. */
   rateLimit(limit: RateLimit | undefined): void;
   /** Wait `ms` before answering every request (0: no delay). */
@@ -156,6 +158,7 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     receipts: (roomId) => [...room(roomId).receipts.values()],
     requests: () => [...hub.requests],
     failNext: (n, fault, only) => faults.failNext(n, fault, only),
+    clearFaults: () => faults.clear(),
     rateLimit: (limit) => faults.rateLimit(limit),
     delay(ms) {
       faults.delayMs = ms;

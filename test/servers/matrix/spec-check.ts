@@ -1,6 +1,6 @@
 /**
  * Checks the fake homeserver's traffic against the official Matrix API files
- * (`../shared/specs/matrix/data`): every request body against its operation's
+ * (vendored unmodified in `./spec/data`, see its README): every request body against its operation's
  * `requestBody` schema, every response against the schema for its status, and
  * the content of sent events against their event schemas. Loaded once per
  * process; `$ref`s (relative files and JSON pointers) are inlined.
@@ -14,7 +14,7 @@ import addFormatsModule from 'ajv-formats';
 import { parse } from 'yaml';
 
 export const SPEC_DIR = process.env.MATRIX_SPEC_DIR
-  ?? fileURLToPath(new URL('../../../../shared/specs/matrix/data/', import.meta.url));
+  ?? fileURLToPath(new URL('./spec/data/', import.meta.url));
 const API_DIR = join(SPEC_DIR, 'api/client-server');
 const EVENT_DIR = join(SPEC_DIR, 'event-schemas/schema');
 

@@ -6,7 +6,8 @@
  * (`application/problem+json`) as X sends them; a post with the text of an
  * earlier one is refused (403); every response carries the
  * `x-rate-limit-*` headers, and a knob answers 429. Requests and responses
- * are checked against X's OpenAPI file; departures land in `violations`.
+ * are checked against the operations' schemas (./schemas.ts); departures
+ * land in `violations`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
