@@ -15,10 +15,16 @@ import { MappingStore } from './mapping/store.ts';
 import type { TargetRules } from './mapping/validate.ts';
 import { Metrics } from './metrics.ts';
 import { Redactor } from './redactor.ts';
-import { connectRedis } from './redis/connect.ts';
+import { escalationScripts } from './escalation/scripts.ts';
+import { routeScripts } from './ingress/route-script.ts';
+import { journalScripts } from './journal/scripts.ts';
+import { type Scripts, connectRedis } from './redis/connect.ts';
 import { RedisHealth } from './redis/health.ts';
 import { type Keys, createKeys } from './redis/keys.ts';
 import { PluginRegistry } from './runtime/plugin-registry.ts';
+
+/** Every Lua script of the hub, by command name: the features' own, registered on the hub's connection here. */
+export const HUB_SCRIPTS: Scripts = { ...journalScripts, ...routeScripts, ...escalationScripts };
 
 /** Everything a hub process is made of; each piece is built on first use. */
 export interface Cradle {
@@ -76,7 +82,7 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
     logger: asFunction(({ config, redactor }: Cradle) => createLogger({ level: config.logLevel, redactor, ...(options.logDestination ? { destination: options.logDestination } : {}) })).singleton(),
     metrics: asFunction(() => new Metrics()).singleton(),
     keys: asFunction(({ config }: Cradle) => createKeys(config.prefix)).singleton(),
-    redis: asFunction(({ config, consumerName }: Cradle) => connectRedis(config.redisUrl, { name: `hub:${consumerName}`, failFast: options.failFast ?? false }))
+    redis: asFunction(({ config, consumerName }: Cradle) => connectRedis(config.redisUrl, { name: `hub:${consumerName}`, failFast: options.failFast ?? false, scripts: HUB_SCRIPTS }))
       .singleton()
       .disposer((redis) => void redis.disconnect()),
     redisHealth: asClass(RedisHealth).singleton(),

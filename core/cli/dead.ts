@@ -1,12 +1,13 @@
 import { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { HubError } from '../errors.ts';
+import { type Letter, replayLetters } from '../journal/replay.ts';
 import type { Keys } from '../redis/keys.ts';
 import { fromPairs } from '../redis/fields.ts';
 import { positiveInteger, print, withApp } from './context.ts';
 
-const MESSAGE_FIELDS = ['to', 'subject', 'body', 'format', 'id', 'channels', 'content'];
-const DELIVERY_FIELDS = ['delivery', 'entry', 'channel', 'target', 'to', 'subject', 'body', 'format', 'id'];
+/** Letters read per round trip. */
+const PAGE = 500;
 
 const MAX_U64 = 2n ** 64n - 1n;
 
@@ -26,32 +27,29 @@ function checkSelection(ids: string[], all: boolean): void {
   }
 }
 
-async function select(redis: Redis, keys: Keys, ids: string[], all: boolean): Promise<Array<Record<string, string>>> {
-  const rows = all
-    ? ((await redis.xrange(keys.dead, '-', '+')) as Array<[string, string[]]>)
-    : ((await Promise.all(ids.map((id) => redis.xrange(keys.dead, id, id)))).flat() as Array<[string, string[]]>);
-  const found = rows.map(([id, flat]) => ({ ...fromPairs(flat), id }));
-  const missing = ids.filter((id) => !found.some((r) => r.id === id));
-  if (missing.length) throw new HubError('HUB_ERR_NOT_FOUND', `no dead letter ${missing.join(', ')}; see hub dead list`);
-  return found;
-}
-
 /**
- * Send a dead letter again: an ingress one goes back to the ingress stream; a
- * delivery one back to its channel's stream with its delivery id, so that the
- * peer's idempotency (Matrix transaction ids) still recognises it.
+ * The named dead letters (all of them found, or an error naming those that are
+ * not), or with `all` every letter there was when the command started, a page
+ * at a time: the letters a replay itself causes (a target still refusing) come
+ * after that and are left for the next replay.
  */
-async function replay(redis: Redis, keys: Keys, letter: Record<string, string>): Promise<string> {
-  const delivery = letter.stage === 'delivery';
-  const names = delivery ? DELIVERY_FIELDS : MESSAGE_FIELDS;
-  const fields = names.flatMap((name) => (letter[name] !== undefined ? [name, letter[name]!] : []));
-  const stream = delivery ? keys.deliver(letter.channel!) : keys.in;
-  const id = (await redis.xadd(stream, '*', ...fields))!;
-  // A replayed delivery takes its place at the end of its target's order.
-  const multi = redis.multi();
-  if (delivery) multi.rpush(keys.order(letter.channel!, letter.target!), id);
-  await multi.xdel(keys.dead, letter.id!).exec();
-  return id;
+async function* select(redis: Redis, keys: Keys, ids: string[], all: boolean): AsyncGenerator<Letter[]> {
+  // A letter's own `id` field is the producer's idempotency key, not the letter's id.
+  const read = (rows: Array<[string, string[]]>): Letter[] => rows.map(([id, flat]) => ({ id, fields: fromPairs(flat) }));
+  if (!all) {
+    const found = read((await Promise.all(ids.map((id) => redis.xrange(keys.dead, id, id)))).flat() as Array<[string, string[]]>);
+    const missing = ids.filter((id) => !found.some((r) => r.id === id));
+    if (missing.length) throw new HubError('HUB_ERR_NOT_FOUND', `no dead letter ${missing.join(', ')}; see hub dead list`);
+    yield found;
+    return;
+  }
+  const last = ((await redis.xrevrange(keys.dead, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]?.[0];
+  for (let from = '-'; last !== undefined; ) {
+    const page = read((await redis.xrange(keys.dead, from, last, 'COUNT', PAGE)) as Array<[string, string[]]>);
+    if (page.length === 0) return;
+    yield page;
+    from = `(${page.at(-1)!.id}`;
+  }
 }
 
 export function deadCommand(): Command {
@@ -78,8 +76,14 @@ export function deadCommand(): Command {
     .option('--all', 'every dead letter')
     .action(async (ids: string[], opts: { all?: boolean }) => {
       await withApp(async ({ cradle: { redis, keys } }) => {
-        for (const letter of await select(redis, keys, ids, opts.all ?? false)) {
-          process.stdout.write(`${letter.id} → ${await replay(redis, keys, letter)}\n`);
+        for await (const letters of select(redis, keys, ids, opts.all ?? false)) {
+          for (const { letter, entry, refused } of await replayLetters(redis, keys, letters)) {
+            if (entry) process.stdout.write(`${letter} → ${entry}\n`);
+            else if (refused) {
+              process.stderr.write(`${letter}: not replayed, Redis refused it (${refused}); it stays a dead letter\n`);
+              process.exitCode = 1;
+            } else process.stdout.write(`${letter}: replayed or purged meanwhile by another command; skipped\n`);
+          }
         }
       }, () => checkSelection(ids, opts.all ?? false));
     });
@@ -90,9 +94,9 @@ export function deadCommand(): Command {
     .option('--all', 'every dead letter')
     .action(async (ids: string[], opts: { all?: boolean }) => {
       await withApp(async ({ cradle: { redis, keys } }) => {
-        const letters = await select(redis, keys, ids, opts.all ?? false);
-        if (letters.length) await redis.xdel(keys.dead, ...letters.map((l) => l.id!));
-        process.stdout.write(`purged ${letters.length} dead letter(s)\n`);
+        let purged = 0;
+        for await (const letters of select(redis, keys, ids, opts.all ?? false)) purged += await redis.xdel(keys.dead, ...letters.map((l) => l.id));
+        process.stdout.write(`purged ${purged} dead letter(s)\n`);
       }, () => checkSelection(ids, opts.all ?? false));
     });
   return dead;

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Acknowledgement } from '../plugin-api.ts';
+import { type AckRecord, RECORD_ACK_FIELD } from '../journal/record.ts';
 import type { Keys } from '../redis/keys.ts';
 
 export interface Acknowledgements {
@@ -26,10 +27,10 @@ export function acknowledgements(deps: { redis: Redis; keys: Keys; config: HubCo
     async acknowledge(messageId, ack) {
       if (!HOW.has(ack.how)) throw new TypeError(`acknowledge: "how" is read, reaction or reply, not ${JSON.stringify(ack.how)}`);
       const at = Date.now();
-      const record = JSON.stringify({ by: ack.by, how: ack.how, channel, at: new Date(at).toISOString() });
+      const record = JSON.stringify({ by: ack.by, how: ack.how, channel, at: new Date(at).toISOString() } satisfies AckRecord);
       const result = await redis.escalationAcknowledge(
         4, keys.escalations, keys.escalation(messageId), keys.message(messageId), keys.events,
-        messageId, ack.by, ack.how, at, config.eventsMaxLen, record,
+        messageId, ack.by, ack.how, at, config.eventsMaxLen, record, RECORD_ACK_FIELD,
       );
       if (result === 'cancelled') {
         metrics.escalations.inc({ outcome: 'cancelled' });

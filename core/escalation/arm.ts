@@ -1,7 +1,7 @@
 /**
  * Arming: the escalation a message carries when one of its groups has an
  * `escalate` block. The router writes it in the same script call as the
- * fan-out (core/redis/scripts.ts, ROUTE), so a message is either routed with
+ * fan-out (core/ingress/route-script.ts, ROUTE), so a message is either routed with
  * its escalation or not at all.
  */
 import { type BodyFormat, toPlainText } from '../format.ts';
@@ -14,8 +14,8 @@ export interface ArmedEscalation {
   fields: Record<string, string>;
 }
 
-/** A route as stored: `[channel, target]`. */
-export type StoredRoute = [string, string];
+/** A route as stored: `[channel, target]`, the target normalized, and as written when that differs. */
+export type StoredRoute = [channel: string, target: string, address?: string];
 
 const EXCERPT_CHARS = 300;
 
@@ -46,7 +46,7 @@ export function escalationFor(
       users.set(user, mine);
     }
   }
-  const stored = (rs: Iterable<Route>): StoredRoute[] => [...rs].map((r) => [r.channel, r.target]);
+  const stored = (rs: Iterable<Route>): StoredRoute[] => [...rs].map((r) => (r.receiver === r.target ? [r.channel, r.receiver] : [r.channel, r.receiver, r.target]));
   const dueAt = now + afterMs;
   return {
     dueAt,

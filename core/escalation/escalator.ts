@@ -12,8 +12,9 @@ import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Keys } from '../redis/keys.ts';
-import { pairs } from '../redis/fields.ts';
-import { readMessageRecord } from '../runtime/outcomes.ts';
+import type { QueuedDelivery } from '../journal/delivery.ts';
+import { enqueueBlock } from '../journal/enqueue.ts';
+import { readMessageRecord } from '../journal/record.ts';
 import type { StoredRoute } from './arm.ts';
 import { type WatchedDelivery, reminderMessage } from './message.ts';
 
@@ -113,7 +114,7 @@ export class Escalator {
     if (watched.length === 0 || routes.length === 0) {
       // Nothing was sent where it could be read (no delivery on a watching channel), or nobody is left to nag.
       const final = watched.length === 0 ? 'unwatched' : 'acknowledged';
-      const [status] = await redis.escalationFire(base.length, ...base, ...common, 'close', '', final, config.eventsMaxLen, 0, 0, hash.sent ?? '[]');
+      const [status] = await redis.escalationFire(base.length, ...base, ...common, 'close', '', final, config.eventsMaxLen, hash.sent ?? '[]');
       if (status === 'closed') {
         metrics.escalations.inc({ outcome: 'due' });
         this.#logger.info({ entry, state: final }, 'escalation ended without a reminder');
@@ -139,19 +140,25 @@ export class Escalator {
       readBy,
       now,
     });
-    const deliveries = routes.map(([channel, target], i): EscalationDelivery => [`${keys.prefix}:${entry}:esc${round}:${i}`, channel, target, round]);
-    const sent = [...(JSON.parse(hash.sent ?? '[]') as EscalationDelivery[]), ...deliveries];
-    const shared = pairs({ to: (meta.to ?? []).join(','), subject: reminder.subject, body: reminder.body, format: reminder.format, escalation: String(round) });
+    const queued = routes.map(([channel, target, address], i): QueuedDelivery => ({ id: `${keys.prefix}:${entry}:esc${round}:${i}`, channel, target, ...(address ? { address } : {}) }));
+    const sent = [...(JSON.parse(hash.sent ?? '[]') as EscalationDelivery[]), ...queued.map((d): EscalationDelivery => [d.id, d.channel, d.target, round])];
+    const block = enqueueBlock(keys, queued, {
+      entry,
+      to: (meta.to ?? []).join(','),
+      subject: reminder.subject,
+      body: reminder.body,
+      format: reminder.format,
+      escalation: String(round),
+    });
     const result = await redis.escalationFire(
-      base.length + deliveries.length * 2,
-      ...base, ...deliveries.map(([, channel]) => keys.deliver(channel)), ...deliveries.map(([, channel, target]) => keys.order(channel, target)),
-      ...common, 'fire', next, 'done', config.eventsMaxLen, deliveries.length, shared.length / 2, JSON.stringify(sent),
-      ...shared, ...deliveries.flatMap(([id, channel, target]) => [id, channel, target]),
+      base.length + block.keys.length,
+      ...base, ...block.keys,
+      ...common, 'fire', next, 'done', config.eventsMaxLen, JSON.stringify(sent), ...block.args,
     );
     if (result[0] !== 'fired') return result[0] as 'stale' | 'gone';
     metrics.escalations.inc({ outcome: 'due' });
     metrics.escalations.inc({ outcome: 'sent' });
-    this.#logger.info({ entry, round, rounds, deliveries: deliveries.length, next: next ? new Date(Number(next)).toISOString() : undefined }, 'escalation fired');
+    this.#logger.info({ entry, round, rounds, deliveries: queued.length, next: next ? new Date(Number(next)).toISOString() : undefined }, 'escalation fired');
     return 'fired';
   }
 

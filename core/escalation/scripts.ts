@@ -5,19 +5,19 @@
  * to an escalation bumps its `version`, and FIRE only acts on the version its
  * caller read.
  */
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import { ENQUEUE_LUA } from '../journal/enqueue.ts';
 
 /**
  * Claim a due escalation and fire one round of it, or close it.
- * KEYS: escalations index, escalation hash, events, then one deliver stream per delivery,
- *       then one order list per delivery (its target's unsettled deliveries: a reminder joins the end, as in ROUTE).
+ * KEYS: escalations index, escalation hash, events, then the round's deliveries (journal enqueue block:
+ *       a reminder joins the end of its target's order, as any delivery).
  * ARGV: entry, version read, now ms, mode (fire|close), next due ms ('' when this is the last round),
- *       final state (when it ends), events maxlen, n deliveries, k shared field pairs,
- *       the escalation's deliveries so far as json (for `hub status`),
- *       then the k pairs, then n × (delivery id, channel, target).
+ *       final state (when it ends), events maxlen, the escalation's deliveries so far as json (for `hub status`),
+ *       then the deliveries (journal enqueue block).
  * Returns {'fired', round} | {'closed', state} | {'stale'} | {'gone', why}.
  */
-const FIRE = `
+const FIRE = `${ENQUEUE_LUA}
 local entry, version, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local state = redis.call('HGET', KEYS[2], 'state')
 if state ~= 'armed' then
@@ -28,7 +28,6 @@ if redis.call('HGET', KEYS[2], 'version') ~= version then return {'stale'} end
 local due = redis.call('ZSCORE', KEYS[1], entry)
 if not due or tonumber(due) > now then return {'gone', 'not due'} end
 local mode, nextDue, final, maxlen = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local n, k = tonumber(ARGV[8]), tonumber(ARGV[9])
 redis.call('HINCRBY', KEYS[2], 'version', 1)
 if mode == 'close' then
   redis.call('ZREM', KEYS[1], entry)
@@ -37,17 +36,9 @@ if mode == 'close' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'type', 'escalation', 'entry', entry, 'state', final)
   return {'closed', final}
 end
-local shared = {}
-for i = 1, k * 2 do shared[i] = ARGV[10 + i] end
-local base = 10 + k * 2
-for i = 1, n do
-  local o = base + (i - 1) * 3
-  local args = {KEYS[3 + i], '*', 'delivery', ARGV[o + 1], 'entry', entry, 'channel', ARGV[o + 2], 'target', ARGV[o + 3]}
-  for j = 1, #shared do args[#args + 1] = shared[j] end
-  redis.call('RPUSH', KEYS[3 + n + i], redis.call('XADD', unpack(args)))
-end
+local n = journal_enqueue_block(3, 8)
 local round = redis.call('HINCRBY', KEYS[2], 'round', 1)
-redis.call('HSET', KEYS[2], 'sent', ARGV[10], 'lastAt', now)
+redis.call('HSET', KEYS[2], 'sent', ARGV[8], 'lastAt', now)
 if nextDue ~= '' then
   redis.call('ZADD', KEYS[1], nextDue, entry)
   redis.call('HSET', KEYS[2], 'due', nextDue)
@@ -65,12 +56,12 @@ return {'fired', tostring(round)}
  * read ends it too, unless it has per-person routes (`users`) and some of
  * those people have not read yet: then only they are nagged from now on.
  * KEYS: escalations index, escalation hash, message record, events.
- * ARGV: entry, by, how, at ms, events maxlen, ack json (kept in the message record, first one wins).
+ * ARGV: entry, by, how, at ms, events maxlen, ack json (kept in the message record, first one wins), the record's field for it.
  * Returns 'cancelled' | 'partial' | 'none' (no escalation) | the state it had already ended in.
  */
 const ACKNOWLEDGE = `
 local entry, by, how, at, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSETNX', KEYS[3], 'ack', ARGV[6]) end
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSETNX', KEYS[3], ARGV[7], ARGV[6]) end
 local state = redis.call('HGET', KEYS[2], 'state')
 if not state then return 'none' end
 if state ~= 'armed' then return state end
@@ -106,9 +97,5 @@ declare module 'ioredis' {
   }
 }
 
-/** Register the escalation scripts on a connection (EVALSHA, loaded on first use). */
-export function defineEscalationScripts(redis: Redis): Redis {
-  redis.defineCommand('escalationFire', { lua: FIRE });
-  redis.defineCommand('escalationAcknowledge', { lua: ACKNOWLEDGE });
-  return redis;
-}
+/** The escalation's scripts by command name, registered on a connection by the composition root. */
+export const escalationScripts = { escalationFire: FIRE, escalationAcknowledge: ACKNOWLEDGE };

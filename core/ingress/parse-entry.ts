@@ -50,7 +50,8 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
   const to = listOf(raw.to);
   if (to === undefined) return fail('`to` must be a string such as "#admins" (or a list of them in `content`)');
   if (to.length === 0) return fail('`to` is missing or empty: address the message to a group such as #admins');
-  const groups = [...new Set(to)];
+  // One Unicode form (NFC), as the mapping's group names: `#café` typed either way is one group.
+  const groups = [...new Set(to.map((g) => g.normalize('NFC')))];
   if (groups.length > limits.maxGroups) return fail(`\`to\` names ${groups.length} groups, over the limit of ${limits.maxGroups}; use a group that includes the others`);
   const badGroup = groups.find((g) => !GROUP.test(g));
   if (badGroup !== undefined) return fail(`\`to\`: ${JSON.stringify(shorten(badGroup))} is not a group name; group names start with # (for example #admins)`);

@@ -8,8 +8,11 @@ export interface TargetRules {
 
 export interface Route {
   channel: string;
+  /** As written in the mapping: what the plugin delivers to. */
   target: string;
-  /** `channel` + normalized target: the same target reached twice is one delivery. */
+  /** As the channel's plugin normalizes it: one receiver under two spellings is one order and one record. */
+  receiver: string;
+  /** `channel` + receiver: the same target reached twice is one delivery. */
   key: string;
 }
 
@@ -59,9 +62,17 @@ export function validateMapping(document: unknown, revision: string, channels: R
   const direct = new Map<string, Route[]>();
   const includes = new Map<string, string[]>();
   const escalations = new Map<string, Escalation>();
-  for (const [name, body] of Object.entries(raw)) {
-    const at = `mapping[${JSON.stringify(name)}]`;
+  // Group names are compared in one Unicode form (NFC), as the router compares a message's `to`.
+  const spelled = new Map<string, string>();
+  for (const written of Object.keys(raw)) if (!spelled.has(written.normalize('NFC'))) spelled.set(written.normalize('NFC'), written);
+  for (const [written, body] of Object.entries(raw)) {
+    const name = written.normalize('NFC');
+    const at = `mapping[${JSON.stringify(written)}]`;
     if (!GROUP_NAME.test(name)) fail(at, 'a group name starts with "#" and has no spaces or commas');
+    if (spelled.get(name) !== written) {
+      fail(at, `the same group as ${JSON.stringify(spelled.get(name))}, written in another Unicode form; write each group once`);
+      continue;
+    }
     if (!isObject(body)) {
       fail(at, 'not an object of channels such as {"matrix": [...]}');
       continue;
@@ -72,7 +83,7 @@ export function validateMapping(document: unknown, revision: string, channels: R
       routes.push(...checkTargets(`${at}.${key}`, key, value, channels, fail));
     }
     direct.set(name, routes);
-    if (body.include !== undefined) includes.set(name, checkIncludes(`${at}.include`, body.include, raw, fail));
+    if (body.include !== undefined) includes.set(name, checkIncludes(`${at}.include`, body.include, spelled, fail));
     if (body.escalate !== undefined) {
       const escalation = checkEscalation(`${at}.escalate`, body.escalate, channels, fail);
       if (escalation) escalations.set(name, escalation);
@@ -133,21 +144,23 @@ function checkTargets(at: string, channel: string, value: unknown, channels: Rea
     if (typeof target !== 'string' || target.trim() === '') return fail(`${at}[${i}]`, 'not a non-empty string');
     const problem = rules.validate(target);
     if (problem) return fail(`${at}[${i}]`, problem);
-    routes.push({ channel, target, key: `${channel}\u0000${rules.normalize(target)}` });
+    const receiver = rules.normalize(target);
+    routes.push({ channel, target, receiver, key: `${channel}\u0000${receiver}` });
   });
   return routes;
 }
 
-function checkIncludes(at: string, value: unknown, raw: Record<string, unknown>, fail: Fail): string[] {
+function checkIncludes(at: string, value: unknown, groups: ReadonlyMap<string, string>, fail: Fail): string[] {
   if (!Array.isArray(value)) {
     fail(at, 'not a list of group names');
     return [];
   }
-  return value.filter((name, i) => {
-    if (typeof name === 'string' && Object.hasOwn(raw, name)) return true;
-    fail(`${at}[${i}]`, `${JSON.stringify(name)} is not a group of this mapping`);
-    return false;
-  }) as string[];
+  const names: string[] = [];
+  value.forEach((name, i) => {
+    if (typeof name === 'string' && groups.has(name.normalize('NFC'))) names.push(name.normalize('NFC'));
+    else fail(`${at}[${i}]`, `${JSON.stringify(name)} is not a group of this mapping`);
+  });
+  return names;
 }
 
 function checkEscalation(at: string, value: unknown, channels: ReadonlyMap<string, TargetRules>, fail: Fail): Escalation | undefined {

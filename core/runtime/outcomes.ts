@@ -1,44 +1,8 @@
 import type { ChainableCommander, Redis } from 'ioredis';
+import type { DeadLetter } from '../journal/dead-letter.ts';
+import { type DeliveryRecord, type OutcomeKind, deliveryRecordField } from '../journal/record.ts';
 import type { Keys } from '../redis/keys.ts';
 import { pairs } from '../redis/fields.ts';
-
-export type OutcomeKind = 'sent' | 'retrying' | 'dead';
-
-/** What `hub status` shows for one delivery. */
-export interface DeliveryRecord {
-  channel: string;
-  target: string;
-  state: OutcomeKind;
-  attempts: number;
-  at: string;
-  peerId?: string;
-  details?: Record<string, string>;
-  error?: string;
-  history: Array<{ at: string; result: string; error?: string }>;
-}
-
-/** What the hub keeps of a message in its record (`<prefix>:msg:<entry>`, field `meta`), written with the fan-out. */
-export interface MessageMeta {
-  to?: string[];
-  subject?: string;
-  producerId?: string;
-  receivedAt?: number;
-  revision?: string;
-  deliveries?: Array<[id: string, channel: string, target: string]>;
-  unknown?: string[];
-}
-
-/** A message record read back: its meta, and each delivery's last outcome (field `d:<delivery id>`). */
-export function readMessageRecord(hash: Record<string, string>): { meta: MessageMeta; delivery(id: string): DeliveryRecord | undefined } {
-  const meta = hash.meta ? (JSON.parse(hash.meta) as MessageMeta) : {};
-  return {
-    meta,
-    delivery: (id) => {
-      const saved = hash[`d:${id}`];
-      return saved ? (JSON.parse(saved) as DeliveryRecord) : undefined;
-    },
-  };
-}
 
 export interface Outcome {
   kind: OutcomeKind;
@@ -48,7 +12,7 @@ export interface Outcome {
   messageId: string;
   record: DeliveryRecord;
   /** For `dead`: the dead letter (reason, error and the fields replay needs). */
-  deadLetter?: Record<string, string | undefined>;
+  deadLetter?: DeadLetter;
 }
 
 /**
@@ -91,7 +55,7 @@ export class OutcomeWriter {
       5,
       this.#keys.deliver(outcome.channel), this.#keys.events, this.#keys.message(outcome.messageId), this.#keys.dead,
       this.#keys.order(outcome.channel, record.target),
-      this.#group, outcome.streamEntry, outcome.deliveryId, outcome.kind, JSON.stringify(record), this.#retentionMs, this.#eventsMaxLen,
+      this.#group, outcome.streamEntry, deliveryRecordField(outcome.deliveryId), outcome.kind, JSON.stringify(record), this.#retentionMs, this.#eventsMaxLen,
       event.length / 2, dead.length / 2, ...event, ...dead,
     );
     return batch.done;

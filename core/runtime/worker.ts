@@ -3,13 +3,16 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
 import type { Metrics } from '../metrics.ts';
-import type { BodyFormat, ChannelSender, Delivery, DeliveryReceipt } from '../plugin-api.ts';
+import { deliveryDeadLetter } from '../journal/dead-letter.ts';
+import { readDelivery } from '../journal/delivery.ts';
+import type { DeliveryRecord } from '../journal/record.ts';
+import type { ChannelSender, Delivery, DeliveryReceipt } from '../plugin-api.ts';
 import type { Redactor } from '../redactor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { type DeliveryRecord, type Outcome, OutcomeWriter } from './outcomes.ts';
+import { type Outcome, OutcomeWriter } from './outcomes.ts';
 import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, makingKey, ownPending, setIdle } from './pending.ts';
 import { type Failure, classifyFailure, retryDelay } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
@@ -19,7 +22,10 @@ export const STOP_GRACE_MS = 5000;
 
 interface Job {
   entry: string;
+  /** Its `target` is the receiver, normalized: it orders the target's deliveries and names it in records. */
   delivery: Delivery;
+  /** The target as written in the mapping: what the plugin delivers to. */
+  address: string;
   fields: Record<string, string>;
   record: DeliveryRecord;
 }
@@ -177,23 +183,9 @@ export class ChannelWorker {
   async #accept(entries: StreamEntry[]): Promise<void> {
     for (const entry of entries) {
       if (this.#held.has(entry.id)) continue;
-      const f = entry.fields;
-      const delivery: Delivery = {
-        id: f.delivery ?? `${this.#deps.keys.prefix}:${entry.id}`,
-        messageId: f.entry ?? entry.id,
-        channel: this.channel,
-        target: f.target ?? '',
-        attempt: 1,
-        message: {
-          to: (f.to ?? '').split(',').filter(Boolean),
-          body: f.body ?? '',
-          format: (f.format ?? 'html') as BodyFormat,
-          ...(f.subject ? { subject: f.subject } : {}),
-          ...(f.id ? { producerId: f.id } : {}),
-        },
-      };
+      const { delivery, address } = readDelivery(this.#deps.keys, this.channel, entry.id, entry.fields);
       const record: DeliveryRecord = { channel: this.channel, target: delivery.target, state: 'retrying', attempts: 0, at: '', history: [] };
-      const job: Job = { entry: entry.id, delivery, fields: f, record };
+      const job: Job = { entry: entry.id, delivery, address, fields: entry.fields, record };
       this.#held.set(entry.id, job);
       this.#scheduler.push(delivery.target, job);
     }
@@ -212,7 +204,7 @@ export class ChannelWorker {
       if (!(await this.#begin(job))) return;
       job.record.attempts += 1;
       try {
-        const receipt = await this.#attempt({ ...job.delivery, attempt });
+        const receipt = await this.#attempt({ ...job.delivery, target: job.address, attempt });
         metrics.attempts.inc({ channel: this.channel, result: 'ok', code: '' });
         if (receipt.details?.encrypted) metrics.encrypted.inc({ channel: this.channel });
         this.#note(job, 'sent');
@@ -312,19 +304,17 @@ export class ChannelWorker {
     if (failure) job.record.error = failure.message;
     const outcome: Outcome = { kind, channel: this.channel, streamEntry: job.entry, deliveryId: job.delivery.id, messageId: job.delivery.messageId, record: { ...job.record } };
     if (kind === 'dead') {
-      const { to, subject, body, format, id } = job.fields;
-      outcome.deadLetter = {
-        to, subject, body, format, id,
-        reason: reason ?? failure?.message,
-        stage: 'delivery',
-        entry: job.delivery.messageId,
-        delivery: job.delivery.id,
-        channel: this.channel,
-        target: job.delivery.target,
-        attempts: String(job.record.attempts),
-        error: failure ? `${failure.code}: ${failure.message}` : undefined,
-        at: job.record.at,
-      };
+      outcome.deadLetter = deliveryDeadLetter(
+        job.fields,
+        job.delivery,
+        {
+          reason: reason ?? failure?.message ?? 'the delivery failed',
+          attempts: job.record.attempts,
+          ...(failure ? { error: `${failure.code}: ${failure.message}` } : {}),
+          at: job.record.at,
+        },
+        this.#deps.config.ingress.maxBodyBytes,
+      );
       this.#deps.metrics.deadLetters.inc({ stage: 'delivery' });
       this.#logger.warn({ target: job.delivery.target, entry: job.delivery.messageId, reason: outcome.deadLetter.reason }, 'delivery dead-lettered');
     }

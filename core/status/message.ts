@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { type EscalationStatus, escalationStatus } from '../escalation/status.ts';
 import type { Keys } from '../redis/keys.ts';
 import { fromPairs } from '../redis/fields.ts';
-import { type DeliveryRecord, readMessageRecord } from '../runtime/outcomes.ts';
+import { type AckRecord, type DeliveryRecord, hasMessage, readMessageRecord } from '../journal/record.ts';
 
 export interface MessageStatus {
   entry: string;
@@ -17,7 +17,7 @@ export interface MessageStatus {
   deliveries: Array<Omit<Partial<DeliveryRecord>, 'state'> & { id: string; channel: string; target: string; state: DeliveryRecord['state'] | 'queued'; escalation?: number }>;
   deadLetters: Array<Record<string, string>>;
   /** The first acknowledgement a watching channel saw (read receipt, reaction, reply). */
-  acknowledged?: { by: string; how: string; channel: string; at: string };
+  acknowledged?: AckRecord;
   /** When a group of `to` has an `escalate` block: its state, next due time, rounds sent, acknowledgement. */
   escalation?: EscalationStatus;
 }
@@ -30,8 +30,8 @@ export interface MessageStatus {
 export async function messageStatus(redis: Redis, keys: Keys, id: string): Promise<MessageStatus | undefined> {
   const entry = /^\d+-\d+$/.test(id) ? id : ((await redis.get(keys.producerId(id))) ?? id);
   const [record, dead, escalation] = await Promise.all([redis.hgetall(keys.message(entry)), deadLettersOf(redis, keys, entry), escalationStatus(redis, keys, entry)]);
-  if (!record.meta && dead.length === 0) return undefined;
-  const { meta, delivery } = readMessageRecord(record);
+  if (!hasMessage(record) && dead.length === 0) return undefined;
+  const { meta, ack, delivery } = readMessageRecord(record);
   const deliveries: MessageStatus['deliveries'] = (meta.deliveries ?? []).map(([deliveryId, channel, target]) => {
     const saved: Partial<DeliveryRecord> = delivery(deliveryId) ?? {};
     return { id: deliveryId, ...saved, channel, target, state: saved.state ?? ('queued' as const) };
@@ -50,7 +50,7 @@ export async function messageStatus(redis: Redis, keys: Keys, id: string): Promi
     ...(meta.unknown ? { unknown: meta.unknown } : {}),
     deliveries,
     deadLetters: dead,
-    ...(record.ack ? { acknowledged: JSON.parse(record.ack) as NonNullable<MessageStatus['acknowledged']> } : {}),
+    ...(ack ? { acknowledged: ack } : {}),
     ...(escalation ? { escalation } : {}),
   };
 }

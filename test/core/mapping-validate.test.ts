@@ -178,10 +178,29 @@ describe('validateMapping: the same target is one route', () => {
     const mapping = mappingOf(doc({ '#a': { matrix: ['#ops:half-shot.uk'], escalate: { after: '5m', email: ['On call <OnCall@X.org>', 'oncall@x.org'] } } }));
     assert.deepEqual(mapping.groups.get('#a')!.escalate!.routes.map((r) => r.target), ['On call <OnCall@X.org>']);
   });
+
+  test('a route carries its target as written and the receiver as the plugin normalizes it', () => {
+    const mapping = mappingOf(doc({ '#a': { email: ['On call <OnCall@X.org>'], webhook: ['HTTP://Example.org/./hook'] } }));
+    assert.deepEqual(
+      mapping.groups.get('#a')!.routes.map((r) => [r.target, r.receiver]),
+      [['On call <OnCall@X.org>', 'oncall@x.org'], ['HTTP://Example.org/./hook', 'http://example.org/hook']],
+    );
+  });
+
+  test('group names are read in one Unicode form (NFC): a group and an include written decomposed are found composed', () => {
+    const mapping = mappingOf(doc({ '#cafe\u0301': { email: ['a@x.org'] }, '#all': { include: ['#cafe\u0301'] } }));
+    assert.deepEqual([...mapping.groups.keys()], ['#caf\u00e9', '#all']);
+    assert.deepEqual(targetsOf(mapping, '#all'), ['email a@x.org']);
+  });
 });
 
 describe('validateMapping: every error names its document path', () => {
   const cases: Array<{ what: string; document: unknown; errors: Array<string | RegExp> }> = [
+    {
+      what: 'one group written twice, in two Unicode forms',
+      document: doc({ '#caf\u00e9': { email: ['a@x.org'] }, '#cafe\u0301': { email: ['b@x.org'] } }),
+      errors: ['mapping["#cafe\u0301"]: the same group as "#caf\u00e9", written in another Unicode form; write each group once'],
+    },
     {
       what: 'a matrix target that is no room id, alias or user id',
       document: doc({ '#admins': { matrix: ['!PxMWbvomtRqGOTsaDK:half-shot.uk', 'will', '@will:half-shot.uk'] } }),

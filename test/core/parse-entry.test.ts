@@ -100,6 +100,11 @@ describe('parseEntry: entries that become a message', () => {
     });
   }
 
+  test('group names in `to` are read in one Unicode form (NFC), so one group typed two ways is one group', () => {
+    const got = accepted({ to: '#cafe\u0301,#caf\u00e9', body: 'x' });
+    assert.deepEqual(got.to, ['#caf\u00e9']);
+  });
+
   test('a subject is cut to 250 characters', () => {
     const got = accepted({ to: '#admins', body: 'x', subject: 'S'.repeat(10_000) });
     assert.equal(got.subject, 'S'.repeat(250));

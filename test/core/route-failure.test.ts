@@ -16,7 +16,11 @@ describe('ingress: an entry Redis refuses to route', () => {
     receiver = await startWebhookServer();
     hub = await startTestHub({
       name: 'route-failure',
-      mapping: { '#broken': { webhook: [receiver.url('/broken')] }, '#fine': { webhook: [receiver.url('/fine')] } },
+      mapping: {
+        '#broken': { webhook: [receiver.url('/broken')] },
+        '#fine': { webhook: [receiver.url('/fine')] },
+        '#half': { webhook: [receiver.url('/first'), receiver.url('/jammed')] },
+      },
       config: { plugins: { dirs: ['./plugins'], modules: [] } },
     });
   });
@@ -35,5 +39,16 @@ describe('ingress: an entry Redis refuses to route', () => {
     await eventually('the next entry delivered', () => receiver.requests.some((r) => r.path === '/fine'));
     assert.equal(await hub.redis.xlen(`${hub.prefix}:in`), 0, 'nothing left in the ingress stream');
     assert.equal((await hub.read('dead')).filter((d) => d.entry === broken).length, 1, 'dead-lettered once');
+  });
+
+  test('fails whole: the deliveries the script wrote before the refusal are taken back, so none is made beside the dead letter', async () => {
+    await hub.redis.set(`${hub.prefix}:order:webhook:${receiver.url('/jammed')}`, 'not a list');
+    const half = await hub.send({ to: '#half', body: 'all or nothing' });
+    const dead = await eventually('a dead letter', async () => (await hub.read('dead')).find((d) => d.entry === half));
+    assert.match(dead.reason!, /could not route it .*WRONGTYPE/);
+    const later = await hub.send({ to: '#fine', body: 'after the half' });
+    await eventually('the next entry delivered', () => receiver.requests.some((r) => (r.json as { messageId?: string }).messageId === later));
+    assert.deepEqual(receiver.requests.filter((r) => r.path === '/first'), [], 'the first target got nothing');
+    assert.deepEqual(await hub.redis.lrange(`${hub.prefix}:order:webhook:${receiver.url('/first')}`, 0, -1), []);
   });
 });

@@ -9,6 +9,7 @@ import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { hubConfigSchema, type HubConfig } from '../../core/config/schema.ts';
+import { HUB_SCRIPTS } from '../../core/container.ts';
 import { acknowledgements } from '../../core/escalation/acknowledge.ts';
 import { Escalator } from '../../core/escalation/escalator.ts';
 import { routeBatch } from '../../core/ingress/router.ts';
@@ -59,7 +60,7 @@ describe('escalation core: arm, fire once, acknowledge', () => {
   const counter = async (outcome: string) => (await metrics.escalations.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 
   before(() => {
-    redis = connectRedis(REDIS_URL, { name: 'test-escalator' });
+    redis = connectRedis(REDIS_URL, { name: 'test-escalator', scripts: HUB_SCRIPTS });
   });
   beforeEach(async () => {
     prefix = testPrefix('escalator');
@@ -108,7 +109,7 @@ describe('escalation core: arm, fire once, acknowledge', () => {
     const id = await route({ to: '#a', subject: 'Disk full', body: 'disk full on db1', format: 'text' });
     const due = Number((await hash(id)).due);
     const escalators = Array.from({ length: 6 }, () => {
-      const conn = connectRedis(REDIS_URL, { name: 'test-escalator-n' });
+      const conn = connectRedis(REDIS_URL, { name: 'test-escalator-n', scripts: HUB_SCRIPTS });
       extra.push(conn);
       return escalator(['chat'], conn);
     });
@@ -154,7 +155,7 @@ describe('escalation core: arm, fire once, acknowledge', () => {
     await acks.acknowledge(id, { by: '@alice:hs', how: 'reaction' });
     assert.equal(await acks.awaits(id), false);
     // A process that read the escalation before the acknowledgement and claims it now:
-    const stale = await redis.escalationFire(3, keys.escalations, keys.escalation(id), keys.events, id, h.version!, Number(h.due), 'fire', '', 'done', 1000, 0, 0, '[]');
+    const stale = await redis.escalationFire(3, keys.escalations, keys.escalation(id), keys.events, id, h.version!, Number(h.due), 'fire', '', 'done', 1000, '[]');
     assert.deepEqual(stale, ['gone', 'acknowledged']);
     assert.equal(await escalator().tick(Number(h.due) + 5000), 0);
     assert.deepEqual(await mails(), []);
@@ -170,7 +171,7 @@ describe('escalation core: arm, fire once, acknowledge', () => {
     const other = await route({ to: '#people', body: 'y', format: 'text' });
     const before = await hash(other);
     await acks.acknowledge(other, { by: '@u1:hs', how: 'read' });
-    const retry = await redis.escalationFire(3, keys.escalations, keys.escalation(other), keys.events, other, before.version!, Number(before.due), 'fire', '', 'done', 1000, 0, 0, '[]');
+    const retry = await redis.escalationFire(3, keys.escalations, keys.escalation(other), keys.events, other, before.version!, Number(before.due), 'fire', '', 'done', 1000, '[]');
     assert.deepEqual(retry, ['stale']);
 
     await acks.acknowledge('0-1', { by: '@x:hs', how: 'read' });

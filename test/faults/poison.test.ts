@@ -6,9 +6,21 @@
  * (a room whose sends are never answered) is retried to its last attempt
  * while the others go on. (Whether a slow target holds the others back, as an
  * order of events, is head-of-line.test.ts; here the latencies are figures.)
+ *
+ * Replay while producers keep sending to the same target, two replays at once
+ * (issue 11, finding 1): a replay used to write a delivery and its place in the
+ * target's order list in two round trips, so a delivery routed in between, or
+ * a second replay, put the order list out of stream order, two deliveries then
+ * waited for each other, and the target was stuck for good; two replays
+ * re-enqueued the same letters twice. Now each letter is checked, enqueued
+ * (stream and order list) and deleted in one script. What must hold: nothing
+ * stuck, no letter replayed twice (each named once in the two replays' output,
+ * each delivery sent once), the order list in stream order whenever looked at.
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { compareEntryIds } from '../../core/runtime/worker.ts';
 import { killAll } from '../support/processes.ts';
 import { LOAD, Rig, until } from './rig.ts';
 
@@ -91,5 +103,74 @@ describe('faults: poison deliveries', () => {
     const letters = (await r.redis.xrange(`${r.prefix}:dead`, '-', '+')).map(([, flat]) => flat);
     assert.deepEqual([...new Set(letters.map((f) => f[f.indexOf('attempts') + 1]))], ['3'], 'each delivery to the slow room retried to its last attempt');
     assert.ok((r.notes.goodSendsWhileSlowRetried as number) > 0, 'the other rooms went on while the slow one was retried');
+  });
+
+  test('two `dead replay --all` at once while producers keep sending to the same target: each letter replayed once, nothing stuck, the order list in stream order', async () => {
+    rig = await Rig.start({ scenario: 'poison/replayed-twice-under-load', channels: ['matrix'] });
+    const r = rig;
+    const rooms = Array.from({ length: 4 }, () => r.room());
+    // The bot is not in it yet: every delivery to it is refused for good, and dead-lettered.
+    const target = r.room({ joined: false });
+    r.writeMapping({ '#t': { matrix: [target] }, '#t2': { matrix: [target, rooms[0]!] }, '#g': { matrix: rooms } });
+    await r.hub();
+    await r.worker('matrix', { name: 'worker 1' });
+    await r.worker('matrix', { name: 'worker 2' });
+
+    const refused = Math.round(LOAD / 3);
+    await r.produce({ count: refused, perSecond: 300, groupOf: (seq) => (seq % 2 ? '#t' : '#t2') });
+    await r.settle();
+    const letters = await r.redis.xlen(`${r.prefix}:dead`);
+    assert.equal(letters, refused, 'every delivery to the target dead-lettered');
+
+    // Fixed: the bot is invited. Producers keep sending to the target while two replays run at once.
+    r.hs.invite(target, r.bot.userId);
+    const orderKey = `${r.prefix}:order:matrix:${target}`;
+    const snapshots = { taken: 0, outOfOrder: 0, longest: 0 };
+    let replaying = true;
+    const watch = (async () => {
+      while (replaying) {
+        const list = await r.redis.lrange(orderKey, 0, -1);
+        snapshots.taken += 1;
+        snapshots.longest = Math.max(snapshots.longest, list.length);
+        if (list.some((id, i) => i > 0 && compareEntryIds(list[i - 1]!, id) >= 0)) snapshots.outOfOrder += 1;
+        await sleep(20);
+      }
+    })();
+    const runs: Array<{ code: number | null; stdout: string }> = [];
+    await r.produce({
+      count: LOAD,
+      perSecond: 300,
+      groupOf: (seq) => (seq % 3 === 0 ? '#g' : seq % 2 ? '#t' : '#t2'),
+      during: async (sent) => {
+        await until('load', () => sent() >= refused + LOAD * 0.2);
+        runs.push(...(await Promise.all([r.run('dead', 'replay', '--all'), r.run('dead', 'replay', '--all')])));
+      },
+    });
+    const figures = await r.settle(180_000);
+    replaying = false;
+    await watch;
+
+    for (const run of runs) assert.equal(run.code, 0, run.stdout);
+    const replayed = runs.flatMap((run) => [...run.stdout.matchAll(/^(\d+-\d+) → \d+-\d+$/gm)].map((m) => m[1]!));
+    const skipped = runs.flatMap((run) => [...run.stdout.matchAll(/^(\d+-\d+): replayed or purged meanwhile/gm)].map((m) => m[1]!));
+    const events = (await r.redis.xrange(`${r.prefix}:events`, '-', '+')) as Array<[string, string[]]>;
+    const sentPerDelivery = new Map<string, number>();
+    for (const [, flat] of events) {
+      const e = Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]!]])));
+      if (e.type === 'sent' && e.target === target) sentPerDelivery.set(e.delivery!, (sentPerDelivery.get(e.delivery!) ?? 0) + 1);
+    }
+    r.notes.replay = { letters, replayed: replayed.length, byRun: runs.map((run) => (run.stdout.match(/ → /g) ?? []).length), skipped: skipped.length };
+    r.notes.orderListSnapshots = snapshots;
+    r.notes.sentTwice = [...sentPerDelivery.values()].filter((n) => n > 1).length;
+    r.notes.takeovers = r.processes.flatMap((p) => p.output).filter((line) => line.includes('took over entries left pending')).length;
+    r.report(figures);
+
+    assert.equal(replayed.length, letters, 'every letter replayed');
+    assert.equal(new Set(replayed).size, replayed.length, 'no letter replayed twice');
+    assert.equal(figures.dead, 0, 'the dead-letter stream emptied');
+    assert.equal(snapshots.outOfOrder, 0, 'the order list in stream order whenever looked at');
+    assert.ok(snapshots.taken > 10, `${snapshots.taken} snapshots of the order list`);
+    assert.equal(r.notes.sentTwice, 0, 'each delivery sent once');
+    assert.equal(await r.redis.llen(orderKey), 0, 'nothing left in the order list');
   });
 });

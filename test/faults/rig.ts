@@ -229,14 +229,14 @@ export class Rig {
     return p;
   }
 
-  /** A one-shot command (`dead replay --all`). */
+  /** A one-shot command (`dead replay --all`), given two minutes: on a loaded machine a process alone can take half a minute to start. */
   async run(...args: string[]): Promise<{ code: number | null; stdout: string }> {
     return this.runWith({}, ...args);
   }
 
   /** A one-shot command with more environment (`NODE_OPTIONS` of a faked clock). */
   async runWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stdout: string }> {
-    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn', ...env } });
+    return runHub(args, { env: { ...this.env, LOG_LEVEL: 'warn', ...env }, timeoutMs: 120_000 });
   }
 
   /**

@@ -1,0 +1,71 @@
+/**
+ * The router's Lua script. It runs atomically in Redis, which is what makes
+ * fan-out crash-safe: an entry is either wholly turned into its deliveries,
+ * its record, its escalation and its dead letter and acknowledged, or left
+ * pending. It first checks that its entry is still pending and stops if not:
+ * whoever acknowledged it first did the work, so two hubs that raced for one
+ * entry cannot both act on it.
+ */
+import type { Result } from 'ioredis';
+import { ENQUEUE_LUA } from '../journal/enqueue.ts';
+
+/**
+ * KEYS: in, events, message record, producer-id key ('' when none), dead, escalations index, escalation hash,
+ *       then the deliveries (journal enqueue block).
+ * ARGV: group, entry, dedupe ttl ms, record ttl ms, events maxlen, r record field pairs, m dead-letter field pairs,
+ *       e escalation field pairs (0: no escalation), escalation due ms, escalation ttl ms,
+ *       then the r, m and e pairs, then the deliveries (journal enqueue block).
+ * Returns {'ok', n deliveries} | {'duplicate', first entry} | {'gone'}.
+ */
+const ROUTE = `${ENQUEUE_LUA}
+local group, entry = ARGV[1], ARGV[2]
+-- Read-only guard first and the acknowledgement last: Redis does not roll a
+-- script back, so an error half-way must leave the entry pending, not lost.
+if #redis.call('XPENDING', KEYS[1], group, entry, entry, 1) == 0 then return {'gone'} end
+local maxlen = ARGV[5]
+if KEYS[4] ~= '' then
+  local first = redis.call('GET', KEYS[4])
+  if first then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'duplicate', 'entry', entry, 'first', first)
+    redis.call('XACK', KEYS[1], group, entry)
+    redis.call('XDEL', KEYS[1], entry)
+    return {'duplicate', first}
+  end
+end
+local r, m, e = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local function slice(from, count)
+  local out = {}
+  for i = 1, count * 2 do out[i] = ARGV[from + i] end
+  return out
+end
+local record, dead, escalation = slice(10, r), slice(10 + r * 2, m), slice(10 + (r + m) * 2, e)
+local block = 10 + (r + m + e) * 2
+local n = journal_block_size(block)
+if n > 0 then
+  journal_enqueue_block(7, block)
+  if KEYS[4] ~= '' then redis.call('SET', KEYS[4], entry, 'PX', ARGV[3]) end
+  redis.call('HSET', KEYS[3], unpack(record))
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'routed', 'entry', entry, 'deliveries', n)
+  if e > 0 then
+    redis.call('HSET', KEYS[7], unpack(escalation))
+    redis.call('PEXPIRE', KEYS[7], ARGV[10])
+    redis.call('ZADD', KEYS[6], ARGV[9], entry)
+  end
+end
+if m > 0 then
+  local id = redis.call('XADD', KEYS[5], '*', unpack(dead))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'dead', 'stage', 'ingress', 'entry', entry, 'dead', id)
+end
+redis.call('XACK', KEYS[1], group, entry)
+redis.call('XDEL', KEYS[1], entry)
+return {'ok', tostring(n)}
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    route(numKeys: number, ...args: Array<string | number>): Result<[string, string?], Context>;
+  }
+}
+
+export const routeScripts = { route: ROUTE };
