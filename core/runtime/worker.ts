@@ -9,7 +9,7 @@ import type { Keys } from '../redis/keys.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type DeliveryRecord, type Outcome, OutcomeWriter } from './outcomes.ts';
-import { type Failure, classifyFailure, retryDelay } from './retry-policy.ts';
+import { type Failure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
 interface Job {
@@ -146,11 +146,12 @@ export class ChannelWorker {
 
   async #deliver(job: Job): Promise<void | 'yield'> {
     const { config, metrics } = this.#deps;
-    const policy = { maxAttempts: config.delivery.maxAttempts, baseMs: config.delivery.backoffBase, maxMs: config.delivery.backoffMax };
+    const policy = retryPolicy(config.delivery);
     const shutdown = this.#controller.signal;
     const turn = await this.#awaitTurn(job);
     if (turn !== 'go') return turn === 'yield' ? 'yield' : undefined;
     let attempt = 1;
+    let rateLimitedInARow = 0;
     while (!shutdown.aborted) {
       job.record.attempts += 1;
       try {
@@ -168,12 +169,11 @@ export class ChannelWorker {
         failure.message = this.#deps.redactor.redact(failure.message);
         metrics.attempts.inc({ channel: this.channel, result: failure.permanent ? 'permanent' : failure.rateLimited ? 'rate_limited' : 'retryable', code: failure.code });
         this.#note(job, failure.rateLimited ? 'rate limited' : failure.permanent ? 'refused' : 'failed', failure.message);
-        if (failure.permanent) return this.#settle(job, 'dead', failure, `the ${this.channel} peer refused it: ${failure.message}`);
+        if (failure.permanent) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
         if (!failure.rateLimited) attempt += 1;
-        if (attempt > policy.maxAttempts) {
-          return this.#settle(job, 'dead', failure, `gave up after ${policy.maxAttempts} attempts; the last error was: ${failure.message}`);
-        }
-        const wait = retryDelay(policy, failure, attempt - 1);
+        rateLimitedInARow = failure.rateLimited ? rateLimitedInARow + 1 : 0;
+        if (attempt > policy.maxAttempts) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
+        const wait = retryDelay(policy, failure, { attempt: attempt - 1, rateLimitedInARow });
         void this.#settle(job, 'retrying', failure);
         this.#logger.debug({ target: job.delivery.target, attempt, waitMs: wait, err: failure.message }, 'delivery will be retried');
         await sleep(wait, undefined, { signal: shutdown }).catch(() => {});

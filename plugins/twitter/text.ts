@@ -7,7 +7,7 @@
  * never inside a URL, and at a word boundary when one is near.
  */
 import twitterText from 'twitter-text';
-import { type OutboundMessage, toPlainText } from '../../core/plugin-api.ts';
+import { type OutboundMessage, subjectLine, toPlainText } from '../../core/plugin-api.ts';
 
 export const ELLIPSIS = '…';
 export const DM_MAX_CHARACTERS = 10_000;
@@ -18,7 +18,7 @@ const WORD_BOUNDARY_REACH = 30;
 const INVALID = /[\uFEFF\uFFFE\uFFFF]/g;
 
 export function composeText(message: Pick<OutboundMessage, 'subject' | 'body' | 'format'>): string {
-  const subject = message.subject?.replace(/\s+/g, ' ').trim();
+  const subject = subjectLine(message.subject);
   const body = toPlainText(message.body, message.format).trim();
   return [subject, body].filter(Boolean).join('\n').replace(INVALID, '');
 }
