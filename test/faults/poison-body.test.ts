@@ -11,15 +11,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
-import { type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
+import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
-import { type XCredentials, type XTestServer, startXServer } from '../servers/twitter/server.ts';
+import { type XTestServer, startXServer } from '../servers/twitter/server.ts';
 import { type TestWebhookServer, startWebhookServer } from '../servers/webhook.ts';
-import { type Outcome, matrixEnv, settled } from '../support/e2e.ts';
+import { type Outcome, peerEnv, settled } from '../support/e2e.ts';
 import { type TestHub, startTestHub } from '../support/hub.ts';
 
-const X: XCredentials = { appKey: 'poisonAppKey-1', appSecret: 'poisonAppSecret-2', accessToken: '1-poisonAccess-3', accessSecret: 'poisonAccessSecret-4' };
-const SLACK_TOKEN = 'xoxe-poison-test-token';
 const CHANNELS = ['matrix', 'email', 'slack', 'twitter', 'webhook'];
 
 const POISON: Array<{ name: string; body: string; format: 'html' | 'markdown'; reason: RegExp }> = [
@@ -44,28 +42,19 @@ describe('faults: poison bodies through every channel', () => {
     [hs, smtp, slack, x, webhook] = await Promise.all([
       startHomeserver(),
       startSmtpServer(),
-      startSlackServer({ tokens: { [SLACK_TOKEN]: 'active' } }),
-      startXServer({ credentials: X }),
+      startSlackServer(),
+      startXServer(),
       startWebhookServer(),
     ]);
     const bot = hs.registerUser('bot');
     room = hs.createRoom(bot.userId, { name: 'poison' });
     hub = await startTestHub({
       name: 'poison-body',
-      env: {
-        ...matrixEnv(hs, bot),
-        SMTP_URL: smtp.url(),
-        EMAIL_FROM: 'hub@example.org',
-        SLACK_TOKEN,
-        SLACK_API_URL: slack.url,
-        TWITTER_APP_KEY: X.appKey,
-        TWITTER_APP_SECRET: X.appSecret,
-        TWITTER_ACCESS_TOKEN: X.accessToken,
-        TWITTER_ACCESS_SECRET: X.accessSecret,
-        TWITTER_API_URL: x.url,
-      },
+      env: peerEnv({ matrix: { hs, bot }, smtp, slack: { url: slack.url, token: SLACK_TEST_TOKEN }, x }),
       mapping: {
         '#everyone': { matrix: [room], email: ['ops@example.org'], slack: ['#ops'], twitter: ['post'], webhook: [webhook.url('/alerts')] },
+        // Routing arms the reminder with an excerpt of the body: formatted at ingress.
+        '#escalated': { matrix: [room], escalate: { after: '1h', webhook: [webhook.url('/reminders')] } },
       },
       // Were a poison body retryable, its targets would wait through these attempts.
       config: { delivery: { maxAttempts: 8 }, channels: { email: { tlsCa: smtp.ca } } },
@@ -109,6 +98,16 @@ describe('faults: poison bodies through every channel', () => {
       figures.push(`${poison.name}: next message delivered ${Math.max(...sent.map((e) => ms(e.id))) - ms(poisonId)} ms after the poison was sent`);
     });
   }
+
+  test('a poison body to a group that escalates: routed (the reminder without an excerpt), dead-lettered, and the next message goes', async () => {
+    const poisonId = await hub.send({ to: '#escalated', body: POISON[0]!.body });
+    const nextId = await hub.send({ to: '#escalated', body: 'after the poison, escalated' });
+    const [dead] = await settled(hub, poisonId, 1, 30_000);
+    const [sent] = await settled(hub, nextId, 1, 30_000);
+    assert.deepEqual([dead?.type, dead?.attempts, sent?.type], ['dead', '1', 'sent']);
+    assert.equal(await hub.redis.xlen(`${hub.prefix}:in`), 0, 'nothing left unrouted');
+    assert.equal(await hub.redis.hget(`${hub.prefix}:escalation:${poisonId}`, 'excerpt'), '(the body could not be formatted)');
+  });
 
   test('markdown `*a` × 32,000: formatted (the marks as typed), refused only by the peers with a size limit', async () => {
     const body = '*a'.repeat(32_000);

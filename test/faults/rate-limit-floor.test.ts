@@ -11,14 +11,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
-import { type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
-import { type XCredentials, type XTestServer, startXServer } from '../servers/twitter/server.ts';
+import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
+import { type XTestServer, startXServer } from '../servers/twitter/server.ts';
 import { type TestWebhookServer, startWebhookServer } from '../servers/webhook.ts';
-import { matrixEnv, sendsTo, settled } from '../support/e2e.ts';
+import { peerEnv, sendsTo, settled } from '../support/e2e.ts';
 import { type TestHub, startTestHub } from '../support/hub.ts';
 
-const X: XCredentials = { appKey: 'floorAppKey-1', appSecret: 'floorAppSecret-2', accessToken: '1-floorAccess-3', accessSecret: 'floorAccessSecret-4' };
-const SLACK_TOKEN = 'xoxe-floor-test-token';
 const FLOOR_MS = 300;
 const LIMITED = 3;
 const PAST = 'Wed, 21 Oct 2015 07:28:00 GMT';
@@ -46,24 +44,15 @@ describe('faults: 429 with Retry-After: 0 or a past date waits at least the floo
   before(async () => {
     [hs, slack, x, webhook] = await Promise.all([
       startHomeserver(),
-      startSlackServer({ tokens: { [SLACK_TOKEN]: 'active' } }),
-      startXServer({ credentials: X }),
+      startSlackServer(),
+      startXServer(),
       startWebhookServer(),
     ]);
     const bot = hs.registerUser('bot');
     room = hs.createRoom(bot.userId, { name: 'limited' });
     hub = await startTestHub({
       name: 'rate-floor',
-      env: {
-        ...matrixEnv(hs, bot),
-        SLACK_TOKEN,
-        SLACK_API_URL: slack.url,
-        TWITTER_APP_KEY: X.appKey,
-        TWITTER_APP_SECRET: X.appSecret,
-        TWITTER_ACCESS_TOKEN: X.accessToken,
-        TWITTER_ACCESS_SECRET: X.accessSecret,
-        TWITTER_API_URL: x.url,
-      },
+      env: peerEnv({ matrix: { hs, bot }, slack: { url: slack.url, token: SLACK_TEST_TOKEN }, x }),
       mapping: {
         '#matrix': { matrix: [room] },
         '#slack': { slack: ['#ops'] },
