@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FORMAT_LIMITS, flattenEmphasis, overTime, withinFormatLimits } from '../../core/format-limits.ts';
 import {
-  EMAIL_HTML, MATRIX_HTML, UNFORMATTABLE, isPermanent, isRetryable, oneLine, renderOnce, sanitizeHtml, subjectLine, toHtml, toPlainText,
+  EMAIL_HTML, MATRIX_HTML, RetryableError, UNFORMATTABLE, isPermanent, isRetryable, oneLine, renderOnce, sanitizeHtml, subjectLine, toHtml, toPlainText,
   type BodyFormat,
 } from '../../core/plugin-api.ts';
 
@@ -152,6 +153,20 @@ describe('render once per message', () => {
     const again = refusal(() => render(poison));
     assert.equal(renders, 3);
     assert.equal(again, first);
+  });
+
+  test('a failure that may pass later is remembered only for a while', async () => {
+    let renders = 0;
+    const render = renderOnce((m: { body: string; format: BodyFormat }) => {
+      renders += 1;
+      throw new RetryableError('formatting the body was cut short after 2000 ms: the machine was too busy', { code: 'format_busy' });
+    }, { retryAfterMs: 50 });
+    const message = { body: 'x', format: 'text' as const };
+    for (let i = 0; i < 3; i++) assert.ok(isRetryable(refusal(() => render(message))));
+    assert.equal(renders, 1, 'the other targets of the message get the same answer at once');
+    await sleep(60);
+    refusal(() => render(message));
+    assert.equal(renders, 2, 'a later attempt renders again');
   });
 
   test('bounded: old entries go', () => {
