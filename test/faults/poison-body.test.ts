@@ -109,6 +109,32 @@ describe('faults: poison bodies through every channel', () => {
     assert.equal(await hub.redis.hget(`${hub.prefix}:escalation:${poisonId}`, 'excerpt'), '(the body could not be formatted)');
   });
 
+  test('bidi controls and colours that are not #RRGGBB reach no peer; the webhook keeps the raw body beside the sanitized forms', async () => {
+    const subject = 'Invoice \u202Efdp.exe';
+    const body = '<p>pay <a href="https://evil.example/">https://bank.example/\u202Etxt.exe</a> \u2066now\u2069 &#x202E;'
+      + '<font color="expression(alert(1))" data-mx-bg-color="url(https://evil.example/x)">!</font>'
+      + '<span data-mx-color="#00ff00">ok</span></p>';
+    const id = await hub.send({ to: '#everyone', subject, body });
+    const outcomes = await settled(hub, id, CHANNELS.length, 30_000);
+    assert.deepEqual(outcomes.map((e) => e.type), Array(CHANNELS.length).fill('sent'), JSON.stringify(outcomes.map((e) => [e.channel, e.error])));
+    const seen: Record<string, string> = {};
+    const matrix = hs.messages(room).find((m) => String(m.content.body).startsWith('Invoice'));
+    seen.matrix = JSON.stringify(matrix?.content);
+    const mail = smtp.messages.find((m) => m.parsed.subject?.startsWith('Invoice'));
+    seen.email = JSON.stringify([mail?.parsed.subject, mail?.parsed.text, mail?.parsed.html]);
+    seen.slack = JSON.stringify(slack.messages.find((m) => m.text.includes('Invoice'))?.text);
+    seen.twitter = JSON.stringify(x.posts.find((p) => p.text.startsWith('Invoice'))?.text);
+    const hook = webhook.requests.find((r) => (r.json as { subject?: string }).subject === subject)?.json as { body: string; html: string; text: string } | undefined;
+    seen.webhook = JSON.stringify([hook?.html, hook?.text]);
+    for (const channel of CHANNELS) {
+      assert.ok(seen[channel] && seen[channel] !== '[null,null,null]' && seen[channel] !== 'undefined', `${channel}: received`);
+      assert.doesNotMatch(seen[channel], /[\u202A-\u202E\u2066-\u2069]|\\u202[a-e]|\\u206[6-9]/i, `${channel}: ${seen[channel]}`);
+      assert.doesNotMatch(seen[channel], /expression|url\(/, `${channel}: ${seen[channel]}`);
+    }
+    assert.match(seen.matrix, /data-mx-color=\\"#00ff00\\"/, 'a #RRGGBB colour is kept');
+    assert.equal(hook?.body, body, 'the webhook `body` is the producer’s own, as documented');
+  });
+
   test('markdown `*a` × 32,000: formatted (the marks as typed), refused only by the peers with a size limit', async () => {
     const body = '*a'.repeat(32_000);
     const id = await hub.send({ to: '#everyone', body, format: 'markdown' });
