@@ -41,10 +41,17 @@ export function retryPolicy(delivery: { maxAttempts: number; backoffBase: number
   return { maxAttempts: delivery.maxAttempts, baseMs: delivery.backoffBase, maxMs: delivery.backoffMax, rateLimitFloorMs: delivery.rateLimitFloor };
 }
 
-/** Where one delivery stands: its counted attempts so far, and the 429s it met in a row just now. */
+/** Where one delivery stands: the attempts that failed and count, and the 429s met in a row just now. */
 export interface Tries {
-  attempt: number;
+  counted: number;
   rateLimitedInARow: number;
+}
+
+/** The tries after one more failure: a 429 is not counted as an attempt (a long storm never dead-letters), any other failure is. */
+export function afterFailure(tries: Tries, failure: Failure): Tries {
+  return failure.rateLimited
+    ? { counted: tries.counted, rateLimitedInARow: tries.rateLimitedInARow + 1 }
+    : { counted: tries.counted + 1, rateLimitedInARow: 0 };
 }
 
 /** A peer's own wait is honoured up to this: a bogus header must not park a target for days. */
@@ -67,7 +74,7 @@ export function retryDelay(policy: RetryPolicy, failure: Failure, tries: Tries):
     const backoff = Math.min(Math.max(floor, policy.maxMs), floor * 2 ** Math.max(0, tries.rateLimitedInARow - 1));
     return Math.max(peerWait, Math.round(backoff + (Math.random() * backoff) / 4));
   }
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, tries.attempt - 1));
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, tries.counted - 1));
   return Math.max(peerWait, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
 }
 

@@ -9,7 +9,7 @@ import type { Keys } from '../redis/keys.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type DeliveryRecord, type Outcome, OutcomeWriter } from './outcomes.ts';
-import { type Failure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
+import { type Failure, type Tries, afterFailure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
 interface Job {
@@ -150,12 +150,11 @@ export class ChannelWorker {
     const shutdown = this.#controller.signal;
     const turn = await this.#awaitTurn(job);
     if (turn !== 'go') return turn === 'yield' ? 'yield' : undefined;
-    let attempt = 1;
-    let rateLimitedInARow = 0;
+    let tries: Tries = { counted: 0, rateLimitedInARow: 0 };
     while (!shutdown.aborted) {
       job.record.attempts += 1;
       try {
-        const receipt = await this.#attempt({ ...job.delivery, attempt });
+        const receipt = await this.#attempt({ ...job.delivery, attempt: tries.counted + 1 });
         metrics.attempts.inc({ channel: this.channel, result: 'ok', code: '' });
         if (receipt.details?.encrypted) metrics.encrypted.inc({ channel: this.channel });
         this.#note(job, 'sent');
@@ -170,12 +169,11 @@ export class ChannelWorker {
         metrics.attempts.inc({ channel: this.channel, result: failure.permanent ? 'permanent' : failure.rateLimited ? 'rate_limited' : 'retryable', code: failure.code });
         this.#note(job, failure.rateLimited ? 'rate limited' : failure.permanent ? 'refused' : 'failed', failure.message);
         if (failure.permanent) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
-        if (!failure.rateLimited) attempt += 1;
-        rateLimitedInARow = failure.rateLimited ? rateLimitedInARow + 1 : 0;
-        if (attempt > policy.maxAttempts) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
-        const wait = retryDelay(policy, failure, { attempt: attempt - 1, rateLimitedInARow });
+        tries = afterFailure(tries, failure);
+        if (tries.counted >= policy.maxAttempts) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
+        const wait = retryDelay(policy, failure, tries);
         void this.#settle(job, 'retrying', failure);
-        this.#logger.debug({ target: job.delivery.target, attempt, waitMs: wait, err: failure.message }, 'delivery will be retried');
+        this.#logger.debug({ target: job.delivery.target, attempt: tries.counted + 1, waitMs: wait, err: failure.message }, 'delivery will be retried');
         await sleep(wait, undefined, { signal: shutdown }).catch(() => {});
       }
     }

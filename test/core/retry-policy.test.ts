@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { PermanentError, RetryableError, UNFORMATTABLE, retryAfterMs } from '../../core/plugin-api.ts';
-import { PEER_WAIT_CAP_MS, type Failure, type RetryPolicy, classifyFailure, deadLetterReason, retryDelay } from '../../core/runtime/retry-policy.ts';
+import { PEER_WAIT_CAP_MS, type Failure, type RetryPolicy, type Tries, afterFailure, classifyFailure, deadLetterReason, retryDelay } from '../../core/runtime/retry-policy.ts';
 
 const policy: RetryPolicy = { maxAttempts: 8, baseMs: 1000, maxMs: 300_000, rateLimitFloorMs: 1000 };
 
@@ -32,7 +32,7 @@ function range(draw: () => number, draws = 2000): [number, number] {
 describe('retry policy: backoff of counted attempts', () => {
   test('exponential, jittered between half and all of the ceiling', () => {
     for (const [attempt, ceiling] of [[1, 1000], [2, 2000], [3, 4000], [5, 16_000]] as const) {
-      const [lo, hi] = range(() => retryDelay(policy, failed(), { attempt, rateLimitedInARow: 0 }));
+      const [lo, hi] = range(() => retryDelay(policy, failed(), { counted: attempt, rateLimitedInARow: 0 }));
       assert.ok(lo >= ceiling / 2 && hi <= ceiling, `attempt ${attempt}: ${lo}–${hi} outside ${ceiling / 2}–${ceiling}`);
       // The jitter really spreads: draws cover most of the range.
       assert.ok(hi - lo > ceiling / 2 * 0.8, `attempt ${attempt}: ${lo}–${hi} barely spread`);
@@ -40,14 +40,14 @@ describe('retry policy: backoff of counted attempts', () => {
   });
 
   test('capped at backoffMax however many attempts', () => {
-    const [lo, hi] = range(() => retryDelay(policy, failed(), { attempt: 40, rateLimitedInARow: 0 }));
+    const [lo, hi] = range(() => retryDelay(policy, failed(), { counted: 40, rateLimitedInARow: 0 }));
     assert.ok(lo >= policy.maxMs / 2 && hi <= policy.maxMs, `${lo}–${hi}`);
   });
 
   test("a peer's longer Retry-After (a 503) is honoured, capped at an hour; a shorter one does not undercut the backoff", () => {
-    assert.equal(retryDelay(policy, failed({ retryAfterMs: 7000 }), { attempt: 1, rateLimitedInARow: 0 }), 7000);
-    assert.equal(retryDelay(policy, failed({ retryAfterMs: 30 * 24 * 3600_000 }), { attempt: 1, rateLimitedInARow: 0 }), PEER_WAIT_CAP_MS);
-    const [lo] = range(() => retryDelay(policy, failed({ retryAfterMs: 0 }), { attempt: 3, rateLimitedInARow: 0 }));
+    assert.equal(retryDelay(policy, failed({ retryAfterMs: 7000 }), { counted: 1, rateLimitedInARow: 0 }), 7000);
+    assert.equal(retryDelay(policy, failed({ retryAfterMs: 30 * 24 * 3600_000 }), { counted: 1, rateLimitedInARow: 0 }), PEER_WAIT_CAP_MS);
+    const [lo] = range(() => retryDelay(policy, failed({ retryAfterMs: 0 }), { counted: 3, rateLimitedInARow: 0 }));
     assert.ok(lo >= 2000, `Retry-After: 0 on a 503 still backs off (${lo})`);
   });
 });
@@ -55,7 +55,7 @@ describe('retry policy: backoff of counted attempts', () => {
 describe('retry policy: rate-limited retries', () => {
   test('Retry-After: 0 (or none) waits at least the floor', () => {
     for (const wait of [0, undefined, 5]) {
-      const [lo, hi] = range(() => retryDelay(policy, limited(wait), { attempt: 1, rateLimitedInARow: 1 }));
+      const [lo, hi] = range(() => retryDelay(policy, limited(wait), { counted: 1, rateLimitedInARow: 1 }));
       assert.ok(lo >= policy.rateLimitFloorMs, `retryAfter ${wait}: ${lo} under the floor`);
       assert.ok(hi <= policy.rateLimitFloorMs * 1.25, `retryAfter ${wait}: ${hi} over the floor and its spread`);
     }
@@ -64,29 +64,36 @@ describe('retry policy: rate-limited retries', () => {
   test('a peer that keeps answering 429 is backed off: the floor doubles for each 429 in a row, up to backoffMax', () => {
     const floor = policy.rateLimitFloorMs;
     for (const [inARow, least] of [[1, floor], [2, 2 * floor], [3, 4 * floor], [6, 32 * floor]] as const) {
-      const [lo, hi] = range(() => retryDelay(policy, limited(0), { attempt: 1, rateLimitedInARow: inARow }));
+      const [lo, hi] = range(() => retryDelay(policy, limited(0), { counted: 1, rateLimitedInARow: inARow }));
       assert.ok(lo >= least && hi <= least * 1.25, `${inARow} in a row: ${lo}–${hi}, expected ${least}–${least * 1.25}`);
     }
-    const [lo, hi] = range(() => retryDelay(policy, limited(0), { attempt: 1, rateLimitedInARow: 50 }));
+    const [lo, hi] = range(() => retryDelay(policy, limited(0), { counted: 1, rateLimitedInARow: 50 }));
     assert.ok(lo >= policy.maxMs && hi <= policy.maxMs * 1.25, `capped: ${lo}–${hi}`);
   });
 
   test("the peer's own wait wins when it is longer, capped at an hour", () => {
-    assert.equal(retryDelay(policy, limited(30_000), { attempt: 1, rateLimitedInARow: 1 }), 30_000);
-    assert.equal(retryDelay(policy, limited(10 * 24 * 3600_000), { attempt: 1, rateLimitedInARow: 1 }), PEER_WAIT_CAP_MS);
+    assert.equal(retryDelay(policy, limited(30_000), { counted: 1, rateLimitedInARow: 1 }), 30_000);
+    assert.equal(retryDelay(policy, limited(10 * 24 * 3600_000), { counted: 1, rateLimitedInARow: 1 }), PEER_WAIT_CAP_MS);
   });
 
   test('the floor holds even when backoffMax is below it', () => {
     const tight = { ...policy, maxMs: 200 };
-    const [lo] = range(() => retryDelay(tight, limited(0), { attempt: 1, rateLimitedInARow: 5 }));
+    const [lo] = range(() => retryDelay(tight, limited(0), { counted: 1, rateLimitedInARow: 5 }));
     assert.ok(lo >= tight.rateLimitFloorMs, String(lo));
   });
 
-  test('a failure after a run of 429s backs off by its counted attempts, not by the 429s', () => {
-    // What the worker passes after 1 failure and 20 rate-limited tries: attempt 1.
-    const [lo, hi] = range(() => retryDelay(policy, failed(), { attempt: 1, rateLimitedInARow: 0 }));
-    assert.ok(lo >= 500 && hi <= 1000, `${lo}–${hi}`);
+  test('rate-limited tries are not counted: 20 × 429 leave the attempts as they were, and the next failure counts from there', () => {
+    let tries: Tries = { counted: 0, rateLimitedInARow: 0 };
+    tries = afterFailure(tries, failed());
+    for (let i = 0; i < 20; i++) tries = afterFailure(tries, limited(0));
+    assert.deepEqual(tries, { counted: 1, rateLimitedInARow: 20 });
+    tries = afterFailure(tries, failed());
+    assert.deepEqual(tries, { counted: 2, rateLimitedInARow: 0 }, 'another failure counts, and ends the run of 429s');
+    // Its backoff is that of a second attempt, whatever the 429s before it.
+    const [lo, hi] = range(() => retryDelay(policy, failed(), tries));
+    assert.ok(lo >= 1000 && hi <= 2000, `${lo}–${hi}`);
   });
+
 });
 
 describe('retry policy: classification and reasons', () => {
