@@ -19,9 +19,16 @@ export const FORMAT_LIMITS = {
   /** Table cells laid out, a cell counting as the columns × rows it spans. */
   tableCells: 20_000,
   /** Emphasis marks (`*`, `_`, `~`) in one markdown paragraph before they are shown as typed. */
-  emphasisPerParagraph: 2_000,
+  emphasisPerParagraph: 500,
   /** Wall time of one formatting step; the CPU it took decides whether that was the body or a busy machine. */
   timeMs: 2_000,
+  /**
+   * Bodies shorter than this are formatted without the watchdog: whatever
+   * their shape they take milliseconds (the worst shapes known cost the
+   * square of their size), and the watchdog's thread costs about 0.2 ms a
+   * call, more than formatting a short notification.
+   */
+  watchedFrom: 2048,
 };
 
 function unformattable(why: string): PermanentError {
@@ -129,10 +136,20 @@ let running = false;
  * step is stopped. When it had the CPU for most of that time the body is what
  * is slow (permanent); when it had not, the machine was busy (retryable). A
  * stack overflow is the body too. Steps inside a step run in the outer one's
- * time.
+ * time; a step of fewer than {@link FORMAT_LIMITS.watchedFrom} characters
+ * (`size`) runs unwatched.
  */
-export function withinFormatLimits<T>(what: string, task: () => T, limitMs = FORMAT_LIMITS.timeMs): T {
+export function withinFormatLimits<T>(what: string, task: () => T, options: { size?: number; limitMs?: number } = {}): T {
+  const { size = Infinity, limitMs = FORMAT_LIMITS.timeMs } = options;
   if (running) return task();
+  if (size < FORMAT_LIMITS.watchedFrom) {
+    try {
+      return task();
+    } catch (err) {
+      if (err instanceof Error && err.name === 'RangeError') throw unformattable(`${what} failed (${err.message.split('\n')[0]})`);
+      throw err;
+    }
+  }
   running = true;
   const cpuBefore = process.threadCpuUsage();
   sandbox.task = task;

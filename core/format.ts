@@ -89,7 +89,7 @@ export const EMAIL_HTML: sanitize.IOptions = {
  * body beyond the formatting bounds (core/format-limits.ts).
  */
 export function toHtml(body: string, format: BodyFormat): string {
-  return withinFormatLimits('formatting the body', () => bodyToHtml(body, format));
+  return withinFormatLimits('formatting the body', () => bodyToHtml(body, format), { size: body.length });
 }
 
 function bodyToHtml(body: string, format: BodyFormat): string {
@@ -112,16 +112,36 @@ function bodyToHtml(body: string, format: BodyFormat): string {
  * bidi controls never survive. Bounded like {@link toHtml}.
  */
 export function sanitizeHtml(html: string, options: sanitize.IOptions = MATRIX_HTML): string {
-  return withinFormatLimits('sanitizing the body', () => {
-    checkHtmlShape(html);
-    return stripBidiControls(sanitize(html, options));
-  });
+  return withinFormatLimits(
+    'sanitizing the body',
+    () => {
+      checkHtmlShape(html);
+      return stripBidiControls(sanitize(html, options));
+    },
+    { size: html.length },
+  );
 }
 
 /** A readable plain-text rendering: paragraphs, line breaks, list bullets, links as `text [url]`. Bounded like {@link toHtml}. */
 export function toPlainText(body: string, format: BodyFormat = 'html'): string {
   if (format === 'text') return stripBidiControls(body);
-  return withinFormatLimits('formatting the body as text', () => stripBidiControls(htmlToText(bodyToHtml(body, format)).trim()));
+  return withinFormatLimits('formatting the body as text', () => stripBidiControls(htmlToText(bodyToHtml(body, format)).trim()), { size: body.length });
+}
+
+/**
+ * The body as HTML (not yet sanitized) and as plain text, with one markdown
+ * pass for both: what a channel that sends both (Matrix, email, a webhook)
+ * renders from.
+ */
+export function renderBody(body: string, format: BodyFormat): { html: string; text: string } {
+  return withinFormatLimits(
+    'formatting the body',
+    () => {
+      const html = bodyToHtml(body, format);
+      return { html, text: format === 'text' ? stripBidiControls(body) : stripBidiControls(htmlToText(html).trim()) };
+    },
+    { size: body.length },
+  );
 }
 
 /** Compiled once: html-to-text builds its selector tree per call otherwise (bench/: 28 % of a worker's CPU). */

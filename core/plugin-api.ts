@@ -18,6 +18,7 @@ export {
   MATRIX_HTML,
   escapeHtml,
   oneLine,
+  renderBody,
   sanitizeHtml,
   stripBidiControls,
   subjectLine,

@@ -1,4 +1,5 @@
 import { isPermanent } from './errors.ts';
+import { withinFormatLimits } from './format-limits.ts';
 import type { BodyFormat } from './format.ts';
 
 /** What a channel's rendering of a message reads. */
@@ -38,7 +39,8 @@ export function renderOnce<Input extends RenderInput, Output>(
     }
     if (!kept) {
       try {
-        kept = { value: render(message) };
+        // One watched step for the whole rendering: the formatting calls inside it run in its time.
+        kept = { value: withinFormatLimits('formatting the message', () => render(message), { size: key.length }) };
       } catch (err) {
         kept = isPermanent(err) ? { error: err } : { error: err, until: performance.now() + retryAfterMs };
       }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import type { SendMailOptions } from 'nodemailer';
-import { EMAIL_HTML, type RenderInput, sanitizeHtml, stripBidiControls, toHtml, toPlainText, type Delivery } from '../../core/plugin-api.ts';
+import { EMAIL_HTML, type RenderInput, renderBody, sanitizeHtml, stripBidiControls, type Delivery } from '../../core/plugin-api.ts';
 import type { Mailbox } from './targets.ts';
 
 /** The header that tells a reader (and a support person) which hub delivery a mail was. */
@@ -31,12 +31,12 @@ export interface MailBody {
 }
 
 export function renderMailBody({ body, format, subject }: RenderInput): MailBody {
-  const text = toPlainText(body, format);
+  const { html, text } = renderBody(body, format);
   return {
     // Not core's oneLine for the default: it strips tags, and plain text may hold a literal `<x@y>`.
     subject: headerText(subject ?? '', SUBJECT_MAX) || headerText(text, DEFAULT_SUBJECT_MAX) || 'Notification',
     text,
-    html: sanitizeHtml(toHtml(body, format), EMAIL_HTML),
+    html: sanitizeHtml(html, EMAIL_HTML),
   };
 }
 

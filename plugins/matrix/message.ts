@@ -1,5 +1,5 @@
 /** The `m.room.message` content of a notification. */
-import { MATRIX_HTML, type OutboundMessage, escapeHtml, renderOnce, sanitizeHtml, subjectLine, toHtml, toPlainText } from '../../core/plugin-api.ts';
+import { MATRIX_HTML, type OutboundMessage, escapeHtml, renderBody, renderOnce, sanitizeHtml, subjectLine } from '../../core/plugin-api.ts';
 
 export interface MessageContent {
   msgtype: 'm.text' | 'm.notice';
@@ -14,8 +14,7 @@ export interface MessageContent {
  */
 export function messageContent(message: OutboundMessage, msgtype: MessageContent['msgtype']): MessageContent {
   const subject = subjectLine(message.subject);
-  const text = toPlainText(message.body, message.format);
-  const html = toHtml(message.body, message.format);
+  const { html, text } = renderBody(message.body, message.format);
   return {
     msgtype,
     body: subject ? `${subject}\n\n${text}` : text,

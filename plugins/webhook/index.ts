@@ -5,7 +5,7 @@
  * into a receipt, a RetryableError or a PermanentError.
  */
 import { createHmac } from 'node:crypto';
-import { PLUGIN_API_VERSION, definePlugin, renderOnce, sanitizeHtml, toHtml, toPlainText, z } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, renderBody, renderOnce, sanitizeHtml, z } from '../../core/plugin-api.ts';
 import { checkResponse, requestError } from './classify-error.ts';
 
 const settings = z.object({
@@ -34,7 +34,10 @@ export default definePlugin({
 
   createSender: ({ settings }) => {
     // `body` is the producer's own, as sent; `html` (the Matrix subset) and `text` are safe to show.
-    const render = renderOnce(({ body, format }) => ({ html: sanitizeHtml(toHtml(body, format)), text: toPlainText(body, format) }));
+    const render = renderOnce(({ body, format }) => {
+      const { html, text } = renderBody(body, format);
+      return { html: sanitizeHtml(html), text };
+    });
     return {
       async deliver(delivery, signal) {
         const { id, messageId, channel, target, message } = delivery;

@@ -96,7 +96,7 @@ describe('formatting bounds', () => {
   test('a formatting step past the time bound is stopped, and the formatters work on afterwards', () => {
     const err = refusal(() => withinFormatLimits('formatting the body', () => {
       for (;;);
-    }, 200));
+    }, { limitMs: 200 }));
     // Which of the two depends on the CPU this thread got meanwhile (see the next test).
     if (isPermanent(err)) {
       assert.equal(err.code, UNFORMATTABLE);
@@ -122,16 +122,26 @@ describe('formatting bounds', () => {
   test('a formatting step that waited rather than ran is not blamed on the body', () => {
     const err = refusal(() => withinFormatLimits('formatting the body', () => {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
-    }, 200));
+    }, { limitMs: 200 }));
     assert.ok(isRetryable(err), err.message);
     assert.match(err.message, /cut short after 200 ms: the machine was too busy/);
   });
 
-  test('a stack overflow inside a step is the body: permanent, a sentence', () => {
+  test('a stack overflow inside a step is the body: permanent, a sentence (watched or not)', () => {
     const recurse = (n: number): number => recurse(n + 1) + 1;
-    const err = refusal(() => withinFormatLimits('formatting the body', () => recurse(0)));
-    assert.ok(isPermanent(err));
-    assert.equal(err.message, 'formatting the body failed (Maximum call stack size exceeded); every attempt would fail the same way');
+    for (const size of [10, 100_000]) {
+      const err = refusal(() => withinFormatLimits('formatting the body', () => recurse(0), { size }));
+      assert.ok(isPermanent(err));
+      assert.equal(err.message, 'formatting the body failed (Maximum call stack size exceeded); every attempt would fail the same way');
+    }
+  });
+
+  test('a short body is formatted without the watchdog', () => {
+    const unwatched = withinFormatLimits('formatting the body', () => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      return 'done';
+    }, { size: FORMAT_LIMITS.watchedFrom - 1, limitMs: 100 });
+    assert.equal(unwatched, 'done');
   });
 });
 
