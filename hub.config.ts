@@ -7,7 +7,7 @@ export default defineConfig({
   prefix: 'notify',
   mapping: { db: 'notifications', docId: 'ccs.notifications', file: './mapping.json' },
   ingress: { batchSize: 200, maxBodyBytes: 64 * 1024, dedupeWindow: '24h' },
-  delivery: { concurrency: 64, maxAttempts: 8, backoffBase: '1s', backoffMax: '5m', claimIdle: '30s' },
+  delivery: { concurrency: 64, maxAttempts: 8, backoffBase: '1s', backoffMax: '5m', rateLimitFloor: '1s', claimIdle: '30s' },
   http: { port: 9464 },
   plugins: { dirs: ['./plugins'] },
   channels: {

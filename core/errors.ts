@@ -37,6 +37,13 @@ export class RetryableError extends Error {
   }
 }
 
+/**
+ * The code of a PermanentError that is a property of the message, not of the
+ * peer: a body the hub cannot format within its bounds (nesting depth,
+ * table size, time). Every attempt and every target would fail the same way.
+ */
+export const UNFORMATTABLE = 'unformattable';
+
 export function isPermanent(err: unknown): err is PermanentError {
   return err instanceof PermanentError || (err instanceof Error && err.name === 'PermanentError');
 }

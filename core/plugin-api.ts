@@ -11,17 +11,24 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 
 export { z };
-export { PermanentError, RetryableError, isPermanent, isRetryable } from './errors.ts';
+export { PermanentError, RetryableError, UNFORMATTABLE, isPermanent, isRetryable } from './errors.ts';
 export {
   type BodyFormat,
   EMAIL_HTML,
   MATRIX_HTML,
   escapeHtml,
   oneLine,
+  renderBody,
   sanitizeHtml,
+  stripBidiControls,
+  subjectLine,
   toHtml,
   toPlainText,
 } from './format.ts';
+/** Render once per message (per sender), a refusal included: see core/render-cache.ts. */
+export { type RenderInput, renderOnce } from './render-cache.ts';
+/** The one `Retry-After` parser: seconds or an HTTP date, a past date is 0 (the runtime's floor applies). */
+export { retryAfterMs } from './runtime/retry-policy.ts';
 
 /** The plugin API version this core implements; a plugin declares the one it was written for. */
 export const PLUGIN_API_VERSION = 1;

@@ -47,6 +47,8 @@ export const hubConfigSchema = z.strictObject({
       maxAttempts: count(1, 8),
       backoffBase: duration.default(1000),
       backoffMax: duration.default(5 * 60_000),
+      /** The least a rate-limited retry waits, even when the peer says `Retry-After: 0`. */
+      rateLimitFloor: duration.pipe(z.number().min(100, 'expected at least "100ms": a 429 must never be retried in a hot loop')).default(1000),
       timeout: duration.default(30_000),
       claimIdle: duration.default(30_000),
       batchSize: count(1, 200),

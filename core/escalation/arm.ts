@@ -71,6 +71,12 @@ export function escalationFor(
 
 /** The start of the body as one line of plain text, cut with an ellipsis. */
 export function excerptOf(body: string, format: BodyFormat): string {
-  const text = toPlainText(body, format).replace(/\s+/g, ' ').trim();
+  let text: string;
+  try {
+    text = toPlainText(body, format).replace(/\s+/g, ' ').trim();
+  } catch {
+    // An excerpt is a courtesy: a poison body must not stop the routing of its batch (its deliveries say why).
+    return '(the body could not be formatted)';
+  }
   return text.length > EXCERPT_CHARS ? `${text.slice(0, EXCERPT_CHARS - 1).trimEnd()}…` : text;
 }

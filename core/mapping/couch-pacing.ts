@@ -62,7 +62,7 @@ export class CouchPacing {
     if (kind !== this.#lastKind) [this.#failures, this.#lastKind] = [0, kind];
     const attempt = ++this.#failures;
     const exponential = (maxMs: number) =>
-      retryDelay({ maxAttempts: Number.POSITIVE_INFINITY, baseMs: Math.min(backoff.initialMs, maxMs), maxMs }, { permanent: false, rateLimited: false, retryAfterMs: undefined, code: kind, message: kind }, attempt);
+      retryDelay({ maxAttempts: Number.POSITIVE_INFINITY, baseMs: Math.min(backoff.initialMs, maxMs), maxMs, rateLimitFloorMs: 0 }, { permanent: false, rateLimited: false, retryAfterMs: undefined, code: kind, message: kind }, { counted: attempt, rateLimitedInARow: 0 });
     if (kind === 'refused') return exponential(refusedMaxMs);
     if (kind === 'locked-out') return this.#window;
     if (kind === 'other') return exponential(backoff.maxMs);

@@ -14,7 +14,7 @@ import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type Outcome, OutcomeWriter } from './outcomes.ts';
 import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, makingKey, ownPending, setIdle } from './pending.ts';
-import { type Failure, classifyFailure, retryDelay } from './retry-policy.ts';
+import { type Failure, type Tries, afterFailure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
 /** How long a stop lets the calls to peers in flight finish before cutting them. */
@@ -193,18 +193,18 @@ export class ChannelWorker {
 
   async #deliver(job: Job): Promise<void | { yieldTo: Job }> {
     const { config, metrics } = this.#deps;
-    const policy = { maxAttempts: config.delivery.maxAttempts, baseMs: config.delivery.backoffBase, maxMs: config.delivery.backoffMax };
+    const policy = retryPolicy(config.delivery);
     const shutdown = this.#controller.signal;
     const turn = await this.#awaitTurn(job);
     if (turn !== 'go') return turn === 'stop' ? undefined : turn;
-    let attempt = 1;
+    let tries: Tries = { counted: 0, rateLimitedInARow: 0 };
     while (!shutdown.aborted) {
       // Only the consumer the group lists may make a delivery: one taken over by
       // another worker, or read again by a group made anew, is that one's now.
       if (!(await this.#begin(job))) return;
       job.record.attempts += 1;
       try {
-        const receipt = await this.#attempt({ ...job.delivery, target: job.address, attempt });
+        const receipt = await this.#attempt({ ...job.delivery, target: job.address, attempt: tries.counted + 1 });
         metrics.attempts.inc({ channel: this.channel, result: 'ok', code: '' });
         if (receipt.details?.encrypted) metrics.encrypted.inc({ channel: this.channel });
         this.#note(job, 'sent');
@@ -218,14 +218,12 @@ export class ChannelWorker {
         failure.message = this.#deps.redactor.redact(failure.message);
         metrics.attempts.inc({ channel: this.channel, result: failure.permanent ? 'permanent' : failure.rateLimited ? 'rate_limited' : 'retryable', code: failure.code });
         this.#note(job, failure.rateLimited ? 'rate limited' : failure.permanent ? 'refused' : 'failed', failure.message);
-        if (failure.permanent) return this.#settle(job, 'dead', failure, `the ${this.channel} peer refused it: ${failure.message}`);
-        if (!failure.rateLimited) attempt += 1;
-        if (attempt > policy.maxAttempts) {
-          return this.#settle(job, 'dead', failure, `gave up after ${policy.maxAttempts} attempts; the last error was: ${failure.message}`);
-        }
-        const wait = retryDelay(policy, failure, attempt - 1);
+        if (failure.permanent) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
+        tries = afterFailure(tries, failure);
+        if (tries.counted >= policy.maxAttempts) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
+        const wait = retryDelay(policy, failure, tries);
         void this.#settle(job, 'retrying', failure);
-        this.#logger.debug({ target: job.delivery.target, attempt, waitMs: wait, err: failure.message }, 'delivery will be retried');
+        this.#logger.debug({ target: job.delivery.target, attempt: tries.counted + 1, waitMs: wait, err: failure.message }, 'delivery will be retried');
         await sleep(wait, undefined, { signal: shutdown }).catch(() => {});
       }
     }

@@ -1,8 +1,8 @@
 import nodemailer from 'nodemailer';
 import type { SMTPPoolOptions } from 'nodemailer';
-import { PermanentError, type ChannelSender, type PluginContext } from '../../core/plugin-api.ts';
+import { PermanentError, type ChannelSender, type PluginContext, renderOnce } from '../../core/plugin-api.ts';
 import { classifySmtpError, secretsOf } from './classify-error.ts';
-import { composeMail } from './message.ts';
+import { composeMail, renderMailBody } from './message.ts';
 import type { EmailSettings } from './settings.ts';
 import { parseMailbox, type Mailbox } from './targets.ts';
 
@@ -43,13 +43,16 @@ export function createEmailSender({ settings }: PluginContext<EmailSettings>): C
   const transport = nodemailer.createTransport(transportOptions(settings));
   const secrets = secretsOf(settings.url);
   const from = mailbox(settings.from, 'EMAIL_FROM');
+  // Rendered once per message, not per recipient: it is the same mail, and rendering blocks the worker.
+  const render = renderOnce(renderMailBody);
 
   return {
     async deliver(delivery, signal) {
       const to = mailbox(delivery.target, 'the target');
+      const mail = composeMail(delivery, from, to, render(delivery.message));
       let info;
       try {
-        info = await transport.sendMail({ ...composeMail(delivery, from, to), signal });
+        info = await transport.sendMail({ ...mail, signal });
       } catch (err) {
         throw classifySmtpError(err, secrets);
       }

@@ -3,7 +3,7 @@
  * test/plugins/matrix-classify-error.test.ts. Errors are read by shape, not
  * class, so that another copy of the SDK classifies the same.
  */
-import { PermanentError, RetryableError, isPermanent, isRetryable } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, isPermanent, isRetryable, retryAfterMs as parseRetryAfter } from '../../core/plugin-api.ts';
 
 interface SdkError {
   name?: string;
@@ -62,9 +62,8 @@ export function classifyError(err: unknown, action: string, secret?: string): Pe
  */
 export function retryAfterMs(e: SdkError): number | undefined {
   const waits: number[] = [];
-  const header = e.httpHeaders?.get('Retry-After')?.trim();
-  if (header && /^\d+$/.test(header)) waits.push(Number(header) * 1000);
-  else if (header && !Number.isNaN(Date.parse(header))) waits.push(Math.max(0, Date.parse(header) - Date.now()));
+  const header = parseRetryAfter(e.httpHeaders?.get('Retry-After'));
+  if (header !== undefined) waits.push(header);
   const body = e.data?.retry_after_ms;
   if (typeof body === 'number' && Number.isFinite(body) && body >= 0) waits.push(body);
   return waits.length > 0 ? Math.max(...waits) : undefined;

@@ -1,5 +1,5 @@
 /** The `m.room.message` content of a notification. */
-import { MATRIX_HTML, type OutboundMessage, escapeHtml, sanitizeHtml, toHtml, toPlainText } from '../../core/plugin-api.ts';
+import { MATRIX_HTML, type OutboundMessage, escapeHtml, renderBody, renderOnce, sanitizeHtml, subjectLine } from '../../core/plugin-api.ts';
 
 export interface MessageContent {
   msgtype: 'm.text' | 'm.notice';
@@ -13,9 +13,8 @@ export interface MessageContent {
  * render safely; a subject becomes a bold first line of both.
  */
 export function messageContent(message: OutboundMessage, msgtype: MessageContent['msgtype']): MessageContent {
-  const subject = message.subject?.replace(/\s+/g, ' ').trim();
-  const text = toPlainText(message.body, message.format);
-  const html = toHtml(message.body, message.format);
+  const subject = subjectLine(message.subject);
+  const { html, text } = renderBody(message.body, message.format);
   return {
     msgtype,
     body: subject ? `${subject}\n\n${text}` : text,
@@ -26,19 +25,9 @@ export function messageContent(message: OutboundMessage, msgtype: MessageContent
 
 /**
  * Rendering and sanitizing cost far more than a send: a message fanned out to
- * several rooms, or retried, is rendered once. Keyed by everything it reads.
+ * several rooms, or retried, is rendered once (and a body that cannot be
+ * formatted is refused once).
  */
-export function contentCache(max = 512): (message: OutboundMessage, msgtype: MessageContent['msgtype']) => MessageContent {
-  const cache = new Map<string, MessageContent>();
-  return (message, msgtype) => {
-    const subject = message.subject ?? '';
-    const key = `${msgtype}\0${message.format}\0${subject.length}\0${subject}${message.body}`;
-    let content = cache.get(key);
-    if (!content) {
-      content = messageContent(message, msgtype);
-      if (cache.size >= max) cache.delete(cache.keys().next().value as string);
-      cache.set(key, content);
-    }
-    return content;
-  };
+export function contentCache(msgtype: MessageContent['msgtype']): (message: OutboundMessage) => MessageContent {
+  return renderOnce((message: OutboundMessage) => messageContent(message, msgtype));
 }

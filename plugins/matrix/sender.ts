@@ -59,7 +59,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
   const api = new MatrixApi(settings);
   const rooms = new RoomResolver(api, ctx);
   const guard = new EncryptionGuard(api, settings.encryptionCheckTtlMs, settings.accessToken);
-  const contentFor = contentCache();
+  const contentFor = contentCache(settings.msgtype);
   const secret = settings.accessToken;
   const tracker = new EventTracker(ctx);
   const crypto = startCrypto();
@@ -133,7 +133,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
 
   return {
     async deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryReceipt> {
-      const content = contentFor(delivery.message, settings.msgtype);
+      const content = contentFor(delivery.message);
       const txnId = txnIdFor(delivery.id);
       let label = delivery.target;
       try {

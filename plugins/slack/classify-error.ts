@@ -5,7 +5,7 @@
  * say what to do; they are built from Slack's error code and our own words,
  * so the token can never end up in one.
  */
-import { PermanentError, RetryableError, isPermanent, isRetryable } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, isPermanent, isRetryable, retryAfterMs } from '../../core/plugin-api.ts';
 
 type Permanent = (target: string) => string;
 
@@ -54,7 +54,7 @@ export function classifySlackError(err: unknown, target: string): PermanentError
     }
     case 'slack_webapi_http_error': {
       const status = Number(e.statusCode);
-      if (status === 429) return rateLimited(Number(e.headers?.['retry-after']), err);
+      if (status === 429) return rateLimited((retryAfterMs(e.headers?.['retry-after']) ?? Number.NaN) / 1000, err);
       return new RetryableError(`Slack answered HTTP ${status} for ${target}`, { code: `http_${status}`, cause: err });
     }
     case 'slack_webapi_request_error':

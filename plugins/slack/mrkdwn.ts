@@ -8,7 +8,7 @@
  */
 import { DomUtils, parseDocument } from 'htmlparser2';
 import { type ChildNode, type Element, isTag, isText } from 'domhandler';
-import { type OutboundMessage, sanitizeHtml, toHtml } from '../../core/plugin-api.ts';
+import { type OutboundMessage, sanitizeHtml, subjectLine, toHtml } from '../../core/plugin-api.ts';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
 
@@ -20,7 +20,7 @@ export function escapeMrkdwn(text: string): string {
 /** The whole message as mrkdwn: the subject as a bold first line, then the body. */
 export function messageToMrkdwn(message: Pick<OutboundMessage, 'subject' | 'body' | 'format'>): string {
   const body = htmlToMrkdwn(sanitizeHtml(toHtml(message.body, message.format)));
-  const subject = message.subject?.replace(/\s+/g, ' ').trim();
+  const subject = subjectLine(message.subject);
   if (!subject) return body;
   const title = `*${escapeMrkdwn(subject)}*`;
   return body ? `${title}\n${body}` : title;

@@ -1,7 +1,7 @@
 import { type FetchFunction, type Logger as SlackLogger, LogLevel, WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { ChannelSender, Delivery, DeliveryReceipt, PluginContext } from '../../core/plugin-api.ts';
-import { RetryableError } from '../../core/plugin-api.ts';
+import { RetryableError, renderOnce } from '../../core/plugin-api.ts';
 import { classifySlackError } from './classify-error.ts';
 import { messageToMrkdwn } from './mrkdwn.ts';
 import type { SlackSettings } from './settings.ts';
@@ -10,6 +10,8 @@ import { normalizeSlackTarget } from './targets.ts';
 export function createSlackSender(context: PluginContext<SlackSettings>): ChannelSender {
   const { settings } = context;
   const logger = sdkLogger(context.logger.child({ sdk: '@slack/web-api' }));
+  // Once per message, not per channel it goes to (a body that cannot be formatted is refused once too).
+  const mrkdwnFor = renderOnce(messageToMrkdwn);
 
   /**
    * A client per delivery, so that its requests carry that delivery's abort
@@ -30,10 +32,11 @@ export function createSlackSender(context: PluginContext<SlackSettings>): Channe
   return {
     async deliver(delivery: Delivery, signal: AbortSignal): Promise<DeliveryReceipt> {
       const target = normalizeSlackTarget(delivery.target);
+      const text = mrkdwnFor(delivery.message);
       try {
         const result = await clientFor(signal).chat.postMessage({
           channel: target,
-          text: messageToMrkdwn(delivery.message),
+          text,
           mrkdwn: true,
           unfurl_links: false,
         });

@@ -2,7 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { type ITwitterApiClientPlugin, TwitterApi, type TwitterApiv2 } from 'twitter-api-v2';
 import type { ChannelSender, Delivery, DeliveryReceipt, PluginContext } from '../../core/plugin-api.ts';
-import { PermanentError, RetryableError } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, renderOnce } from '../../core/plugin-api.ts';
 import { classifyTwitterError } from './classify-error.ts';
 import { type TwitterSettings, X_API_URL } from './settings.ts';
 import { parseTwitterTarget } from './targets.ts';
@@ -16,6 +16,8 @@ export function createTwitterSender(context: PluginContext<TwitterSettings>): Ch
   const { appKey, appSecret, accessToken, accessSecret, apiUrl } = settings;
   // twitter-api-v2 sends with node:https unless given an agent; an http:// apiUrl needs an http agent.
   const agent = apiUrl.startsWith('http:') ? new HttpAgent({ keepAlive: true }) : new HttpsAgent({ keepAlive: true });
+  // Once per message, not per target (a body that cannot be formatted is refused once too).
+  const textFor = renderOnce(composeText);
 
   /**
    * A client per delivery, so that its requests carry that delivery's abort
@@ -47,7 +49,7 @@ export function createTwitterSender(context: PluginContext<TwitterSettings>): Ch
       const target = parseTwitterTarget(delivery.target);
       if (!target) throw new PermanentError(`${delivery.target} is not an X target`, { code: 'bad_target' });
       const client = clientFor(signal);
-      const text = composeText(delivery.message);
+      const text = textFor(delivery.message);
       try {
         if (target.kind === 'post') {
           const posted = await client.tweet(fitPost(text));

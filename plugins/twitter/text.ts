@@ -7,7 +7,7 @@
  * never inside a URL, and at a word boundary when one is near.
  */
 import twitterText from 'twitter-text';
-import { type OutboundMessage, toPlainText } from '../../core/plugin-api.ts';
+import { type OutboundMessage, subjectLine, toPlainText } from '../../core/plugin-api.ts';
 
 export const ELLIPSIS = '…';
 export const DM_MAX_CHARACTERS = 10_000;
@@ -18,7 +18,7 @@ const WORD_BOUNDARY_REACH = 30;
 const INVALID = /[\uFEFF\uFFFE\uFFFF]/g;
 
 export function composeText(message: Pick<OutboundMessage, 'subject' | 'body' | 'format'>): string {
-  const subject = message.subject?.replace(/\s+/g, ' ').trim();
+  const subject = subjectLine(message.subject);
   const body = toPlainText(message.body, message.format).trim();
   return [subject, body].filter(Boolean).join('\n').replace(INVALID, '');
 }
@@ -56,11 +56,15 @@ export function shorten(text: string, fits: (candidate: string) => boolean): str
 
 /** Offsets where the text may be cut: grapheme boundaries outside URLs (0 always included). */
 function cutPoints(text: string): number[] {
-  const urls = twitterText.extractUrlsWithIndices(text).map((u) => u.indices);
+  // In text order, walked side by side with the segments: a body of thousands of URLs stays linear.
+  const urls = twitterText.extractUrlsWithIndices(text).map((u) => u.indices).sort((a, b) => a[0] - b[0]);
   const segments = new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(text);
   const points: number[] = [];
+  let next = 0;
   for (const { index } of segments) {
-    if (!urls.some(([start, end]) => index > start && index < end)) points.push(index);
+    while (next < urls.length && urls[next]![1] <= index) next += 1;
+    const url = urls[next];
+    if (!url || index <= url[0]) points.push(index);
   }
   return points;
 }

@@ -1,13 +1,4 @@
-import { PermanentError, RetryableError, oneLine, toPlainText } from '../../core/plugin-api.ts';
-
-/** `Retry-After` in milliseconds: delta-seconds (`120`) or an HTTP date. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  const value = header?.trim();
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
+import { PermanentError, RetryableError, oneLine, retryAfterMs, toPlainText } from '../../core/plugin-api.ts';
 
 /** The first words of the answer (an HTML error page reads as text), without reading a large body whole. */
 async function excerpt(response: Response, max = 200): Promise<string> {

@@ -5,7 +5,7 @@
  * into a receipt, a RetryableError or a PermanentError.
  */
 import { createHmac } from 'node:crypto';
-import { PLUGIN_API_VERSION, definePlugin, toPlainText, z } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, renderBody, renderOnce, sanitizeHtml, z } from '../../core/plugin-api.ts';
 import { checkResponse, requestError } from './classify-error.ts';
 
 const settings = z.object({
@@ -32,35 +32,43 @@ export default definePlugin({
   // `HTTPS://Example.org:443/hook` and `https://example.org/hook` are one receiver.
   normalizeTarget: (target) => (URL.canParse(target) ? new URL(target).href : target),
 
-  createSender: ({ settings }) => ({
-    async deliver(delivery, signal) {
-      const { id, messageId, channel, target, message } = delivery;
-      const { to, subject, body, format } = message;
-      const payload = JSON.stringify({ id, messageId, channel, target, to, subject, body, format, text: toPlainText(body, format) });
-      const headers: Record<string, string> = {
-        'Content-Type': 'application/json',
-        'User-Agent': 'notification-hub',
-        // Stable across retries: the receiver drops a delivery it has already seen.
-        'X-Hub-Delivery': id,
-      };
-      if (settings.secret) {
-        headers['X-Hub-Signature-256'] = `sha256=${createHmac('sha256', settings.secret).update(payload).digest('hex')}`;
-      }
-      let response: Response;
-      try {
-        response = await fetch(target, {
-          method: 'POST',
-          headers,
-          body: payload,
-          // A POST that is redirected turns into a GET elsewhere: refuse it and say where to point instead.
-          redirect: 'manual',
-          signal: AbortSignal.any([signal, AbortSignal.timeout(settings.timeoutMs)]),
-        });
-      } catch (err) {
-        throw requestError(err, { timeoutMs: settings.timeoutMs, aborted: signal.aborted });
-      }
-      await checkResponse(response);
-      return { details: { status: String(response.status) } };
-    },
-  }),
+  createSender: ({ settings }) => {
+    // `body` is the producer's own, as sent; `html` (the Matrix subset) and `text` are safe to show.
+    const render = renderOnce(({ body, format }) => {
+      const { html, text } = renderBody(body, format);
+      return { html: sanitizeHtml(html), text };
+    });
+    return {
+      async deliver(delivery, signal) {
+        const { id, messageId, channel, target, message } = delivery;
+        const { to, subject, body, format } = message;
+        const { html, text } = render(message);
+        const payload = JSON.stringify({ id, messageId, channel, target, to, subject, body, format, html, text });
+        const headers: Record<string, string> = {
+          'Content-Type': 'application/json',
+          'User-Agent': 'notification-hub',
+          // Stable across retries: the receiver drops a delivery it has already seen.
+          'X-Hub-Delivery': id,
+        };
+        if (settings.secret) {
+          headers['X-Hub-Signature-256'] = `sha256=${createHmac('sha256', settings.secret).update(payload).digest('hex')}`;
+        }
+        let response: Response;
+        try {
+          response = await fetch(target, {
+            method: 'POST',
+            headers,
+            body: payload,
+            // A POST that is redirected turns into a GET elsewhere: refuse it and say where to point instead.
+            redirect: 'manual',
+            signal: AbortSignal.any([signal, AbortSignal.timeout(settings.timeoutMs)]),
+          });
+        } catch (err) {
+          throw requestError(err, { timeoutMs: settings.timeoutMs, aborted: signal.aborted });
+        }
+        await checkResponse(response);
+        return { details: { status: String(response.status) } };
+      },
+    };
+  },
 });

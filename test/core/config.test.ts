@@ -153,6 +153,7 @@ describe('resolveConfig: errors name the key, what it expected, and the variable
     { what: 'an empty database name in the file', file: { mapping: { db: '' } }, message: /^ {2}mapping\.db: .*>=1 characters?$/m },
     { what: 'a duration that is not one, in the file', file: { ingress: { dedupeWindow: 'soon' } }, message: /^ {2}ingress\.dedupeWindow: expected a duration such as "30s", "15m" or "24h", got "soon"$/m },
     { what: 'a negative duration', file: { delivery: { backoffBase: '-5s' } }, message: /^ {2}delivery\.backoffBase: expected a duration such as "30s", "15m" or "24h", got "-5s"$/m },
+    { what: 'a rate-limit floor of 0 (a 429 retried in a hot loop)', file: { delivery: { rateLimitFloor: 0 } }, message: /^ {2}delivery\.rateLimitFloor: expected at least "100ms": a 429 must never be retried in a hot loop$/m },
     { what: 'plugins.dirs that is not a list', file: { plugins: { dirs: './plugins' as unknown as string[] } }, message: /^ {2}plugins\.dirs: .*expected array, received string$/m },
     { what: 'channel settings that are not an object', file: { channels: { matrix: 'm.text' as unknown as Record<string, unknown> } }, message: /^ {2}channels\.matrix: .*expected record, received string$/m },
   ];

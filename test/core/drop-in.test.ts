@@ -71,6 +71,7 @@ describe('drop-in: a plugin folder copied into a new plugins directory adds its 
         subject: 'Disk full',
         body: '<p>db1 is at <b>95%</b></p>',
         format: 'html',
+        html: '<p>db1 is at <b>95%</b></p>',
         text: 'db1 is at 95%',
       });
       const sent = await eventually('the sent event', async () => (await hub.read('events')).find((e) => e.type === 'sent' && e.entry === entry));

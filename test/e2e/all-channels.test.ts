@@ -14,7 +14,7 @@ import { type SlackTestServer, startSlackServer } from '../servers/slack/server.
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
 import { type XCredentials, type XTestServer, startXServer } from '../servers/twitter/server.ts';
 import { type TestWebhookServer, startWebhookServer, verifySignature } from '../servers/webhook.ts';
-import { type MatrixBot, httpGet, idle, settled } from '../support/e2e.ts';
+import { type MatrixBot, httpGet, idle, peerEnv, settled } from '../support/e2e.ts';
 import { startTestHub, type TestHub } from '../support/hub.ts';
 
 const SMTP_USER = 'hub-mailer';
@@ -44,23 +44,7 @@ describe('all five channels end to end, and no secret in anything the hub writes
   const sentIds = new Map<TestHub, string[]>();
 
   function envFor(overrides: Record<string, string> = {}): Record<string, string> {
-    return {
-      MATRIX_HOMESERVER: hs.url,
-      MATRIX_USER_ID: bot.userId,
-      MATRIX_ACCESS_TOKEN: bot.accessToken,
-      MATRIX_DEVICE_ID: bot.deviceId,
-      SMTP_URL: smtp.url(),
-      EMAIL_FROM: 'Notification hub <hub@example.org>',
-      SLACK_TOKEN,
-      SLACK_API_URL: slack.url,
-      TWITTER_APP_KEY: X.appKey,
-      TWITTER_APP_SECRET: X.appSecret,
-      TWITTER_ACCESS_TOKEN: X.accessToken,
-      TWITTER_ACCESS_SECRET: X.accessSecret,
-      TWITTER_API_URL: x.url,
-      WEBHOOK_SECRET,
-      ...overrides,
-    };
+    return { ...peerEnv({ matrix: { hs, bot }, smtp, slack: { url: slack.url, token: SLACK_TOKEN }, x }), WEBHOOK_SECRET, ...overrides };
   }
 
   async function hubWith(env: Record<string, string>): Promise<TestHub> {

@@ -163,7 +163,8 @@ describe('matrix end to end: XADD → hub → worker → homeserver', () => {
   test('a 429 storm: everything delivered once, in order, and rate limits spend no attempts', async () => {
     const first = hs.createRoom(bot.userId);
     const second = hs.createRoom(bot.userId);
-    const h = await hub({ '#admins': { matrix: [first, second] } }, { delivery: { maxAttempts: 2 } });
+    // The floor of a rate-limited wait at its least: a dozen 429s per room, each waiting it.
+    const h = await hub({ '#admins': { matrix: [first, second] } }, { delivery: { maxAttempts: 2, rateLimitFloor: 100 } });
     // Three 429s in a row for the first room (more than maxAttempts), then every 2nd send limited.
     hs.failNext(3, { status: 429, errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests' }, sendsTo(first));
     hs.rateLimit({ every: 2, retryAfterMs: 20, header: false });

@@ -86,7 +86,8 @@ describe('matrix plugin against the fake homeserver', () => {
     const html = String(hs.messages(room)[0]?.content.formatted_body);
     for (const bad of ['<script', 'alert', 'onerror', 'onclick', 'javascript:', '<img', 'style=']) assert.ok(!html.includes(bad), `${bad} in ${html}`);
     assert.match(html, /<a href="https:\/\/example.org\/x">ok<\/a>/);
-    assert.match(html, /<span data-mx-color="#f00">c<\/span>/);
+    // The spec's one colour form: #RRGGBB.
+    assert.match(html, /<span data-mx-color="#ff0000">c<\/span>/);
     assert.ok(!String(hs.messages(room)[0]?.content.body).includes('<script'));
   });
 

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { isPermanent, isRetryable, type ChannelSender, type Delivery, type RetryableError } from '../../core/plugin-api.ts';
 import plugin from '../../plugins/webhook/index.ts';
-import { retryAfterMs } from '../../plugins/webhook/classify-error.ts';
 import { startWebhookServer, verifySignature, type TestWebhookServer } from '../servers/webhook.ts';
 import { pluginContext } from '../support/plugin-context.ts';
 
@@ -84,8 +83,25 @@ describe('webhook plugin against a real HTTP receiver', () => {
         subject: 'Orders API failing',
         body: '<p><b>/api/orders</b> failed 12 times in 5 min</p>',
         format: 'html',
+        html: '<p><b>/api/orders</b> failed 12 times in 5 min</p>',
         text: '/api/orders failed 12 times in 5 min',
       });
+    } finally {
+      await close();
+    }
+  });
+
+  test('`body` is the producer’s own HTML as sent; `html` and `text` beside it are sanitized', async () => {
+    server.reset();
+    const { sender, close } = await openSender();
+    try {
+      const body = '<p onclick="steal()">pay <a href="https://evil.example/">https://bank.example/\u202Eexe.txt</a><script>alert(1)</script>'
+        + '<font color="expression(alert(1))">!</font></p>';
+      await sender.deliver(delivery(server.url(), { message: { to: ['#admins'], body, format: 'html' } }), signal());
+      const json = server.requests[0]?.json as { body: string; html: string; text: string };
+      assert.equal(json.body, body, 'kept as sent, for receivers written against it');
+      assert.equal(json.html, '<p>pay <a href="https://evil.example/">https://bank.example/exe.txt</a><font>!</font></p>');
+      assert.equal(json.text, 'pay https://bank.example/exe.txt [https://evil.example/]!');
     } finally {
       await close();
     }
@@ -266,16 +282,6 @@ describe('webhook targets and settings', () => {
     assert.deepEqual(plugin.settings.env, { secret: 'WEBHOOK_SECRET' });
     assert.deepEqual(plugin.settings.secrets, ['secret']);
     assert.deepEqual(plugin.settings.schema.parse({}), { timeoutMs: 10_000 });
-  });
-
-  test('retryAfterMs reads seconds and HTTP dates', () => {
-    const now = Date.parse('2026-01-01T00:00:00Z');
-    assert.equal(retryAfterMs('120', now), 120_000);
-    assert.equal(retryAfterMs(' 0 ', now), 0);
-    assert.equal(retryAfterMs('Thu, 01 Jan 2026 00:01:30 GMT', now), 90_000);
-    assert.equal(retryAfterMs('Wed, 31 Dec 2025 23:00:00 GMT', now), 0, 'a date in the past means now');
-    assert.equal(retryAfterMs('soon', now), undefined);
-    assert.equal(retryAfterMs(null, now), undefined);
   });
 });
 

@@ -15,6 +15,8 @@ export interface ReceivedRequest {
   raw: string;
   /** The body parsed as JSON (`undefined` when it is not JSON). */
   json: unknown;
+  /** When it arrived (`performance.now()`), to measure the gaps between retries. */
+  at: number;
 }
 
 /** An answer to give instead of 200: `{ status: 429, headers: { 'retry-after': '30' } }`. */
@@ -50,6 +52,7 @@ export async function startWebhookServer(): Promise<TestWebhookServer> {
   const replies: WebhookReply[] = [];
 
   const server = createServer((req, res) => {
+    const at = performance.now();
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -60,7 +63,7 @@ export async function startWebhookServer(): Promise<TestWebhookServer> {
       } catch {
         json = undefined;
       }
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, json });
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, raw, json, at });
       const reply = replies.shift() ?? { status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' } };
       const answer = () => {
         if (res.destroyed) return;

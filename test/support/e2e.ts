@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { App } from '../../core/app.ts';
 import type { HubConfigInput } from '../../core/config/schema.ts';
 import type { Homeserver } from '../servers/matrix/index.ts';
+import type { TestSmtpServer } from '../servers/smtp.ts';
+import type { XTestServer } from '../servers/twitter/server.ts';
 import { eventually, launchHub, type TestHub } from './hub.ts';
 
 export interface MatrixBot {
@@ -24,6 +26,30 @@ export function matrixEnv(hs: Homeserver, bot: MatrixBot): Record<string, string
     MATRIX_USER_ID: bot.userId,
     MATRIX_ACCESS_TOKEN: bot.accessToken,
     MATRIX_DEVICE_ID: bot.deviceId,
+  };
+}
+
+/** The settings of every channel whose local peer is given, as a container would get them. */
+export function peerEnv(peers: {
+  matrix?: { hs: Homeserver; bot: MatrixBot };
+  smtp?: TestSmtpServer;
+  slack?: { url: string; token: string };
+  x?: XTestServer;
+}): Record<string, string> {
+  const { matrix, smtp, slack, x } = peers;
+  return {
+    ...(matrix ? matrixEnv(matrix.hs, matrix.bot) : {}),
+    ...(smtp ? { SMTP_URL: smtp.url(), EMAIL_FROM: 'Notification hub <hub@example.org>' } : {}),
+    ...(slack ? { SLACK_TOKEN: slack.token, SLACK_API_URL: slack.url } : {}),
+    ...(x
+      ? {
+          TWITTER_APP_KEY: x.credentials.appKey,
+          TWITTER_APP_SECRET: x.credentials.appSecret,
+          TWITTER_ACCESS_TOKEN: x.credentials.accessToken,
+          TWITTER_ACCESS_SECRET: x.credentials.accessSecret,
+          TWITTER_API_URL: x.url,
+        }
+      : {}),
   };
 }
 

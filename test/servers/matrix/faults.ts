@@ -14,6 +14,10 @@ export interface RateLimit {
   header: boolean;
   /** Keep the deprecated `retry_after_ms` in the body (default true). */
   bodyField?: boolean;
+  /** `Retry-After` exactly as given (an HTTP date, `0`) instead of the seconds of `retryAfterMs`; implies `header`. */
+  retryAfter?: string;
+  /** Only this many 429s, then sends pass again. */
+  times?: number;
 }
 
 export interface ErrorReply {
@@ -61,11 +65,13 @@ export class Faults {
     if (!this.limit) return undefined;
     this.sends += 1;
     if (this.sends % Math.max(1, this.limit.every) !== 0) return undefined;
-    const { retryAfterMs, header, bodyField = true } = this.limit;
+    const { retryAfterMs, header, bodyField = true, retryAfter, times } = this.limit;
+    if (times !== undefined && (this.limit.times = times - 1) <= 0) this.limit = undefined;
+    const value = retryAfter ?? (header ? String(Math.ceil(retryAfterMs / 1000)) : undefined);
     return {
       status: 429,
       body: { errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', ...(bodyField ? { retry_after_ms: retryAfterMs } : {}) },
-      headers: header ? { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) } : undefined,
+      headers: value === undefined ? undefined : { 'Retry-After': value },
     };
   }
 }

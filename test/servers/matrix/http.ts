@@ -11,7 +11,8 @@ import { type Reply, type Route, routes } from './routes.ts';
 import { check, checkEventContent, checkResponse, findOperation, type Operation } from './spec-check.ts';
 import { type HomeserverState, MatrixFault, type Session } from './state.ts';
 
-export interface RequestRecord { method: string; path: string; status: number; userId?: string; query?: string }
+/** One request; `at` is when it arrived (`performance.now()`), to measure the gaps between retries. */
+export interface RequestRecord { method: string; path: string; status: number; at: number; userId?: string; query?: string }
 
 interface Compiled { route: Route; op: Operation | undefined; segments: string[] }
 const compiled: Compiled[] = routes.map((route) => ({
@@ -44,7 +45,7 @@ export function handler(hub: Hub) {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const raw = await readBody(req);
-    const record: RequestRecord = { method, path: url.pathname, status: 0, ...(url.search ? { query: url.search } : {}) };
+    const record: RequestRecord = { method, path: url.pathname, status: 0, at: performance.now(), ...(url.search ? { query: url.search } : {}) };
     const gone = new AbortController();
     res.on('close', () => gone.abort());
     hub.requests.push(record);

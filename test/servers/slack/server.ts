@@ -56,6 +56,8 @@ export interface SlackCall {
   method: string;
   status: number;
   error?: string;
+  /** When it was answered (`performance.now()`), to measure the gaps between retries. */
+  at: number;
 }
 
 /** An answer forced on the next call: a Slack error (`{ok:false,error}`, HTTP 200) or a bare HTTP status. */
@@ -111,7 +113,7 @@ export async function startSlackServer(options: SlackServerOptions = {}): Promis
 
   function send(res: ServerResponse, method: string, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
     if (spec.operation(method)) violations.push(...spec.checkResponse(method, body));
-    calls.push({ method, status, ...(typeof body.error === 'string' ? { error: body.error } : {}) });
+    calls.push({ method, status, at: performance.now(), ...(typeof body.error === 'string' ? { error: body.error } : {}) });
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
     res.end(JSON.stringify(body));
   }
@@ -160,7 +162,7 @@ export async function startSlackServer(options: SlackServerOptions = {}): Promis
     const method = url.pathname.replace(/^\/api\//, '');
     if (!url.pathname.startsWith('/api/') || !spec.operation(method)) {
       violations.push(`${req.method} ${url.pathname}: not a method this server implements`);
-      calls.push({ method, status: 404, error: 'unknown_method' });
+      calls.push({ method, status: 404, error: 'unknown_method', at: performance.now() });
       res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify({ ok: false, error: 'unknown_method' }));
       return;
@@ -200,7 +202,7 @@ export async function startSlackServer(options: SlackServerOptions = {}): Promis
       return;
     }
     if (failure) {
-      calls.push({ method, status: failure.status });
+      calls.push({ method, status: failure.status, at: performance.now() });
       res.writeHead(failure.status, { 'content-type': 'text/plain' });
       res.end(`HTTP ${failure.status}`);
       return;

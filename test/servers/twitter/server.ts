@@ -51,7 +51,8 @@ export interface XServerOptions {
 
 export interface XPost { id: string; text: string }
 export interface XDirectMessage { dmEventId: string; conversationId: string; participantId: string; text: string }
-export interface XCall { method: string; path: string; status: number }
+/** One call; `at` is when it was answered (`performance.now()`), to measure the gaps between retries. */
+export interface XCall { method: string; path: string; status: number; at: number }
 
 export interface XTestServer {
   /** The API origin, without `/2`: `TWITTER_API_URL`. */
@@ -65,7 +66,7 @@ export interface XTestServer {
   readonly violations: string[];
   /** How many times `GET /2/users/by/username/:username` was asked for this username (case-insensitive). */
   lookups(username: string): number;
-  /** Answer 429 to the next `next` requests, or to every `every`-th from now; the window reopens `resetInSeconds` later (default 900). `{}` clears. */
+  /** Answer 429 to the next `next` requests, or to every `every`-th from now; the window reopens `resetInSeconds` later (default 900; 0 or less: now, or a reset already past). `{}` clears. */
   rateLimit(options: { next?: number; every?: number; resetInSeconds?: number }): void;
   /** Answer the next requests with these HTTP statuses (5xx as X's internal-error / service-unavailable problems). */
   failNext(...statuses: number[]): void;
@@ -198,7 +199,7 @@ export async function startXServer(options: XServerOptions = {}): Promise<XTestS
     const reply = (answer: Answer): void => {
       const contentType = answer.status < 400 ? 'application/json' : 'application/problem+json';
       if (route) violations.push(...spec.checkResponse(route.method, route.spec, answer.status, contentType, answer.body));
-      calls.push({ method: req.method ?? '', path: url.pathname, status: answer.status });
+      calls.push({ method: req.method ?? '', path: url.pathname, status: answer.status, at: performance.now() });
       const headers = rateLimitHeaders(Math.floor(Date.now() / 1000), answer.resetAt);
       res.writeHead(answer.status, { 'content-type': `${contentType}; charset=utf-8`, ...headers });
       res.end(JSON.stringify(answer.body));
