@@ -1,4 +1,4 @@
-import { PermanentError, RetryableError, oneLine, toPlainText } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, oneLine, toPlainText } from 'notification-hub/plugin-api';
 
 /** `Retry-After` in milliseconds: delta-seconds (`120`) or an HTTP date. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
