@@ -51,7 +51,7 @@ export async function discoverPlugins(options: { dirs: string[]; modules: string
   const sources: Array<{ source: string; folder?: string }> = [];
   for (const dir of options.dirs) {
     const root = resolve(cwd, dir);
-    if (!existsSync(root)) throw new HubError('HUB_ERR_PLUGIN', `plugins folder ${dir} does not exist; create it or remove it from plugins.dirs`);
+    if (!existsSync(root)) throw new HubError('HUB_ERR_PLUGIN', `plugins folder ${dir} does not exist; create it or remove it from plugins.dirs (or HUB_PLUGIN_DIRS)`);
     for (const name of readdirSync(root).sort()) {
       const folder = join(root, name);
       if (name.startsWith('.') || !statSync(folder).isDirectory()) continue;
