@@ -68,7 +68,11 @@ export const hubConfigSchema = z.strictObject({
     .strictObject({
       /** Folders scanned for plugins: each sub-folder with an `index.ts`/`index.js` is one. */
       dirs: z.array(z.string()).default([BUILTIN_PLUGINS]),
-      /** Extra plugin modules by path or package name. */
+      /** Folders of plugins kept outside this repository, scanned besides `dirs`; `HUB_PLUGIN_DIRS` gives them `:`-separated. */
+      externalDirs: z
+        .union([z.array(z.string()), z.string().transform((list) => list.split(':').filter((dir) => dir !== ''))])
+        .default([]),
+      /** Extra plugin modules by path or npm package name (a package default-exports definePlugin({...})). */
       modules: z.array(z.string()).default([]),
     })
     .prefault({}),
@@ -92,4 +96,5 @@ export const ENV_OVERRIDES: Record<string, string> = {
   HUB_HTTP_HOST: 'http.host',
   HUB_CONCURRENCY: 'delivery.concurrency',
   HUB_MAX_ATTEMPTS: 'delivery.maxAttempts',
+  HUB_PLUGIN_DIRS: 'plugins.externalDirs',
 };

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { registerHooks } from 'node:module';
+import { extname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HubError } from '../errors.ts';
 import { type ChannelPlugin, PLUGIN_API_VERSION } from '../plugin-api.ts';
 
@@ -11,6 +12,33 @@ export interface DiscoveredPlugin {
 }
 
 const INDEX_FILES = ['index.ts', 'index.js'];
+
+/** The specifier every plugin imports the API by (package.json `exports`). */
+export const PLUGIN_API_SPECIFIER = 'notification-hub/plugin-api';
+
+/**
+ * The file of the plugin API this hub is running: `core/plugin-api.ts` in a
+ * checkout, `dist/core/plugin-api.js` once built (hence the loader's own extension).
+ */
+export const PLUGIN_API_URL = new URL(`../plugin-api${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
+
+/*
+ * Why a resolve hook rather than a symlink or a dependency: a plugin in a
+ * HUB_PLUGIN_DIRS folder (or an npm package) has no `notification-hub` in its
+ * own node_modules, and Node's package self-reference only works inside this
+ * package. Mapping the one specifier to the running hub's own file makes it
+ * resolvable from anywhere without writing to the plugin's folder, and it
+ * guarantees a single copy of the API: a plugin that bundled or installed its
+ * own copy would throw RetryableError/PermanentError classes that the
+ * runtime's `instanceof` checks do not recognise. In-thread and synchronous
+ * (`registerHooks`), so it is in force before the first plugin import.
+ */
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    if (specifier === PLUGIN_API_SPECIFIER) return { url: PLUGIN_API_URL, shortCircuit: true };
+    return nextResolve(specifier, context);
+  },
+});
 
 /**
  * Every plugin of the configured folders (one sub-folder each) and modules,
@@ -23,7 +51,7 @@ export async function discoverPlugins(options: { dirs: string[]; modules: string
   const sources: Array<{ source: string; folder?: string }> = [];
   for (const dir of options.dirs) {
     const root = resolve(cwd, dir);
-    if (!existsSync(root)) throw new HubError('HUB_ERR_PLUGIN', `plugins folder ${dir} does not exist; create it or remove it from plugins.dirs`);
+    if (!existsSync(root)) throw new HubError('HUB_ERR_PLUGIN', `plugins folder ${dir} does not exist; create it or remove it from plugins.dirs (or HUB_PLUGIN_DIRS)`);
     for (const name of readdirSync(root).sort()) {
       const folder = join(root, name);
       if (name.startsWith('.') || !statSync(folder).isDirectory()) continue;

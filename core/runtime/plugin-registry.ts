@@ -18,7 +18,7 @@ export class PluginRegistry {
   }
 
   static async load(config: HubConfig, env: Env, redactor: Redactor, cwd?: string): Promise<PluginRegistry> {
-    const discovered = await discoverPlugins({ dirs: config.plugins.dirs, modules: config.plugins.modules, ...(cwd ? { cwd } : {}) });
+    const discovered = await discoverPlugins({ dirs: [...config.plugins.dirs, ...config.plugins.externalDirs], modules: config.plugins.modules, ...(cwd ? { cwd } : {}) });
     return new PluginRegistry(
       discovered.map((d) => ({ ...d, settings: resolvePluginSettings(d.plugin, config.channels[d.plugin.name], env, redactor) })),
     );

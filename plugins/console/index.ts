@@ -7,7 +7,7 @@
  * are blanked) at level info whatever LOG_LEVEL says: a delivery is not a
  * log message that a quieter level may drop.
  */
-import { PLUGIN_API_VERSION, definePlugin, oneLine, toPlainText, z } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, oneLine, toPlainText, z } from 'notification-hub/plugin-api';
 
 /** A name for whoever reads the console: `operator`, `ops`, `dry-run`. */
 const TARGET = /^[^\s\u0000-\u001f\u007f]{1,100}$/u;

@@ -1,4 +1,4 @@
-import { PermanentError, RetryableError, isPermanent, isRetryable } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, isPermanent, isRetryable } from 'notification-hub/plugin-api';
 
 /** The fields nodemailer puts on its errors (all optional: it depends on where the error arose). */
 interface SmtpFailure {

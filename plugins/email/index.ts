@@ -1,4 +1,4 @@
-import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from 'notification-hub/plugin-api';
 import { settingsSchema } from './settings.ts';
 import { normalizeTarget, validateTarget } from './targets.ts';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import type { SendMailOptions } from 'nodemailer';
-import { EMAIL_HTML, type RenderInput, renderBody, sanitizeHtml, stripBidiControls, type Delivery } from '../../core/plugin-api.ts';
+import { EMAIL_HTML, type RenderInput, renderBody, sanitizeHtml, stripBidiControls, type Delivery } from 'notification-hub/plugin-api';
 import type { Mailbox } from './targets.ts';
 
 /** The header that tells a reader (and a support person) which hub delivery a mail was. */

@@ -1,6 +1,6 @@
 import nodemailer from 'nodemailer';
 import type { SMTPPoolOptions } from 'nodemailer';
-import { PermanentError, type ChannelSender, type PluginContext, renderOnce } from '../../core/plugin-api.ts';
+import { PermanentError, type ChannelSender, type PluginContext, renderOnce } from 'notification-hub/plugin-api';
 import { classifySmtpError, secretsOf } from './classify-error.ts';
 import { composeMail, renderMailBody } from './message.ts';
 import type { EmailSettings } from './settings.ts';

@@ -1,4 +1,4 @@
-import { z } from '../../core/plugin-api.ts';
+import { z } from 'notification-hub/plugin-api';
 import { parseMailbox } from './targets.ts';
 
 function isSmtpUrl(value: string): boolean {

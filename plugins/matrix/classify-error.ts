@@ -3,7 +3,7 @@
  * test/plugins/matrix-classify-error.test.ts. Errors are read by shape, not
  * class, so that another copy of the SDK classifies the same.
  */
-import { PermanentError, RetryableError, isPermanent, isRetryable, retryAfterMs as parseRetryAfter } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, isPermanent, isRetryable, retryAfterMs as parseRetryAfter } from 'notification-hub/plugin-api';
 
 interface SdkError {
   name?: string;

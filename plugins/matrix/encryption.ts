@@ -4,7 +4,7 @@
  * crypto/, and refuses otherwise). A room is checked by reading its
  * `m.room.encryption` state; only "not encrypted" is cached, briefly.
  */
-import { PermanentError, RetryableError } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError } from 'notification-hub/plugin-api';
 import { classifyError } from './classify-error.ts';
 import type { MatrixApi } from './client.ts';
 import { TtlMap } from './rooms.ts';

@@ -5,7 +5,7 @@
  * events when MATRIX_CRYPTO_STORE is set (crypto/), and are refused otherwise. It watches read receipts, reactions and
  * replies (a light /sync) for the messages an escalation waits on.
  */
-import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from 'notification-hub/plugin-api';
 import { settingsSchema } from './settings.ts';
 import { targetProblem } from './targets.ts';
 import { createMatrixWatcher } from './watcher.ts';

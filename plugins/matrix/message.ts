@@ -1,5 +1,5 @@
 /** The `m.room.message` content of a notification. */
-import { MATRIX_HTML, type OutboundMessage, escapeHtml, renderBody, renderOnce, sanitizeHtml, subjectLine } from '../../core/plugin-api.ts';
+import { MATRIX_HTML, type OutboundMessage, escapeHtml, renderBody, renderOnce, sanitizeHtml, subjectLine } from 'notification-hub/plugin-api';
 
 export interface MessageContent {
   msgtype: 'm.text' | 'm.notice';

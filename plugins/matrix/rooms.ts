@@ -6,7 +6,7 @@
  * the send path).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PermanentError, RetryableError, type PluginContext } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, type PluginContext } from 'notification-hub/plugin-api';
 import type { MatrixApi } from './client.ts';
 import type { MatrixSettings } from './settings.ts';
 import { kindOf } from './targets.ts';

@@ -11,7 +11,7 @@ import {
   RetryableError,
   isPermanent,
   isRetryable,
-} from '../../core/plugin-api.ts';
+} from 'notification-hub/plugin-api';
 import { classifyError, redact } from './classify-error.ts';
 import { MatrixApi } from './client.ts';
 import { MatrixCrypto } from './crypto/engine.ts';

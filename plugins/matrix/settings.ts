@@ -1,4 +1,4 @@
-import { z } from '../../core/plugin-api.ts';
+import { z } from 'notification-hub/plugin-api';
 import { parseStoreKey, STORE_KEY_FORMS } from './crypto/store-key.ts';
 import { isUserId } from './targets.ts';
 

@@ -10,7 +10,7 @@
  * - A reply: an event whose `m.relates_to` has `m.in_reply_to`, or an
  *   `m.thread` relation whose root is the event.
  */
-import type { Acknowledgement } from '../../core/plugin-api.ts';
+import type { Acknowledgement } from 'notification-hub/plugin-api';
 import type { SyncEvent, SyncResponse } from './client.ts';
 
 export interface RoomSignals {

@@ -22,7 +22,7 @@
  *   first and looks at what is tracked second, so one of the two sees the
  *   other.
  */
-import type { Acknowledgement, PluginContext } from '../../core/plugin-api.ts';
+import type { Acknowledgement, PluginContext } from 'notification-hub/plugin-api';
 import type { MatrixSettings } from './settings.ts';
 
 export interface Tracked {

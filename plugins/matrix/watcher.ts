@@ -16,7 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Acknowledgement, ChannelWatcher, PluginContext } from '../../core/plugin-api.ts';
+import type { Acknowledgement, ChannelWatcher, PluginContext } from 'notification-hub/plugin-api';
 import { retryAfterMs } from './classify-error.ts';
 import { MatrixApi } from './client.ts';
 import { TtlMap } from './rooms.ts';

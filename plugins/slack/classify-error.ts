@@ -5,7 +5,7 @@
  * say what to do; they are built from Slack's error code and our own words,
  * so the token can never end up in one.
  */
-import { PermanentError, RetryableError, isPermanent, isRetryable, retryAfterMs } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, isPermanent, isRetryable, retryAfterMs } from 'notification-hub/plugin-api';
 
 type Permanent = (target: string) => string;
 

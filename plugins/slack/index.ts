@@ -1,4 +1,4 @@
-import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from 'notification-hub/plugin-api';
 import { type SlackSettings, slackSettings } from './settings.ts';
 import { normalizeSlackTarget, validateSlackTarget } from './targets.ts';
 

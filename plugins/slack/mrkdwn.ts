@@ -8,7 +8,7 @@
  */
 import { DomUtils, parseDocument } from 'htmlparser2';
 import { type ChildNode, type Element, isTag, isText } from 'domhandler';
-import { type OutboundMessage, sanitizeHtml, subjectLine, toHtml } from '../../core/plugin-api.ts';
+import { type OutboundMessage, sanitizeHtml, subjectLine, toHtml } from 'notification-hub/plugin-api';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
 

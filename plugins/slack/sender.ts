@@ -1,7 +1,7 @@
 import { type FetchFunction, type Logger as SlackLogger, LogLevel, WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
-import type { ChannelSender, Delivery, DeliveryReceipt, PluginContext } from '../../core/plugin-api.ts';
-import { RetryableError, renderOnce } from '../../core/plugin-api.ts';
+import type { ChannelSender, Delivery, DeliveryReceipt, PluginContext } from 'notification-hub/plugin-api';
+import { RetryableError, renderOnce } from 'notification-hub/plugin-api';
 import { classifySlackError } from './classify-error.ts';
 import { messageToMrkdwn } from './mrkdwn.ts';
 import type { SlackSettings } from './settings.ts';

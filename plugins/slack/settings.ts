@@ -1,4 +1,4 @@
-import { z } from '../../core/plugin-api.ts';
+import { z } from 'notification-hub/plugin-api';
 
 /** Slack's own Web API; a test or a proxy points `apiUrl` elsewhere. */
 export const SLACK_API_URL = 'https://slack.com/api/';

@@ -5,7 +5,7 @@
  * messages are built from the HTTP status and X's own problem `title` and
  * `detail`, which say what went wrong and hold nothing of ours.
  */
-import { PermanentError, RetryableError, isPermanent, isRetryable } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, isPermanent, isRetryable } from 'notification-hub/plugin-api';
 
 interface XProblem {
   title?: unknown;

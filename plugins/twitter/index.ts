@@ -1,4 +1,4 @@
-import { PLUGIN_API_VERSION, definePlugin, loadSender } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, loadSender } from 'notification-hub/plugin-api';
 import { type TwitterSettings, twitterSettings } from './settings.ts';
 import { normalizeTwitterTarget, validateTwitterTarget } from './targets.ts';
 

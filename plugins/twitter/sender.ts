@@ -1,8 +1,8 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { type ITwitterApiClientPlugin, TwitterApi, type TwitterApiv2 } from 'twitter-api-v2';
-import type { ChannelSender, Delivery, DeliveryReceipt, PluginContext } from '../../core/plugin-api.ts';
-import { PermanentError, RetryableError, renderOnce } from '../../core/plugin-api.ts';
+import type { ChannelSender, Delivery, DeliveryReceipt, PluginContext } from 'notification-hub/plugin-api';
+import { PermanentError, RetryableError, renderOnce } from 'notification-hub/plugin-api';
 import { classifyTwitterError } from './classify-error.ts';
 import { type TwitterSettings, X_API_URL } from './settings.ts';
 import { parseTwitterTarget } from './targets.ts';

@@ -1,4 +1,4 @@
-import { z } from '../../core/plugin-api.ts';
+import { z } from 'notification-hub/plugin-api';
 
 /** X's own API; a test or a proxy points `apiUrl` elsewhere. The `/2/…` paths are appended to it. */
 export const X_API_URL = 'https://api.x.com';

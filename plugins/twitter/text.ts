@@ -7,7 +7,7 @@
  * never inside a URL, and at a word boundary when one is near.
  */
 import twitterText from 'twitter-text';
-import { type OutboundMessage, subjectLine, toPlainText } from '../../core/plugin-api.ts';
+import { type OutboundMessage, subjectLine, toPlainText } from 'notification-hub/plugin-api';
 
 export const ELLIPSIS = '…';
 export const DM_MAX_CHARACTERS = 10_000;

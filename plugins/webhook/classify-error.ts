@@ -1,4 +1,4 @@
-import { PermanentError, RetryableError, oneLine, retryAfterMs, toPlainText } from '../../core/plugin-api.ts';
+import { PermanentError, RetryableError, oneLine, retryAfterMs, toPlainText } from 'notification-hub/plugin-api';
 
 /** The first words of the answer (an HTML error page reads as text), without reading a large body whole. */
 async function excerpt(response: Response, max = 200): Promise<string> {

@@ -5,7 +5,7 @@
  * into a receipt, a RetryableError or a PermanentError.
  */
 import { createHmac } from 'node:crypto';
-import { PLUGIN_API_VERSION, definePlugin, renderBody, renderOnce, sanitizeHtml, z } from '../../core/plugin-api.ts';
+import { PLUGIN_API_VERSION, definePlugin, renderBody, renderOnce, sanitizeHtml, z } from 'notification-hub/plugin-api';
 import { checkResponse, requestError } from './classify-error.ts';
 
 const settings = z.object({
