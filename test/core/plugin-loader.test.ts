@@ -99,7 +99,7 @@ describe('plugin discovery: each bad plugin fails at start, naming its folder an
 
   test('a plugins folder that does not exist is named, with what to do', async () => {
     const message = await discoveryError(['./no-such-plugins-folder']);
-    assert.equal(message, 'plugins folder ./no-such-plugins-folder does not exist; create it or remove it from plugins.dirs');
+    assert.equal(message, 'plugins folder ./no-such-plugins-folder does not exist; create it or remove it from plugins.dirs (or HUB_PLUGIN_DIRS)');
   });
 
   test('a plugin module that does not exist is named', async () => {

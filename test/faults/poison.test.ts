@@ -163,7 +163,8 @@ describe('faults: poison deliveries', () => {
     r.notes.orderListSnapshots = snapshots;
     r.notes.sentTwice = [...sentPerDelivery.values()].filter((n) => n > 1).length;
     r.notes.takeovers = r.processes.flatMap((p) => p.output).filter((line) => line.includes('took over entries left pending')).length;
-    r.report(figures);
+    // Replayed letters join the end of their target's order, after what was sent meanwhile; the list's own order is asserted below.
+    r.report(figures, { order: { notPromised: 'replayed letters join the end of their target\'s order' } });
 
     assert.equal(replayed.length, letters, 'every letter replayed');
     assert.equal(new Set(replayed).size, replayed.length, 'no letter replayed twice');
