@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { HubError } from '../errors.ts';
 
 /** Lua scripts by command name (`route` → `redis.route(...)`), each feature's own; the composition root registers them. */
@@ -30,9 +30,9 @@ export function connectRedis(url: string, options: { name: string; failFast?: bo
   return redis;
 }
 
-/** A second connection with the same settings (for a blocking read), guarded like the first. */
-export function duplicateConnection(redis: Redis, name: string): Redis {
-  const copy = redis.duplicate({ connectionName: name });
+/** A second connection with the same settings (for a blocking read) or some changed, guarded like the first. */
+export function duplicateConnection(redis: Redis, name: string, overrides: Partial<RedisOptions> = {}): Redis {
+  const copy = redis.duplicate({ ...overrides, connectionName: name });
   guard(copy, `redis://${redis.options.host}:${redis.options.port}/${redis.options.db ?? 0}`);
   return copy;
 }
