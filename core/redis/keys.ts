@@ -25,6 +25,14 @@ export interface Keys {
   escalations: string;
   /** One message's escalation: routes, rounds, state, acknowledgements (a hash). */
   escalation(entryId: string): string;
+  /** The open throttle window of one group and key: a string, the id of the digest it collects into. */
+  throttleWindow(group: string, key: string): string;
+  /** Digests not yet sent: a sorted set of digest id → when its window closes (ms). */
+  digests: string;
+  /** The counter digest ids are drawn from. */
+  digestSeq: string;
+  /** One digest: its window, what it holds, its state (a hash); `:routes` (a set) and `:held` (a list of entry ids) beside it. */
+  digest(id: string): string;
   plugin(name: string, ...parts: string[]): string;
 }
 
@@ -45,6 +53,10 @@ export function createKeys(prefix: string): Keys {
     order: (channel, target) => `${prefix}:order:${channel}:${target}`,
     escalations: `${prefix}:escalations`,
     escalation: (entryId) => `${prefix}:escalation:${entryId}`,
+    throttleWindow: (group, key) => `${prefix}:throttle:${group}:${key}`,
+    digests: `${prefix}:digests`,
+    digestSeq: `${prefix}:digest-seq`,
+    digest: (id) => `${prefix}:digest:${id}`,
     plugin: (name, ...parts) => [prefix, 'plugin', name, ...parts].join(':'),
   };
 }
