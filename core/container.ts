@@ -68,6 +68,7 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
   const redactor = new Redactor();
   redactor.addUrl(config.redisUrl);
   redactor.addUrl(config.mapping.couchdbUrl);
+  redactor.add(config.console.token);
   const plugins = await PluginRegistry.load(config, env, redactor, options.cwd);
 
   const container = createContainer<Cradle>({ injectionMode: InjectionMode.PROXY, strict: true });

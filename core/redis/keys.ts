@@ -11,6 +11,8 @@ export interface Keys {
   producerId(id: string): string;
   /** The last good mapping. */
   mapping: string;
+  /** Recent revisions in force (revision → `{at, document}`), for the console's diff. */
+  mappingRevisions: string;
   /** Live workers of a channel: a sorted set of consumer → last heartbeat (ms). */
   workers(channel: string): string;
   /** Why a channel could not start in some process (a string with a short TTL, refreshed while that process runs). */
@@ -38,6 +40,7 @@ export function createKeys(prefix: string): Keys {
     message: (entryId) => `${prefix}:msg:${entryId}`,
     producerId: (id) => `${prefix}:id:${id}`,
     mapping: `${prefix}:mapping`,
+    mappingRevisions: `${prefix}:mapping:revisions`,
     workers: (channel) => `${prefix}:workers:${channel}`,
     channelDown: (channel) => `${prefix}:down:${channel}`,
     hubs: `${prefix}:hubs`,
