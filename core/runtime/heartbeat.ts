@@ -16,28 +16,39 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 return now
 `;
 
-/** A consumer's sign of life in a sorted set (member → last beat, Redis's time), so `hub status` can tell which channels have no live worker. */
-export class Heartbeat {
+/**
+ * A sign of life kept in Redis: written at start and every HEARTBEAT_MS,
+ * removed at stop, and left to lapse when the process dies without stopping.
+ */
+export class Beacon {
   #timer: NodeJS.Timeout | undefined;
-  readonly #redis: Redis;
-  readonly #key: string;
-  readonly #member: string;
+  readonly #write: () => Promise<unknown>;
+  readonly #remove: () => Promise<unknown>;
 
-  constructor(redis: Redis, key: string, member: string) {
-    this.#redis = redis;
-    this.#key = key;
-    this.#member = member;
+  constructor(write: () => Promise<unknown>, remove: () => Promise<unknown>) {
+    this.#write = write;
+    this.#remove = remove;
   }
 
   start(): void {
-    const beat = () => void this.#redis.eval(BEAT, 1, this.#key, this.#member, FORGET_MS).catch(() => {});
-    beat();
-    this.#timer = setInterval(beat, HEARTBEAT_MS).unref();
+    const write = () => void this.#write().catch(() => {});
+    write();
+    this.#timer = setInterval(write, HEARTBEAT_MS).unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await briefly(this.#redis.zrem(this.#key, this.#member));
+    await briefly(this.#remove());
+  }
+}
+
+/** A consumer's sign of life in a sorted set (member → last beat, Redis's time), so `hub status` can tell which channels have no live worker. */
+export class Heartbeat extends Beacon {
+  constructor(redis: Redis, key: string, member: string) {
+    super(
+      () => redis.eval(BEAT, 1, key, member, FORGET_MS),
+      () => redis.zrem(key, member),
+    );
   }
 }
 
