@@ -21,10 +21,11 @@ import { journalScripts } from './journal/scripts.ts';
 import { type Scripts, connectRedis } from './redis/connect.ts';
 import { RedisHealth } from './redis/health.ts';
 import { type Keys, createKeys } from './redis/keys.ts';
+import { pendingScripts } from './runtime/pending.ts';
 import { PluginRegistry } from './runtime/plugin-registry.ts';
 
 /** Every Lua script of the hub, by command name: the features' own, registered on the hub's connection here. */
-export const HUB_SCRIPTS: Scripts = { ...journalScripts, ...routeScripts, ...escalationScripts };
+export const HUB_SCRIPTS: Scripts = { ...journalScripts, ...routeScripts, ...escalationScripts, ...pendingScripts };
 
 /** Everything a hub process is made of; each piece is built on first use. */
 export interface Cradle {

@@ -1,4 +1,5 @@
 import type { Redis, Result } from 'ioredis';
+import type { Scripts } from '../redis/connect.ts';
 
 /**
  * A worker's view of what Redis lists as pending to it. Deliveries are held
@@ -58,24 +59,15 @@ end
 return dropped
 `;
 
+/** The worker's scripts, registered on the hub's connection by the composition root (core/container.ts). */
+export const pendingScripts: Scripts = { beginAttempt: BEGIN_ATTEMPT, claimMine: CLAIM_MINE, dropStaleHeads: DROP_STALE_HEADS };
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    beginAttempt(stream: string, mark: string, group: string, consumer: string, entry: string, ttlMs: number): Result<number, Context>;
+    beginAttempt(numKeys: 2, stream: string, mark: string, group: string, consumer: string, entry: string, ttlMs: number): Result<number, Context>;
     claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
-    dropStaleHeads(orderList: string, stream: string): Result<number, Context>;
+    dropStaleHeads(numKeys: 2, orderList: string, stream: string): Result<number, Context>;
   }
-}
-
-const registered = new WeakSet<Redis>();
-
-/** The worker's scripts on a connection (EVALSHA, loaded on first use). */
-function withScripts(redis: Redis): Redis {
-  if (registered.has(redis)) return redis;
-  redis.defineCommand('beginAttempt', { lua: BEGIN_ATTEMPT, numberOfKeys: 2 });
-  redis.defineCommand('claimMine', { lua: CLAIM_MINE });
-  redis.defineCommand('dropStaleHeads', { lua: DROP_STALE_HEADS, numberOfKeys: 2 });
-  registered.add(redis);
-  return redis;
 }
 
 /** The mark of a delivery being made. */
@@ -89,7 +81,7 @@ export function makingKey(stream: string, entry: string): string {
  * anew and read by another), or `wait` (another consumer is making it now).
  */
 export async function beginAttempt(redis: Redis, stream: string, group: string, consumer: string, entry: string, ttlMs: number): Promise<'go' | 'not ours' | 'wait'> {
-  const answer = await withScripts(redis).beginAttempt(stream, makingKey(stream, entry), group, consumer, entry, ttlMs);
+  const answer = await redis.beginAttempt(2, stream, makingKey(stream, entry), group, consumer, entry, ttlMs);
   return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';
 }
 
@@ -116,12 +108,12 @@ export const HANDED_BACK_IDLE_MS = 365 * 24 * 3600 * 1000;
 export async function setIdle(redis: Redis, stream: string, group: string, consumer: string, ids: string[], idleMs: number): Promise<number> {
   let count = 0;
   for (let i = 0; i < ids.length; i += 1000) {
-    count += await withScripts(redis).claimMine(1, stream, group, consumer, idleMs, ...ids.slice(i, i + 1000));
+    count += await redis.claimMine(1, stream, group, consumer, idleMs, ...ids.slice(i, i + 1000));
   }
   return count;
 }
 
 /** Drop every stale head of a target's order list in one step; resolves with how many. */
 export async function dropStaleHeads(redis: Redis, orderList: string, stream: string): Promise<number> {
-  return withScripts(redis).dropStaleHeads(orderList, stream);
+  return redis.dropStaleHeads(2, orderList, stream);
 }
