@@ -36,9 +36,37 @@ export const PLUGIN_API_URL = new URL(`../plugin-api${extname(fileURLToPath(impo
 registerHooks({
   resolve(specifier, context, nextResolve) {
     if (specifier === PLUGIN_API_SPECIFIER) return { url: PLUGIN_API_URL, shortCircuit: true };
+    if (resolvingFrom !== undefined && context.parentURL === import.meta.url) return nextResolve(specifier, { ...context, parentURL: resolvingFrom });
     return nextResolve(specifier, context);
   },
 });
+
+/** Set only during {@link resolvePackage}'s synchronous resolve: the project file whose node_modules a package is looked up from. */
+let resolvingFrom: string | undefined;
+
+/**
+ * The entry file of the npm package `name` as installed for the project in
+ * `cwd` (its node_modules, or a parent folder's), else as installed beside the
+ * hub (a global install, the Docker image). Node's own resolver does the work,
+ * with the package's `exports` and the `import` condition; `import.meta.resolve`
+ * takes no other parent, hence the hook above.
+ */
+function resolvePackage(name: string, cwd: string): string {
+  resolvingFrom = pathToFileURL(join(cwd, 'package.json')).href;
+  try {
+    return import.meta.resolve(name);
+  } catch {
+    // Not in the project: beside the hub, below.
+  } finally {
+    resolvingFrom = undefined;
+  }
+  try {
+    return import.meta.resolve(name);
+  } catch (err) {
+    const why = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' ? 'is not installed' : `cannot be resolved (${(err as Error).message})`;
+    throw new HubError('HUB_ERR_PLUGIN', `plugin package ${name} ${why}: run npm install ${name} in ${cwd}, or remove it from plugins.modules`, { cause: err });
+  }
+}
 
 /**
  * Every plugin of the configured folders (one sub-folder each) and modules,
@@ -48,7 +76,7 @@ registerHooks({
  */
 export async function discoverPlugins(options: { dirs: string[]; modules: string[]; cwd?: string }): Promise<DiscoveredPlugin[]> {
   const cwd = options.cwd ?? process.cwd();
-  const sources: Array<{ source: string; folder?: string }> = [];
+  const sources: Array<{ source: string; folder?: string; url?: string }> = [];
   for (const dir of options.dirs) {
     const root = resolve(cwd, dir);
     if (!existsSync(root)) throw new HubError('HUB_ERR_PLUGIN', `plugins folder ${dir} does not exist; create it or remove it from plugins.dirs (or HUB_PLUGIN_DIRS)`);
@@ -60,11 +88,14 @@ export async function discoverPlugins(options: { dirs: string[]; modules: string
       sources.push({ source: index, folder: name });
     }
   }
-  for (const module of options.modules) sources.push({ source: module.startsWith('.') || module.startsWith('/') ? resolve(cwd, module) : module });
+  for (const module of options.modules) {
+    const isPath = module.startsWith('.') || module.startsWith('/');
+    sources.push(isPath ? { source: resolve(cwd, module) } : { source: module, url: resolvePackage(module, cwd) });
+  }
 
   const plugins: DiscoveredPlugin[] = [];
-  for (const { source, folder } of sources) {
-    const plugin = checkPlugin(await importPlugin(source), source);
+  for (const { source, folder, url } of sources) {
+    const plugin = checkPlugin(await importPlugin(source, url), source);
     if (folder !== undefined && plugin.name !== folder) {
       throw new HubError('HUB_ERR_PLUGIN', `plugin ${source}: it is named "${plugin.name}" but its folder is "${folder}"; a plugin's name must be its folder's name`);
     }
@@ -75,10 +106,9 @@ export async function discoverPlugins(options: { dirs: string[]; modules: string
   return plugins;
 }
 
-async function importPlugin(source: string): Promise<unknown> {
-  const specifier = source.startsWith('/') ? pathToFileURL(source).href : source;
+async function importPlugin(source: string, url = pathToFileURL(source).href): Promise<unknown> {
   try {
-    return ((await import(specifier)) as { default?: unknown }).default;
+    return ((await import(url)) as { default?: unknown }).default;
   } catch (err) {
     throw new HubError('HUB_ERR_PLUGIN', `plugin ${source}: cannot be loaded: ${(err as Error).message}`, { cause: err });
   }

@@ -8,19 +8,19 @@ import { eventually } from '../support/hub.ts';
 import { spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
-// A plugin as a third party writes it: a folder outside the repository that imports the API by its package name.
-const PLUGIN = `import { appendFileSync } from 'node:fs';
+/** A plugin as a third party writes it, outside the repository, importing the API by its package name: it appends each delivery to a file. */
+const plugin = (name: string) => `import { appendFileSync } from 'node:fs';
 import { PLUGIN_API_VERSION, definePlugin, z } from 'notification-hub/plugin-api';
 
 export default definePlugin({
-  name: 'ledger',
+  name: '${name}',
   apiVersion: PLUGIN_API_VERSION,
   description: 'append each delivery to a file',
   settings: { schema: z.object({}) },
-  validateTarget: (target) => (/^[a-z]+$/.test(target) ? undefined : 'a ledger target is a lower-case word'),
+  validateTarget: (target) => (/^[a-z]+$/.test(target) ? undefined : 'a ${name} target is a lower-case word'),
   createSender: () => ({
-    async deliver({ messageId, target, message }) {
-      appendFileSync(process.env.LEDGER_FILE, JSON.stringify({ messageId, target, body: message.body }) + '\\n');
+    async deliver({ messageId, channel, target, message }) {
+      appendFileSync(process.env.LEDGER_FILE, JSON.stringify({ messageId, channel, target, body: message.body }) + '\\n');
       return {};
     },
   }),
@@ -36,13 +36,24 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('a plugin in a HUB_PLUGIN_DIRS folder outside the tree, importing notification-hub/plugin-api, makes its deliveries', async () => {
-  mkdirSync(join(dir, 'plugins', 'ledger'), { recursive: true });
-  writeFileSync(join(dir, 'plugins', 'ledger', 'index.js'), PLUGIN);
-  writeFileSync(join(dir, 'mapping.json'), JSON.stringify({ mapping: { '#ops': { ledger: ['alice', 'bob'] } } }));
+function write(path: string, text: string): void {
+  mkdirSync(join(dir, path, '..'), { recursive: true });
+  writeFileSync(join(dir, path), text);
+}
+
+test('plugins outside the tree, importing notification-hub/plugin-api, make their deliveries: a HUB_PLUGIN_DIRS folder and an npm package named in hub.config', async () => {
+  // The project the hub runs in: its hub.config.js names a package installed in its own node_modules.
+  write('project/package.json', JSON.stringify({ name: 'ops-project', type: 'module', private: true }));
+  write('project/hub.config.js', `export default { plugins: { modules: ['hub-plugin-tally'] } };\n`);
+  write('project/node_modules/hub-plugin-tally/package.json', JSON.stringify({ name: 'hub-plugin-tally', version: '1.0.0', type: 'module', exports: { '.': './main.js' } }));
+  write('project/node_modules/hub-plugin-tally/main.js', plugin('tally'));
+  // A folder of plugins elsewhere, named by HUB_PLUGIN_DIRS.
+  write('plugins/ledger/index.js', plugin('ledger'));
+  write('mapping.json', JSON.stringify({ mapping: { '#ops': { ledger: ['alice', 'bob'], tally: ['carol'] } } }));
   const ledger = join(dir, 'ledger.jsonl');
   const hub = spawnHub(['start'], {
-    name: 'hub with an outside plugin',
+    name: 'hub with outside plugins',
+    cwd: join(dir, 'project'),
     env: {
       REDIS_URL,
       HUB_PREFIX: prefix,
@@ -56,12 +67,12 @@ test('a plugin in a HUB_PLUGIN_DIRS folder outside the tree, importing notificat
   try {
     await hub.waitFor(/"msg":"started"/, 60_000);
     const id = (await redis.xadd(`${prefix}:in`, '*', 'to', '#ops', 'format', 'text', 'body', 'from outside')) as string;
-    const lines = await eventually('both ledger deliveries', () => {
+    const lines = await eventually('the three deliveries', () => {
       if (!existsSync(ledger)) return undefined;
-      const rows = readFileSync(ledger, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; target: string; body: string });
-      return rows.length >= 2 ? rows : undefined;
+      const rows = readFileSync(ledger, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; channel: string; target: string; body: string });
+      return rows.length >= 3 ? rows : undefined;
     }, 60_000);
-    assert.deepEqual(lines.map((l) => l.target).sort(), ['alice', 'bob']);
+    assert.deepEqual(lines.map((l) => `${l.channel}:${l.target}`).sort(), ['ledger:alice', 'ledger:bob', 'tally:carol']);
     assert.ok(lines.every((l) => l.messageId === id && l.body === 'from outside'));
   } finally {
     await hub.stop();

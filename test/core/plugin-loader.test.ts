@@ -108,6 +108,11 @@ describe('plugin discovery: each bad plugin fails at start, naming its folder an
     assert.match(message, new RegExp(`^plugin ${missing.replaceAll('.', '\\.')}: cannot be loaded: Cannot find module`));
   });
 
+  test('an npm package named in plugins.modules that is not installed is named, with the folder to install it in', async () => {
+    const message = await discoveryError([], ['notification-hub-plugin-nowhere']);
+    assert.equal(message, `plugin package notification-hub-plugin-nowhere is not installed: run npm install notification-hub-plugin-nowhere in ${process.cwd()}, or remove it from plugins.modules`);
+  });
+
   test('a module name clashing with a shipped plugin is refused', async () => {
     const message = await discoveryError(['./plugins'], [fixture('clash', 'one', 'echo', 'index.ts'), fixture('clash', 'two', 'echo', 'index.ts')]);
     assert.match(message, /the name "echo" is already taken by .*clash\/one\/echo\/index\.ts; rename one of them$/);
