@@ -9,6 +9,7 @@ import { Escalator } from './escalation/escalator.ts';
 import type { ChannelSender, ChannelWatcher } from './plugin-api.ts';
 import { whenReady } from './redis/connect.ts';
 import { ChannelFault } from './runtime/channel-fault.ts';
+import { createPluginContext } from './runtime/plugin-context.ts';
 import { ChannelWorker, STOP_GRACE_MS } from './runtime/worker.ts';
 
 export interface StartOptions {
@@ -102,18 +103,11 @@ export class App {
   }
 
   async #startWorker(name: string, concurrency: number): Promise<void> {
-    const { plugins, redis, keys, logger, metrics } = this.cradle;
+    const { plugins, logger, metrics } = this.cradle;
     const entry = plugins.entries.get(name)!;
     const acks = acknowledgements(this.cradle, name);
-    const context = {
-      settings: entry.settings.state === 'ready' ? entry.settings.settings : {},
-      logger: logger.child({ plugin: name }),
-      redis,
-      key: (...parts: string[]) => keys.plugin(name, ...parts),
-      signal: this.#controller.signal,
-      awaitsAcknowledgement: acks.awaits,
-      acknowledge: acks.acknowledge,
-    };
+    const settings = entry.settings.state === 'ready' ? entry.settings.settings : {};
+    const context = createPluginContext(this.cradle, name, settings, this.#controller.signal, { awaitsAcknowledgement: acks.awaits, acknowledge: acks.acknowledge });
     let sender: ChannelSender;
     try {
       if (entry.settings.state !== 'ready') throw new Error(entry.settings.reason);
@@ -126,7 +120,7 @@ export class App {
     this.workers.push(worker);
     metrics.channelUp.set({ channel: name }, 1);
     if (entry.plugin.watch) {
-      const watcherContext = { ...context, logger: logger.child({ plugin: name, component: 'watcher' }), signal: this.#controller.signal };
+      const watcherContext = { ...context, logger: context.logger.child({ component: 'watcher' }) };
       try {
         this.watchers.push(await entry.plugin.watch(watcherContext));
       } catch (err) {

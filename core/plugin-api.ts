@@ -8,6 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
 
 export { z };
@@ -87,6 +88,21 @@ export interface PluginContext<Settings> {
   /** Aborted when the worker shuts down. */
   signal: AbortSignal;
   /**
+   * The hub's one redactor: it knows every secret setting of every channel
+   * already (and Redis's and CouchDB's passwords). Redact what you put into
+   * an error; `add` a secret the settings do not hold as such (a login token
+   * derived from them), and it is blanked everywhere from then on, logs included.
+   */
+  redactor: SecretRedactor;
+  /**
+   * A lease under {@link PluginContext.key}`(name)`: one holder at a time
+   * among all the processes of this channel (a sync loop, a lock around a
+   * read-modify-write at the peer). Each call is a new holder.
+   */
+  lease(name: string, ttlMs: number): PluginLease;
+  /** Counters and gauges of the plugin's own, on the hub's `/metrics` as `hub_plugin_<channel>_<name>`. */
+  metrics: PluginMetrics;
+  /**
    * Whether anything waits for someone to acknowledge this message (an armed
    * escalation). A plugin that can observe acknowledgements need only
    * remember what it delivered for such messages. Absent in a core without
@@ -99,6 +115,37 @@ export interface PluginContext<Settings> {
    * seen; the core records it and cancels the escalation it stops.
    */
   acknowledge?(messageId: string, ack: Acknowledgement): Promise<void>;
+}
+
+/** Blanks secrets out of text: see {@link PluginContext.redactor}. */
+export interface SecretRedactor {
+  /** `text` with every known secret (as written, URL-encoded and base64) replaced by `[redacted]`. */
+  redact(text: string): string;
+  /** Know `secret` from now on; one shorter than 4 characters is ignored (blanking it would garble text). */
+  add(secret: string): void;
+}
+
+/** One holder at a time, across processes, with expiry in Redis: see {@link PluginContext.lease}. */
+export interface PluginLease {
+  /** Take it when free, or renew it when this holder has it: one round trip; true when held. */
+  tryAcquire(): Promise<boolean>;
+  /** Wait until this holder has it (true), or `signal` aborts (false); `onStandby` once, when the first try finds it held. */
+  acquire(signal: AbortSignal, onStandby?: () => void): Promise<boolean>;
+  /** Keep it renewed while `signal` is live; `onLost` when another holder took it or renewals failed for a whole ttl. */
+  hold(signal: AbortSignal, onLost: () => void): void;
+  /** Let go, if this holder still has it. Never throws. */
+  release(): Promise<void>;
+}
+
+/** A plugin's own Prometheus metrics (prom-client's types): see {@link PluginContext.metrics}. */
+export interface PluginMetrics {
+  /**
+   * The counter `hub_plugin_<channel>_<name>`; `name` is lower-case
+   * `snake_case` and ends in `_total`. Asking again for the same name gives the same counter.
+   */
+  counter(name: string, help: string, labelNames?: string[]): Counter;
+  /** The gauge `hub_plugin_<channel>_<name>`; as {@link PluginMetrics.counter}, without `_total`. */
+  gauge(name: string, help: string, labelNames?: string[]): Gauge;
 }
 
 /** A background task of a plugin (see {@link ChannelPlugin.watch}). */

@@ -7,7 +7,7 @@ import type { Keys } from '../redis/keys.ts';
 import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from '../runtime/heartbeat.ts';
-import { Lease } from './lease.ts';
+import { Lease } from '../redis/lease.ts';
 import { HUB_GROUP, routeBatch } from './router.ts';
 
 /**

@@ -1,10 +1,12 @@
+import { Redactor } from '../redactor.ts';
+
 /** A CouchDB URL split into what may be shown and what may not: the password. */
 export interface CouchUrl {
   /** The URL without its password (`http://admin@host:5984`), for logs and errors. */
   shown: string;
   /** The user name of the URL, `''` when none. */
   user: string;
-  /** Blanks the password (as typed and as URL-encoded) out of a text. */
+  /** Blanks the password (as typed, decoded, URL-encoded, base64) out of a text. */
   scrub(text: string): string;
 }
 
@@ -17,12 +19,13 @@ export function parseCouchUrl(raw: string): CouchUrl {
     throw new Error('the CouchDB URL is not a valid URL (expected http://user:password@host:5984)');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`the CouchDB URL must be http or https, not ${url.protocol}`);
-  const secrets = [decodeURIComponent(url.password), url.password].filter((s) => s.length > 0);
+  const redactor = new Redactor();
+  redactor.addUrl(raw);
   const user = decodeURIComponent(url.username);
   url.password = '';
   return {
     shown: url.href.replace(/\/$/, ''),
     user,
-    scrub: (text) => secrets.reduce((out, secret) => out.split(secret).join('***'), text),
+    scrub: (text) => redactor.redact(text),
   };
 }

@@ -39,12 +39,7 @@ export function resolvePluginSettings(
     input[key] = value;
     sources.set(key, `from ${envSource(env, variable)}`);
   }
-  for (const key of secrets) {
-    const value = input[key];
-    if (typeof value !== 'string') continue;
-    redactor.add(value);
-    redactor.addUrl(value);
-  }
+  knowSecrets(secrets, input, redactor);
   const parsed = plugin.settings.schema.safeParse(input);
   if (parsed.success) return { state: 'ready', settings: parsed.data };
   const hints = new Map(sources);
@@ -56,4 +51,14 @@ export function resolvePluginSettings(
   }
   const [title, ...problems] = describeIssues(parsed.error, hints, `settings of channel ${plugin.name}`, `channels.${plugin.name}.`).split('\n');
   return { state: 'invalid', reason: `${title!.replace(/:$/, '')}: ${problems.map((p) => p.trim()).join('; ')}` };
+}
+
+/** Make the redactor know the values of the secret settings `keys` (a URL's password on its own as well). */
+export function knowSecrets(keys: readonly string[], values: object, redactor: Redactor): void {
+  for (const key of keys) {
+    const value = (values as Record<string, unknown>)[key];
+    if (typeof value !== 'string') continue;
+    redactor.add(value);
+    redactor.addUrl(value);
+  }
 }

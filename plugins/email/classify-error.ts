@@ -1,4 +1,4 @@
-import { PermanentError, RetryableError, isPermanent, isRetryable } from 'notification-hub/plugin-api';
+import { PermanentError, RetryableError, type SecretRedactor, isPermanent, isRetryable } from 'notification-hub/plugin-api';
 
 /** The fields nodemailer puts on its errors (all optional: it depends on where the error arose). */
 interface SmtpFailure {
@@ -36,29 +36,22 @@ function subject(command = ''): { what: string; hint: string } {
 const CERTIFICATE = /CERT|SIGNATURE|SELF_SIGNED|ALTNAME|ISSUER/;
 
 /**
- * Every password form that could appear in an SMTP error: as written, URL-encoded,
- * base64 alone (AUTH LOGIN) and inside the AUTH PLAIN token.
+ * The AUTH PLAIN tokens of the URL's login (base64 of the user and password
+ * together): the hub's redactor knows the URL and its password in every
+ * other form (as written, URL-encoded, base64 alone as AUTH LOGIN sends it),
+ * not these.
  */
-export function secretsOf(smtpUrl: string): string[] {
+export function authTokensOf(smtpUrl: string): string[] {
   try {
     const url = new URL(smtpUrl);
     const user = decodeURIComponent(url.username);
     const pass = decodeURIComponent(url.password);
-    if (!pass) return [smtpUrl];
+    if (!pass) return [];
     const b64 = (s: string) => Buffer.from(s).toString('base64');
-    return [smtpUrl, url.password, pass, b64(pass), b64(`\0${user}\0${pass}`), b64(`${user}\0${user}\0${pass}`)];
+    return [b64(`\0${user}\0${pass}`), b64(`${user}\0${user}\0${pass}`)];
   } catch {
-    return [smtpUrl];
+    return [];
   }
-}
-
-/** The text on one line, with every form of the password blanked out. */
-function redacted(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (secret.length >= 3) out = out.split(secret).join('[redacted]');
-  }
-  return out.replace(/\s+/g, ' ').trim();
 }
 
 /**
@@ -67,10 +60,11 @@ function redacted(text: string, secrets: readonly string[]): string {
  * will. The message keeps the server's own reply and never the password:
  * `command` (which may hold an AUTH line) is not copied, every text is redacted.
  */
-export function classifySmtpError(err: unknown, secrets: readonly string[] = []): PermanentError | RetryableError {
+export function classifySmtpError(err: unknown, redactor?: SecretRedactor): PermanentError | RetryableError {
   if (isPermanent(err) || isRetryable(err)) return err;
   const failure: SmtpFailure = typeof err === 'object' && err !== null ? (err as SmtpFailure) : { message: String(err) };
-  const clean = (text: string | undefined) => redacted(text ?? '', secrets);
+  // On one line, every form of the password blanked out.
+  const clean = (text: string | undefined) => (redactor?.redact(text ?? '') ?? text ?? '').replace(/\s+/g, ' ').trim();
   // A rejected recipient: the RCPT reply says why, the summary ("all recipients were rejected") does not.
   const source = failure.rejectedErrors?.find((e) => e.responseCode === failure.responseCode) ?? failure;
   const status = source.responseCode ?? failure.responseCode;

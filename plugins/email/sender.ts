@@ -1,7 +1,7 @@
 import nodemailer from 'nodemailer';
 import type { SMTPPoolOptions } from 'nodemailer';
 import { PermanentError, type ChannelSender, type PluginContext, renderOnce } from 'notification-hub/plugin-api';
-import { classifySmtpError, secretsOf } from './classify-error.ts';
+import { authTokensOf, classifySmtpError } from './classify-error.ts';
 import { composeMail, renderMailBody } from './message.ts';
 import type { EmailSettings } from './settings.ts';
 import { parseMailbox, type Mailbox } from './targets.ts';
@@ -39,9 +39,9 @@ function mailbox(text: string, what: string): Mailbox {
   throw new PermanentError(`${what} ${JSON.stringify(text)} ${parsed.error}`, { code: 'bad_address' });
 }
 
-export function createEmailSender({ settings }: PluginContext<EmailSettings>): ChannelSender {
+export function createEmailSender({ settings, redactor }: PluginContext<EmailSettings>): ChannelSender {
   const transport = nodemailer.createTransport(transportOptions(settings));
-  const secrets = secretsOf(settings.url);
+  for (const token of authTokensOf(settings.url)) redactor.add(token);
   const from = mailbox(settings.from, 'EMAIL_FROM');
   // Rendered once per message, not per recipient: it is the same mail, and rendering blocks the worker.
   const render = renderOnce(renderMailBody);
@@ -54,7 +54,7 @@ export function createEmailSender({ settings }: PluginContext<EmailSettings>): C
       try {
         info = await transport.sendMail({ ...mail, signal });
       } catch (err) {
-        throw classifySmtpError(err, secrets);
+        throw classifySmtpError(err, redactor);
       }
       if (info.rejected?.length) {
         throw new PermanentError(`the SMTP server refused the recipient ${to.address}: ${info.response ?? ''}`, {

@@ -3,7 +3,7 @@
  * test/plugins/matrix-classify-error.test.ts. Errors are read by shape, not
  * class, so that another copy of the SDK classifies the same.
  */
-import { PermanentError, RetryableError, isPermanent, isRetryable, retryAfterMs as parseRetryAfter } from 'notification-hub/plugin-api';
+import { PermanentError, RetryableError, type SecretRedactor, isPermanent, isRetryable, retryAfterMs as parseRetryAfter } from 'notification-hub/plugin-api';
 
 interface SdkError {
   name?: string;
@@ -26,19 +26,21 @@ const HINTS: Record<string, string> = {
 
 /**
  * Classify `err` (thrown by the SDK while `action`, e.g. "sending to !r:hs").
- * Taxonomy errors pass through. Every message is stripped of `secret`.
+ * Taxonomy errors pass through. Every message is redacted, and an error that held a secret is not kept as the cause.
  */
-export function classifyError(err: unknown, action: string, secret?: string): PermanentError | RetryableError {
+export function classifyError(err: unknown, action: string, redactor?: SecretRedactor): PermanentError | RetryableError {
   if (isPermanent(err) || isRetryable(err)) return err;
   const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as SdkError;
   const status = e.httpStatus;
   const errcode = e.errcode ?? e.data?.errcode;
   const said = e.data?.error ? `: ${e.data.error}` : '';
   const answer = `the homeserver answered ${status ?? ''} ${errcode ?? ''}`.replace(/\s+/g, ' ').trim() + said;
-  const cause = secret && JSON.stringify({ m: e.message, u: e.url, d: e.data }).includes(secret) ? undefined : err;
+  const shown = JSON.stringify({ m: e.message, u: e.url, d: e.data });
+  const redact = (text: string) => redactor?.redact(text) ?? text;
+  const cause = redact(shown) === shown ? err : undefined;
   const retryable = (code: string, text: string, extra: { retryAfterMs?: number; rateLimited?: boolean } = {}) =>
-    new RetryableError(redact(`${action}: ${text}`, secret), { code, cause, ...extra });
-  const permanent = (code: string, text: string) => new PermanentError(redact(`${action}: ${text}`, secret), { code, cause });
+    new RetryableError(redact(`${action}: ${text}`), { code, cause, ...extra });
+  const permanent = (code: string, text: string) => new PermanentError(redact(`${action}: ${text}`), { code, cause });
 
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return retryable('timeout', 'the homeserver did not answer in time');
   if (e.name === 'ConnectionError') {
@@ -67,9 +69,4 @@ export function retryAfterMs(e: SdkError): number | undefined {
   const body = e.data?.retry_after_ms;
   if (typeof body === 'number' && Number.isFinite(body) && body >= 0) waits.push(body);
   return waits.length > 0 ? Math.max(...waits) : undefined;
-}
-
-/** `text` without `secret`. Shorter "secrets" are not tokens; replacing them would only garble the text. */
-export function redact(text: string, secret: string | undefined): string {
-  return secret && secret.length >= 8 ? text.split(secret).join('[redacted]') : text;
 }

@@ -4,7 +4,7 @@
  * crypto/, and refuses otherwise). A room is checked by reading its
  * `m.room.encryption` state; only "not encrypted" is cached, briefly.
  */
-import { PermanentError, RetryableError } from 'notification-hub/plugin-api';
+import { PermanentError, RetryableError, type SecretRedactor } from 'notification-hub/plugin-api';
 import { classifyError } from './classify-error.ts';
 import type { MatrixApi } from './client.ts';
 import { TtlMap } from './rooms.ts';
@@ -12,13 +12,13 @@ import { TtlMap } from './rooms.ts';
 export class EncryptionGuard {
   private readonly api: MatrixApi;
   private readonly ttlMs: number;
-  private readonly secret: string;
+  private readonly redactor: SecretRedactor;
   private readonly plain = new TtlMap<true>();
 
-  constructor(api: MatrixApi, ttlMs: number, secret: string) {
+  constructor(api: MatrixApi, ttlMs: number, redactor: SecretRedactor) {
     this.api = api;
     this.ttlMs = ttlMs;
-    this.secret = secret;
+    this.redactor = redactor;
   }
 
   /**
@@ -38,7 +38,7 @@ export class EncryptionGuard {
       }
       // Not in the room (the caller may join), or a bad token (the operator's to fix, not a reason to wait).
       if (errcode === 'M_FORBIDDEN' || errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') throw err;
-      const classified = classifyError(err, `cannot tell whether room ${roomId} is end-to-end encrypted`, this.secret);
+      const classified = classifyError(err, `cannot tell whether room ${roomId} is end-to-end encrypted`, this.redactor);
       throw new RetryableError(classified.message, {
         code: classified.code,
         cause: classified.cause,
@@ -68,7 +68,7 @@ export class EncryptionGuard {
         return undefined;
       }
       if (errcode === 'M_FORBIDDEN' || errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') throw err;
-      const classified = classifyError(err, `cannot tell whether room ${roomId} is end-to-end encrypted`, this.secret);
+      const classified = classifyError(err, `cannot tell whether room ${roomId} is end-to-end encrypted`, this.redactor);
       throw new RetryableError(classified.message, {
         code: classified.code,
         cause: classified.cause,

@@ -16,7 +16,6 @@ const DM_TTL_MS = 24 * 60 * 60_000;
 const MEMORY_TTL_MS = 60_000;
 const LOCK_TTL_MS = 30_000;
 const LOCK_WAIT_MS = 15_000;
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 /** A small in-process map whose entries expire. */
 export class TtlMap<V> {
@@ -83,7 +82,7 @@ export class RoomResolver {
 
   /**
    * The direct room with `userId`: from `m.direct`, or made now. Creation
-   * runs under one Redis lock per bot (SET NX PX), because `m.direct` is
+   * runs under one lease per bot (`ctx.lease`), because `m.direct` is
    * read-modified-written and two workers must not make two rooms. A room
    * made whose `m.direct` update failed is kept in `dm-pending` and reused.
    */
@@ -91,10 +90,9 @@ export class RoomResolver {
     const { redis } = this.ctx;
     const known = (await this.api.directRooms(signal))[userId]?.[0];
     if (known) return this.remember(key, known);
-    const lockKey = this.ctx.key('dm-lock');
-    const token = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const lock = this.ctx.lease('dm-lock', LOCK_TTL_MS);
     const deadline = Date.now() + LOCK_WAIT_MS;
-    while ((await redis.set(lockKey, token, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
+    while (!(await lock.tryAcquire())) {
       const made = await redis.get(key);
       if (made) return made;
       if (Date.now() > deadline) {
@@ -114,7 +112,7 @@ export class RoomResolver {
       this.ctx.logger.info({ userId, roomId }, 'matrix: created a direct room');
       return await this.remember(key, roomId);
     } finally {
-      await redis.eval(RELEASE, 1, lockKey, token);
+      await lock.release();
     }
   }
 

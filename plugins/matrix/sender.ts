@@ -12,7 +12,7 @@ import {
   isPermanent,
   isRetryable,
 } from 'notification-hub/plugin-api';
-import { classifyError, redact } from './classify-error.ts';
+import { classifyError } from './classify-error.ts';
 import { MatrixApi } from './client.ts';
 import { MatrixCrypto } from './crypto/engine.ts';
 import { EncryptionGuard } from './encryption.ts';
@@ -58,9 +58,9 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
   const { settings } = ctx;
   const api = new MatrixApi(settings);
   const rooms = new RoomResolver(api, ctx);
-  const guard = new EncryptionGuard(api, settings.encryptionCheckTtlMs, settings.accessToken);
+  const guard = new EncryptionGuard(api, settings.encryptionCheckTtlMs, ctx.redactor);
   const contentFor = contentCache(settings.msgtype);
-  const secret = settings.accessToken;
+  const { redactor } = ctx;
   const tracker = new EventTracker(ctx);
   const crypto = startCrypto();
 
@@ -110,7 +110,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
       encrypted = await crypto.encrypt(roomId, encryption, content, signal);
     } catch (err) {
       if (signal.aborted) throw err;
-      throw new RetryableError(redact(`room ${roomId} is end-to-end encrypted and ${(err as Error).message}; nothing was sent`, secret), { code: 'key_share_failed', cause: err });
+      throw new RetryableError(redactor.redact(`room ${roomId} is end-to-end encrypted and ${(err as Error).message}; nothing was sent`), { code: 'key_share_failed', cause: err });
     }
     return { eventId: await api.send(roomId, txnId, encrypted.content, signal, encrypted.type), encrypted: true };
   }
@@ -120,12 +120,12 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
     try {
       await api.join(roomId, signal);
     } catch (err) {
-      const classified = classifyError(err, `joining ${label}`, secret);
+      const classified = classifyError(err, `joining ${label}`, redactor);
       const { errcode, data } = err as { errcode?: string; data?: { error?: string } };
       if (isRetryable(classified) || errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') throw classified;
       const said = `${errcode ?? classified.code}${data?.error ? `: ${data.error}` : ''}`;
       throw new PermanentError(
-        redact(`the bot ${settings.userId} is not in room ${label} and cannot join it: invite it (the homeserver said ${said})`, secret),
+        redactor.redact(`the bot ${settings.userId} is not in room ${label} and cannot join it: invite it (the homeserver said ${said})`),
         { code: 'not_in_room', cause: classified },
       );
     }
@@ -154,7 +154,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
         if (sent.encrypted) details.encrypted = 'm.megolm.v1.aes-sha2';
         return { peerId: eventId, details };
       } catch (err) {
-        const classified = classifyError(err, `sending to ${label}`, secret);
+        const classified = classifyError(err, `sending to ${label}`, redactor);
         // Best effort: a Redis hiccup here must not hide the real answer.
         if (isPermanent(classified)) await rooms.forget(delivery.target).catch(() => undefined);
         throw classified;

@@ -14,7 +14,6 @@
  *   bodies), receipts only among ephemeral events, no state, presence or
  *   account data.
  */
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Acknowledgement, ChannelWatcher, PluginContext } from 'notification-hub/plugin-api';
 import { retryAfterMs } from './classify-error.ts';
@@ -41,8 +40,6 @@ export const SYNC_FILTER = JSON.stringify({
 const IDLE_MS = 500;
 const PRUNE_MS = 10_000;
 const BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000];
-const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0";
-const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 export function createMatrixWatcher(ctx: PluginContext<MatrixSettings>): ChannelWatcher {
   const { settings, redis, logger } = ctx;
@@ -53,22 +50,21 @@ export function createMatrixWatcher(ctx: PluginContext<MatrixSettings>): Channel
   const tracker = new EventTracker(ctx);
   const controller = new AbortController();
   const signal = AbortSignal.any([controller.signal, ctx.signal]);
-  const leaseKey = ctx.key('sync-lease');
-  const token = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const lease = ctx.lease('sync-lease', settings.syncLeaseMs);
   const timestamps = new TtlMap<number>();
   let leader = false;
   let failures = 0;
   let prunedAt = 0;
 
   async function hold(): Promise<boolean> {
-    if (leader && (await redis.eval(RENEW, 1, leaseKey, token, settings.syncLeaseMs)) === 1) return true;
-    leader = (await redis.set(leaseKey, token, 'PX', settings.syncLeaseMs, 'NX')) === 'OK';
-    if (leader) logger.info('matrix watcher: syncing for read receipts, reactions and replies');
+    const was = leader;
+    leader = await lease.tryAcquire();
+    if (leader && !was) logger.info('matrix watcher: syncing for read receipts, reactions and replies');
     return leader;
   }
 
   async function release(): Promise<void> {
-    if (leader) await redis.eval(RELEASE, 1, leaseKey, token).catch(() => undefined);
+    if (leader) await lease.release();
     leader = false;
   }
 

@@ -8,7 +8,7 @@ import { eventually } from '../support/hub.ts';
 import { spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
-/** A plugin as a third party writes it, outside the repository, importing the API by its package name: it appends each delivery to a file. */
+/** A plugin as a third party writes it, outside the repository, importing the API by its package name: it appends each delivery to a file and counts them. */
 const plugin = (name: string) => `import { appendFileSync } from 'node:fs';
 import { PLUGIN_API_VERSION, definePlugin, z } from 'notification-hub/plugin-api';
 
@@ -18,12 +18,16 @@ export default definePlugin({
   description: 'append each delivery to a file',
   settings: { schema: z.object({}) },
   validateTarget: (target) => (/^[a-z]+$/.test(target) ? undefined : 'a ${name} target is a lower-case word'),
-  createSender: () => ({
-    async deliver({ messageId, channel, target, message }) {
-      appendFileSync(process.env.LEDGER_FILE, JSON.stringify({ messageId, channel, target, body: message.body }) + '\\n');
-      return {};
-    },
-  }),
+  createSender: ({ metrics }) => {
+    const lines = metrics.counter('lines_total', 'Deliveries appended to the file.');
+    return {
+      async deliver({ messageId, channel, target, message }) {
+        appendFileSync(process.env.LEDGER_FILE, JSON.stringify({ messageId, channel, target, body: message.body }) + '\\n');
+        lines.inc();
+        return {};
+      },
+    };
+  },
 });
 `;
 
@@ -41,7 +45,7 @@ function write(path: string, text: string): void {
   writeFileSync(join(dir, path), text);
 }
 
-test('plugins outside the tree, importing notification-hub/plugin-api, make their deliveries: a HUB_PLUGIN_DIRS folder and an npm package named in hub.config', async () => {
+test('plugins outside the tree, importing notification-hub/plugin-api, make their deliveries and count them on /metrics: a HUB_PLUGIN_DIRS folder and an npm package named in hub.config', async () => {
   // The project the hub runs in: its hub.config.js names a package installed in its own node_modules.
   write('project/package.json', JSON.stringify({ name: 'ops-project', type: 'module', private: true }));
   write('project/hub.config.js', `export default { plugins: { modules: ['hub-plugin-tally'] } };\n`);
@@ -74,6 +78,10 @@ test('plugins outside the tree, importing notification-hub/plugin-api, make thei
     }, 60_000);
     assert.deepEqual(lines.map((l) => `${l.channel}:${l.target}`).sort(), ['ledger:alice', 'ledger:bob', 'tally:carol']);
     assert.ok(lines.every((l) => l.messageId === id && l.body === 'from outside'));
+    const port = hub.logs.find((l) => l.msg === 'serving /healthz, /readyz and /metrics')?.port;
+    const metrics = await (await fetch(`http://127.0.0.1:${String(port)}/metrics`)).text();
+    assert.match(metrics, /^hub_plugin_ledger_lines_total 2$/m);
+    assert.match(metrics, /^hub_plugin_tally_lines_total 1$/m);
   } finally {
     await hub.stop();
   }

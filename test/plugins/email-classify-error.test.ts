@@ -1,7 +1,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PermanentError, RetryableError, isPermanent, isRetryable } from '../../core/plugin-api.ts';
-import { classifySmtpError, secretsOf } from '../../plugins/email/classify-error.ts';
+import { Redactor } from '../../core/redactor.ts';
+import { knowSecrets } from '../../core/runtime/plugin-settings.ts';
+import { authTokensOf, classifySmtpError } from '../../plugins/email/classify-error.ts';
+
+/** The hub's redactor as a running email channel has it: SMTP_URL known as a secret setting, and the sender's AUTH PLAIN tokens. */
+function redactorFor(url: string): Redactor {
+  const redactor = new Redactor();
+  knowSecrets(['url'], { url }, redactor);
+  for (const token of authTokensOf(url)) redactor.add(token);
+  return redactor;
+}
 
 /** An error shaped the way nodemailer makes them. */
 function smtpError(message: string, fields: Record<string, unknown>): Error {
@@ -80,7 +90,7 @@ describe('classifySmtpError', () => {
         response: `535 bad credentials ${plain} ${pass}`,
         command: `AUTH PLAIN ${plain}`,
       }),
-      secretsOf(url),
+      redactorFor(url),
     );
     const text = [err.message, JSON.stringify(err), String(err.cause)].join('\n');
     for (const leak of [pass, plain, 'p%40ss%20word!', Buffer.from(pass).toString('base64')]) {
@@ -88,7 +98,7 @@ describe('classifySmtpError', () => {
     }
     assert.match(err.message, /535 bad credentials \[redacted\]/);
 
-    const network = classifySmtpError(new Error(`getaddrinfo ENOTFOUND for ${url}`), secretsOf(url));
+    const network = classifySmtpError(new Error(`getaddrinfo ENOTFOUND for ${url}`), redactorFor(url));
     assert.ok(!network.message.includes(pass) && !network.message.includes('p%40ss'), network.message);
   });
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { ConnectionError, HTTPError, MatrixError } from 'matrix-js-sdk';
 import { PermanentError, RetryableError, isPermanent, isRetryable } from '../../core/plugin-api.ts';
+import { Redactor } from '../../core/redactor.ts';
 import { classifyError } from '../../plugins/matrix/classify-error.ts';
 
 const URL = 'https://hs.example/_matrix/client/v3/rooms/!r%3Ahs.example/send/m.room.message/t1';
@@ -54,15 +55,17 @@ test("classify: the server's message is in the reason", () => {
 
 test('classify: the access token never appears, even when the peer echoes it or the URL carries it', () => {
   const secret = 'mat_c2VjcmV0_abcdefghijklmnop';
+  const redactor = new Redactor();
+  redactor.add(secret);
   const echoed = matrix(401, { errcode: 'M_UNKNOWN_TOKEN', error: `Unknown token ${secret}` });
   const inUrl = new MatrixError({ errcode: 'M_FORBIDDEN', error: 'no' }, 403, `${URL}?access_token=${secret}`);
   const inNetwork = new ConnectionError('fetch failed', new Error(`request to https://hs/?access_token=${secret} failed`));
   for (const err of [echoed, inUrl, inNetwork]) {
-    const result = classifyError(err, 'sending to !r:x', secret);
+    const result = classifyError(err, 'sending to !r:x', redactor);
     const shown = inspect(result, { depth: 10 });
     assert.ok(!shown.includes(secret), shown);
   }
-  assert.match(classifyError(echoed, 'x', secret).message, /Unknown token \[redacted\]/);
+  assert.match(classifyError(echoed, 'x', redactor).message, /Unknown token \[redacted\]/);
 });
 
 test('classify: taxonomy errors pass through untouched', () => {

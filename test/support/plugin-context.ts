@@ -1,27 +1,36 @@
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { Metrics } from '../../core/metrics.ts';
 import type { ChannelPlugin, PluginContext } from '../../core/plugin-api.ts';
+import { Redactor } from '../../core/redactor.ts';
+import { createKeys } from '../../core/redis/keys.ts';
+import { createPluginContext } from '../../core/runtime/plugin-context.ts';
+import { knowSecrets } from '../../core/runtime/plugin-settings.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from './redis.ts';
 
 /**
- * A plugin context against the real Redis with a private prefix, for tests
- * that exercise one plugin's sender against its protocol peer. `close()`
- * removes every key it made and closes the connection.
+ * A plugin context as a worker builds it (core/runtime/plugin-context.ts),
+ * against the real Redis with a private prefix, for tests that exercise one
+ * plugin's sender against its protocol peer. Its secret settings are in the
+ * redactor, as the hub puts them there. `close()` removes every key it made
+ * and closes the connection.
  */
 export async function pluginContext<S extends object>(
   plugin: ChannelPlugin<S>,
   settings: S,
-): Promise<PluginContext<S> & { prefix: string; close(): Promise<void> }> {
+): Promise<PluginContext<S> & { prefix: string; hubMetrics: Metrics; close(): Promise<void> }> {
   const prefix = testPrefix(plugin.name);
   const redis = new Redis(REDIS_URL);
   const controller = new AbortController();
+  const parsed = plugin.settings.schema.parse(settings);
+  const redactor = new Redactor();
+  knowSecrets(plugin.settings.secrets ?? [], parsed, redactor);
+  const hubMetrics = new Metrics({ defaults: false });
+  const services = { redis, keys: createKeys(prefix), logger: pino({ level: 'silent' }), metrics: hubMetrics, redactor, consumerName: `test:${process.pid}` };
   return {
-    settings: plugin.settings.schema.parse(settings),
-    logger: pino({ level: 'silent' }),
-    redis,
-    key: (...parts) => [prefix, 'plugin', plugin.name, ...parts].join(':'),
-    signal: controller.signal,
+    ...createPluginContext(services, plugin.name, parsed, controller.signal),
     prefix,
+    hubMetrics,
     async close() {
       controller.abort();
       await dropPrefix(prefix, redis);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { briefly } from '../redis/connect.ts';
+import { briefly } from './connect.ts';
 
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 // Free, or still this process's own (it let go after a Redis outage): taken.
@@ -14,11 +14,12 @@ return 1
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 /**
- * One active hub at a time. Two hubs routing at once would interleave their
- * batches and break the order of deliveries to a target; with a lease the
- * others wait on standby and take over within `ttlMs` when the active one
- * stops or dies. Its expiry is Redis's and its renewals are timed by the
- * monotonic clock: no wall clock is involved.
+ * One holder at a time of something shared by processes: the active hub (two
+ * hubs routing at once would interleave their batches and break the order of
+ * deliveries to a target), a plugin's sync loop or lock (through
+ * `PluginContext.lease`). The others wait and take over within `ttlMs` when
+ * the holder stops or dies. Its expiry is Redis's and its renewals are timed
+ * by the monotonic clock: no wall clock is involved.
  */
 export class Lease {
   readonly #redis: Redis;
@@ -33,13 +34,17 @@ export class Lease {
     this.#ttlMs = ttlMs;
   }
 
-  /** Wait until this process holds the lease (or `signal` aborts). */
-  async acquire(signal: AbortSignal, onStandby: () => void): Promise<boolean> {
+  /** Take it when free, or renew it when this holder has it: one round trip; true when held. */
+  async tryAcquire(): Promise<boolean> {
+    return (await this.#redis.eval(TAKE, 1, this.#key, this.#owner, this.#ttlMs)) === 1;
+  }
+
+  /** Wait until this holder has it (true), or `signal` aborts (false); `onStandby` once, when the first try finds it held. */
+  async acquire(signal: AbortSignal, onStandby?: () => void): Promise<boolean> {
     let told = false;
     while (!signal.aborted) {
-      const taken = await this.#redis.eval(TAKE, 1, this.#key, this.#owner, this.#ttlMs).catch(() => 0);
-      if (taken === 1) return true;
-      if (!told) onStandby();
+      if (await this.tryAcquire().catch(() => false)) return true;
+      if (!told) onStandby?.();
       told = true;
       await sleep(this.#ttlMs / 5, undefined, { signal }).catch(() => {});
     }
@@ -47,9 +52,9 @@ export class Lease {
   }
 
   /**
-   * Keep the lease while `signal` is live; `onLost` when another process has
-   * it, or when no renewal went through for a whole `ttlMs` (Redis may have
-   * let it expire and given it to another hub meanwhile).
+   * Keep it while `signal` is live; `onLost` when another holder has it, or
+   * when no renewal went through for a whole `ttlMs` (Redis may have let it
+   * expire and given it to another process meanwhile).
    */
   hold(signal: AbortSignal, onLost: () => void): void {
     let inFlight = false;
