@@ -10,6 +10,7 @@ import type { Homeserver } from './homeserver-client.ts';
 import { type Child, waitFor } from './proc.ts';
 import { RssSampler, cpuSecondsOf, machineBusySeconds, memoryOf, parseRedisCpu } from './proc-stats.ts';
 import { type Summary, idMs, round, summarize, wallNow } from './stats.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
 export type Producer = { kind: 'burst' } | { kind: 'open'; ratePerSecond: number };
 
@@ -229,8 +230,7 @@ async function stageTimings(redis: Redis, prefix: string, sentAt: Float64Array, 
   for (;;) {
     const batch = (await redis.xrange(`${prefix}:events`, cursor, '+', 'COUNT', 5000)) as Array<[string, string[]]>;
     for (const [id, flat] of batch) {
-      const f: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      const f = fromPairs(flat);
       const seq = seqOf.get(f.entry ?? '');
       if (seq === undefined) continue;
       // Stream ids have whole milliseconds (floored): +0.5 ms centres the error.

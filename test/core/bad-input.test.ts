@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startWebhookServer, type ReceivedRequest, type TestWebhookServer } from '../servers/webhook.ts';
 import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
 type Part = string | { repeat: string; times: number } | { sequence: string; count: number; join: string };
 
@@ -96,11 +97,7 @@ describe('bad input through a running hub: one dead letter each, with a reason; 
   /** The dead letters, each field as stored (the producer's own `id` field included), and the stream entry id as `streamId`. */
   async function readDead(): Promise<Array<Record<string, string>>> {
     const entries = (await hub.redis.xrange(`${hub.prefix}:dead`, '-', '+')) as Array<[string, string[]]>;
-    return entries.map(([streamId, flat]) => {
-      const record: Record<string, string> = { streamId };
-      for (let i = 0; i < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
-      return record;
-    });
+    return entries.map(([streamId, flat]) => ({ streamId, ...fromPairs(flat) }));
   }
 
   const messageId = (r: ReceivedRequest) => (r.json as { messageId?: string } | undefined)?.messageId;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { eventually } from '../support/hub.ts';
-import { spawnHub } from '../support/processes.ts';
+import { hubEnv, spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
 /** A plugin as a third party writes it, outside the repository, importing the API by its package name: it appends each delivery to a file and counts them. */
@@ -58,15 +58,7 @@ test('plugins outside the tree, importing notification-hub/plugin-api, make thei
   const hub = spawnHub(['start'], {
     name: 'hub with outside plugins',
     cwd: join(dir, 'project'),
-    env: {
-      REDIS_URL,
-      HUB_PREFIX: prefix,
-      MAPPING_FILE: join(dir, 'mapping.json'),
-      HUB_PLUGIN_DIRS: join(dir, 'plugins'),
-      HUB_HTTP_PORT: '0',
-      HUB_HTTP_HOST: '127.0.0.1',
-      LEDGER_FILE: ledger,
-    },
+    env: hubEnv(prefix, join(dir, 'mapping.json'), { HUB_PLUGIN_DIRS: join(dir, 'plugins'), LEDGER_FILE: ledger }),
   });
   try {
     await hub.waitFor(/"msg":"started"/, 60_000);

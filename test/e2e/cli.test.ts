@@ -15,7 +15,9 @@ import { freePort } from '../servers/couchdb.ts';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { type CliProcess, type MatrixBot, REPO, httpGet, matrixEnv, runCli, spawnCli } from '../support/e2e.ts';
 import { eventually } from '../support/hub.ts';
+import { hubEnv } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
 describe('the hub command line', () => {
   const prefix = testPrefix('e2e-cli');
@@ -33,7 +35,7 @@ describe('the hub command line', () => {
   const writeMapping = (mapping: unknown) => writeFileSync(mappingFile, JSON.stringify({ _id: 'ccs.notifications', mapping }));
   const cli = (...args: string[]) => runCli(args, env);
   const deadLetters = async () =>
-    ((await redis.xrange(`${prefix}:dead`, '-', '+')) as Array<[string, string[]]>).map(([id, flat]) => ({ id, ...Object.fromEntries(pairsOf(flat)) }) as Record<string, string>);
+    ((await redis.xrange(`${prefix}:dead`, '-', '+')) as Array<[string, string[]]>).map(([id, flat]) => ({ id, ...fromPairs(flat) }) as Record<string, string>);
 
   before(async () => {
     hs = await startHomeserver();
@@ -42,14 +44,7 @@ describe('the hub command line', () => {
     later = hs.createRoom(bot.userId, { name: 'later' });
     redis = new Redis(REDIS_URL);
     writeMapping({ '#admins': { matrix: [admins] } });
-    env = {
-      REDIS_URL,
-      HUB_PREFIX: prefix,
-      MAPPING_FILE: mappingFile,
-      HUB_HTTP_PORT: '0',
-      HUB_HTTP_HOST: '127.0.0.1',
-      ...matrixEnv(hs, bot),
-    };
+    env = hubEnv(prefix, mappingFile, matrixEnv(hs, bot));
     ({ hub, port } = await startReady({ ...env, LOG_LEVEL: 'info' }));
   });
 
@@ -399,10 +394,4 @@ async function startReady(env: Record<string, string>): Promise<{ hub: CliProces
     120_000,
   );
   return { hub, port };
-}
-
-function pairsOf(flat: string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
-  return out;
 }

@@ -11,9 +11,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { eventually } from '../support/hub.ts';
-import { type HubProcess, killAll, spawnHub } from '../support/processes.ts';
+import { matrixEnv } from '../support/e2e.ts';
+import { type HubProcess, hubEnv, killAll, spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 import { type Receiver, startReceiver } from './receiver.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
 /** An outcome event of `notify:events`: its fields, and when Redis wrote it (its stream id's time, ms). */
 export interface Outcome {
@@ -63,26 +65,17 @@ export async function startE2ee(name: string, key: string): Promise<E2ee> {
   const room = hs.createRoom(alice.userId, { encrypted: true, members: [bot.userId] });
   writeFileSync(join(dir, 'mapping.json'), JSON.stringify({ _id: 'ccs.notifications', mapping: { '#admins': { matrix: [room] } } }));
   writeFileSync(join(dir, 'hub.config.mjs'), `export default ${JSON.stringify({ channels: { matrix: { syncTimeoutMs: 1000, syncLeaseMs: 2000 } } })};\n`);
-  const env: Record<string, string> = {
+  const env = hubEnv(prefix, join(dir, 'mapping.json'), {
     HUB_CONFIG: join(dir, 'hub.config.mjs'),
-    HUB_PREFIX: prefix,
-    REDIS_URL,
-    MAPPING_FILE: join(dir, 'mapping.json'),
-    HUB_HTTP_PORT: '0',
-    HUB_HTTP_HOST: '127.0.0.1',
-    MATRIX_HOMESERVER: hs.url,
-    MATRIX_USER_ID: bot.userId,
-    MATRIX_ACCESS_TOKEN: bot.accessToken,
-    MATRIX_DEVICE_ID: bot.deviceId,
+    ...matrixEnv(hs, bot),
     MATRIX_CRYPTO_STORE: join(dir, 'crypto'),
     MATRIX_CRYPTO_KEY: key,
-  };
+  });
 
   const outcome = async (id: string, timeoutMs = 60_000): Promise<Outcome> =>
     eventually(`the outcome of ${id}`, async () => {
       for (const [streamId, fields] of await redis.xrange(`${prefix}:events`, '-', '+')) {
-        const event: Record<string, string> = {};
-        for (let i = 0; i < fields.length; i += 2) event[fields[i]!] = fields[i + 1]!;
+        const event = fromPairs(fields);
         if (event.entry === id && (event.type === 'sent' || event.type === 'dead')) return { fields: event, at: Number(streamId.split('-')[0]) };
       }
       return undefined;

@@ -17,7 +17,8 @@ import { fromPairs } from '../../core/redis/fields.ts';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
 import { eventually } from '../support/hub.ts';
-import { killAll, spawnHub } from '../support/processes.ts';
+import { matrixEnv } from '../support/e2e.ts';
+import { hubEnv, killAll, spawnHub } from '../support/processes.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
 const enc = encodeURIComponent;
@@ -56,20 +57,12 @@ describe('escalation: a hub killed between send and due time', () => {
     // HUB_CONFIG is loaded with import(): plain data.
     const config = { channels: { email: { tlsCa: smtp.ca }, matrix: { syncTimeoutMs: 1000, syncLeaseMs: 2000 } } };
     writeFileSync(join(dir, 'hub.config.mjs'), `export default ${JSON.stringify(config)};\n`);
-    const env = {
+    const env = hubEnv(prefix, join(dir, 'mapping.json'), {
       HUB_CONFIG: join(dir, 'hub.config.mjs'),
-      HUB_PREFIX: prefix,
-      REDIS_URL,
-      MAPPING_FILE: join(dir, 'mapping.json'),
-      HUB_HTTP_PORT: '0',
-      HUB_HTTP_HOST: '127.0.0.1',
-      MATRIX_HOMESERVER: hs.url,
-      MATRIX_USER_ID: bot.userId,
-      MATRIX_ACCESS_TOKEN: bot.accessToken,
-      MATRIX_DEVICE_ID: bot.deviceId,
+      ...matrixEnv(hs, bot),
       SMTP_URL: smtp.url(),
       EMAIL_FROM: 'hub@example.org',
-    };
+    });
     const mails = () => smtp.messages.filter((m) => m.envelope.to.includes(oncall));
 
     const first = spawnHub(['start'], { env, name: 'hub A' });

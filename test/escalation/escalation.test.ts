@@ -302,7 +302,7 @@ describe('escalation: unread in Matrix, then nag by email', () => {
       await p.stop();
       prefixed.splice(prefixed.indexOf(p), 1);
     };
-    const view = (p: PrefixedHub) => ({ redis, app: p.app, prefix, read: async (stream: string) => (await redis.xrange(`${prefix}:${stream}`, '-', '+')).map(([eid, flat]) => ({ id: eid, ...Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]!]]))) })) });
+    const view = (p: PrefixedHub) => ({ redis, app: p.app, prefix, read: async (stream: string) => (await redis.xrange(`${prefix}:${stream}`, '-', '+')).map(([eid, flat]) => ({ id: eid, ...fromPairs(flat) })) });
 
     before(() => {
       dir = mkdtempSync(join(tmpdir(), 'hub-esc-'));

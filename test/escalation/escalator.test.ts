@@ -21,6 +21,7 @@ import { connectRedis } from '../../core/redis/connect.ts';
 import { type Keys, createKeys } from '../../core/redis/keys.ts';
 import { messageStatus } from '../../core/status/message.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
 const rules: ReadonlyMap<string, TargetRules> = new Map(['chat', 'mail'].map((c) => [c, { validate: () => undefined, normalize: (t: string) => t.toLowerCase() }]));
 const logger = pino({ level: 'silent' });
@@ -51,12 +52,12 @@ describe('escalation core: arm, fire once, acknowledge', () => {
   async function route(fields: Record<string, string>): Promise<string> {
     const id = (await redis.xadd(keys.in, '*', ...Object.entries(fields).flat())) as string;
     const read = (await redis.xreadgroup('GROUP', 'hub', 'test', 'COUNT', 10, 'STREAMS', keys.in, '>')) as Array<[string, Array<[string, string[]]>]>;
-    const entries = read[0]![1].map(([eid, flat]) => ({ id: eid, claimed: false, fields: Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]!]]))) }));
+    const entries = read[0]![1].map(([eid, flat]) => ({ id: eid, claimed: false, fields: fromPairs(flat) }));
     await routeBatch({ redis, keys, config, mappingStore: store, channels: new Set(['chat', 'mail']) }, entries);
     return id;
   }
   const hash = (id: string) => redis.hgetall(keys.escalation(id));
-  const mails = async () => ((await redis.xrange(keys.deliver('mail'), '-', '+')) as Array<[string, string[]]>).map(([, flat]) => Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]!]]))) as Record<string, string>);
+  const mails = async () => ((await redis.xrange(keys.deliver('mail'), '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat));
   const counter = async (outcome: string) => (await metrics.escalations.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
 
   before(() => {

@@ -8,18 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, afterEach, describe, test } from 'node:test';
-import { killAll } from '../support/processes.ts';
-import { type CustomEntry, LOAD, Rig, until } from './rig.ts';
+import { describe, test } from 'node:test';
+import { type CustomEntry, LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 /** The kinds of bad input, each an entry that carries its sequence number somewhere the dead letter keeps. */
 const BAD: Array<(seq: number) => CustomEntry> = [
@@ -34,8 +26,7 @@ const BAD: Array<(seq: number) => CustomEntry> = [
 
 describe('faults: bad input', () => {
   test('every seventh entry malformed, the hub SIGKILLed once: good ones delivered, bad ones dead-lettered with a reason', async () => {
-    rig = await Rig.start({ scenario: 'bad-input/under-load', channels: ['matrix'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'bad-input/under-load', channels: ['matrix'] });
     const rooms = Array.from({ length: 8 }, () => r.room());
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));
     let hub = await r.hub('hub 1');

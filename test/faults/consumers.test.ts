@@ -5,23 +5,15 @@
  * no transaction the homeserver sees twice.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig } from './rig.ts';
+import { describe, test } from 'node:test';
+import { LOAD, rigPerTest } from './rig.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: many consumers', () => {
   test('two hubs and three matrix workers on the same Redis: nothing is processed twice', async () => {
-    rig = await Rig.start({ scenario: 'consumers/2-hubs-3-workers', channels: ['matrix'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'consumers/2-hubs-3-workers', channels: ['matrix'] });
     r.hs.delay(5);
     const rooms = Array.from({ length: 12 }, () => r.room());
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 3, g * 3 + 3) }])));
@@ -33,8 +25,7 @@ describe('faults: many consumers', () => {
     const routed = new Map<string, number>();
     const sent = new Map<string, number>();
     for (const [, flat] of events) {
-      const f: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      const f = fromPairs(flat);
       if (f.type === 'routed') routed.set(f.entry!, (routed.get(f.entry!) ?? 0) + 1);
       if (f.type === 'sent') sent.set(f.delivery!, (sent.get(f.delivery!) ?? 0) + 1);
     }

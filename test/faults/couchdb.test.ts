@@ -8,25 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { type TestCouch, startCouch } from '../servers/couchdb.ts';
-import { killAll } from '../support/processes.ts';
-import { type Group, LOAD, Rig, until } from './rig.ts';
+import { type Group, LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-let couch: TestCouch | undefined;
-let closeProxy: (() => Promise<void>) | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  await couch?.stop();
-  await closeProxy?.();
-  rig = undefined;
-  closeProxy = undefined;
-  couch = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 async function putMapping(c: TestCouch, mapping: Record<string, Group>): Promise<string> {
   const url = `${c.url}/notifications/ccs.notifications`;
@@ -75,13 +61,12 @@ async function couchProxy(target: number): Promise<{ url: string; cut(): void; r
 
 describe('faults: CouchDB', () => {
   test('CouchDB away at start, cut off under load while the mapping changes, back: routing goes on, the change takes effect', async () => {
-    couch = await startCouch();
-    const c = couch;
+    const c = await startCouch();
+    rigs.onClose(() => c.stop());
     const p = await couchProxy(c.port);
-    closeProxy = p.close;
+    rigs.onClose(p.close);
     assert.ok((await fetch(`${c.url}/notifications`, { method: 'PUT' })).ok);
-    rig = await Rig.start({ scenario: 'couchdb/away-and-back', channels: ['matrix'], env: { COUCHDB_URL: p.url } });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'couchdb/away-and-back', channels: ['matrix'], env: { COUCHDB_URL: p.url } });
     const rooms = Array.from({ length: 10 }, () => r.room());
     const m1: Record<string, Group> = Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }]));
     const inForce = () => r.redis.hget(`${r.prefix}:mapping`, 'revision');

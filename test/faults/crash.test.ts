@@ -5,23 +5,17 @@
  * resends that a crash causes are absorbed by transaction ids, and counted).
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type HubProcess, killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import type { HubProcess } from '../support/processes.ts';
+import { LOAD, type Rig, rigPerTest, until } from './rig.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 /** Eight rooms in four groups of two: each message makes two deliveries. */
 async function matrixRig(scenario: string): Promise<Rig> {
-  const r = await Rig.start({ scenario, channels: ['matrix'] });
+  const r = await rigs.start({ scenario, channels: ['matrix'] });
   const rooms = Array.from({ length: 8 }, () => r.room());
   r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));
   return r;
@@ -39,8 +33,7 @@ const inFlight = (r: Rig) => r.hs.requests().filter((q) => q.status === 0 && q.m
 
 describe('faults: crashes', () => {
   test('SIGKILL the hub in the middle of fan-out, three times; a new hub takes over', async () => {
-    rig = await matrixRig('crash/hub');
-    const r = rig;
+    const r = await matrixRig('crash/hub');
     let hub = await r.hub('hub 1');
     await r.worker('matrix');
     const kills: Array<{ at: number; pendingAtThisHub: number }> = [];
@@ -66,8 +59,7 @@ describe('faults: crashes', () => {
   });
 
   test('SIGKILL a matrix worker in the middle of deliveries, three times; the other worker and a new one take over', async () => {
-    rig = await matrixRig('crash/worker');
-    const r = rig;
+    const r = await matrixRig('crash/worker');
     r.hs.delay(15); // every answer takes a while: there are always deliveries in flight to kill
     await r.hub();
     let victim = await r.worker('matrix', { name: 'worker A1' });
@@ -95,8 +87,7 @@ describe('faults: crashes', () => {
   });
 
   test('SIGKILL the hub and every worker at once, twice; start them again', async () => {
-    rig = await matrixRig('crash/both');
-    const r = rig;
+    const r = await matrixRig('crash/both');
     r.hs.delay(10);
     let procs = [await r.hub('hub'), await r.worker('matrix')];
     const kills: Array<{ at: number; pendingIngress: number; inFlight: number }> = [];
@@ -123,8 +114,7 @@ describe('faults: crashes', () => {
   });
 
   test('rolling restart with SIGTERM under load: hub and workers stop in time, their replacements lose nothing', async () => {
-    rig = await matrixRig('crash/rolling-sigterm');
-    const r = rig;
+    const r = await matrixRig('crash/rolling-sigterm');
     r.hs.delay(15);
     let hub = await r.hub('hub 1');
     let workers: HubProcess[] = await Promise.all([r.worker('matrix', { name: 'worker A1' }), r.worker('matrix', { name: 'worker B1' })]);
@@ -159,8 +149,7 @@ describe('faults: crashes', () => {
   });
 
   test('SIGKILL the email and Slack workers in the middle of deliveries: no idempotency key there, so duplicates are counted', async () => {
-    rig = await Rig.start({ scenario: 'crash/email+slack', channels: ['email', 'slack'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'crash/email+slack', channels: ['email', 'slack'] });
     const slackTargets = ['C024BE91L', 'C0OPS00001', 'G0PRIVATE1', 'U0WILL0001'];
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { email: [`person${g}@example.org`], slack: [slackTargets[g]!] }])));
     await r.hub();
@@ -212,7 +201,7 @@ async function routedTwice(r: Rig): Promise<number> {
   const events = (await r.redis.xrange(`${r.prefix}:events`, '-', '+')) as Array<[string, string[]]>;
   const routed = new Map<string, number>();
   for (const [, flat] of events) {
-    const f = Object.fromEntries(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i], flat[2 * i + 1]]));
+    const f = fromPairs(flat);
     if (f.type === 'routed') routed.set(f.entry!, (routed.get(f.entry!) ?? 0) + 1);
   }
   return [...routed.values()].filter((n) => n > 1).length;

@@ -15,13 +15,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-let closeProxy: (() => void) | undefined;
+const rigs = rigPerTest();
 
 /** An HTTP forwarder that answers `delayMs` after the server did: the latency of the real Slack API, during which the message is already posted. */
 async function slowAnswers(target: string, delayMs: number): Promise<{ url: string; close(): void }> {
@@ -51,22 +49,12 @@ async function slowAnswers(target: string, delayMs: number): Promise<{ url: stri
   };
 }
 
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  closeProxy?.();
-  rig = undefined;
-  closeProxy = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
-
 describe('faults: graceful stops', () => {
   test('SIGTERM the email and Slack workers under load, twice: what was in flight is finished, not sent again', async () => {
-    rig = await Rig.start({ scenario: 'graceful/email+slack-sigterm', channels: ['email', 'slack'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'graceful/email+slack-sigterm', channels: ['email', 'slack'] });
     // Slack answers 100 ms after posting, as the real API takes a while: there is always something in flight.
     const proxy = await slowAnswers(r.slack!.url, 100);
-    closeProxy = proxy.close;
+    rigs.onClose(proxy.close);
     r.extraEnv.SLACK_API_URL = proxy.url;
     const slackTargets = ['C024BE91L', 'C0OPS00001', 'G0PRIVATE1', 'U0WILL0001'];
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { email: [`person${g}@example.org`], slack: [slackTargets[g]!] }])));

@@ -18,25 +18,16 @@
  * through and gets all 48, in order.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
-import { killAll } from '../support/processes.ts';
-import { Rig, until } from './rig.ts';
+import { describe, test } from 'node:test';
+import { rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: head-of-line blocking', () => {
   test('many deliveries queued for one unanswering room do not hold back the other rooms', async (t) => {
     // Attempts enough that the slow room's first delivery is still being retried when the test lets the room answer;
     // a timeout long enough that no good room's send times out on a loaded machine (each slow attempt then holds a slot 10 s).
-    rig = await Rig.start({ scenario: 'poison/slow-many', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: '1000' }, delivery: { timeout: '10s', batchSize: 10 } });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'poison/slow-many', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: '1000' }, delivery: { timeout: '10s', batchSize: 10 } });
     const rooms = Array.from({ length: 6 }, () => r.room());
     const slow = r.room();
     r.writeMapping({

@@ -11,24 +11,15 @@
  * fanned out (and XADDed to the delivery stream) before an earlier one.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { describe, test } from 'node:test';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: order per target with several processes', () => {
   for (const [hubs, workers] of [[1, 3], [2, 1]] as const) {
     test(`${hubs} hub(s) and ${workers} matrix worker(s), no fault: every room gets its messages in the order they were sent`, async () => {
-      rig = await Rig.start({ scenario: `order/${hubs}-hubs-${workers}-workers`, channels: ['matrix'] });
-      const r = rig;
+      const r = await rigs.start({ scenario: `order/${hubs}-hubs-${workers}-workers`, channels: ['matrix'] });
       r.hs.delay(5);
       const rooms = Array.from({ length: 12 }, () => r.room());
       r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 3, g * 3 + 3) }])));
@@ -44,8 +35,7 @@ describe('faults: order per target with several processes', () => {
   }
 
   test('an order list out of stream order (as a replay between two routings could leave it): its target is not wedged, and the list decides', async () => {
-    rig = await Rig.start({ scenario: 'order/list-out-of-stream-order', channels: ['matrix'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'order/list-out-of-stream-order', channels: ['matrix'] });
     const rooms = Array.from({ length: 4 }, () => r.room());
     r.writeMapping({ '#g0': { matrix: rooms.slice(0, 2) }, '#g1': { matrix: rooms.slice(2) } });
     await r.hub();

@@ -7,18 +7,10 @@
  * storm spends no attempt (HUB_MAX_ATTEMPTS is low on purpose).
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { describe, test } from 'node:test';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 const SENDS = /^PUT \/_matrix\/client\/v3\/rooms\/[^/]+\/send\//;
 const MAX_ATTEMPTS = 4;
@@ -26,8 +18,7 @@ const MAX_ATTEMPTS = 4;
 describe('faults: peers that fail', () => {
   test('homeserver: 500 bursts, held requests, a 429 storm longer than the attempts, and one room that always fails', async () => {
     // A low floor for rate-limited waits, so that one delivery meets more 429s than it has attempts within the storm.
-    rig = await Rig.start({ scenario: 'peers/matrix', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: String(MAX_ATTEMPTS) }, delivery: { timeout: '1s', rateLimitFloor: '200ms' } });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'peers/matrix', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: String(MAX_ATTEMPTS) }, delivery: { timeout: '1s', rateLimitFloor: '200ms' } });
     const rooms = Array.from({ length: 8 }, () => r.room());
     const broken = r.room();
     r.writeMapping({
@@ -85,8 +76,7 @@ describe('faults: peers that fail', () => {
   });
 
   test('SMTP: connections cut at MAIL FROM, 421 at MAIL FROM and at the greeting; a mailbox that stays busy (450) is dead-lettered', async () => {
-    rig = await Rig.start({ scenario: 'peers/smtp', channels: ['email'], env: { HUB_MAX_ATTEMPTS: '6' } });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'peers/smtp', channels: ['email'], env: { HUB_MAX_ATTEMPTS: '6' } });
     const smtp = r.smtp!;
     const boxes = Array.from({ length: 8 }, (_, i) => `person${i}@example.org`);
     const busy = 'busy@example.org';
@@ -122,8 +112,7 @@ describe('faults: peers that fail', () => {
   });
 
   test('Slack: a 429 storm with Retry-After spends no attempt; a channel the bot is not in is dead-lettered at once', async () => {
-    rig = await Rig.start({ scenario: 'peers/slack', channels: ['slack'], env: { HUB_MAX_ATTEMPTS: '2' } });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'peers/slack', channels: ['slack'], env: { HUB_MAX_ATTEMPTS: '2' } });
     const slack = r.slack!;
     const targets = ['C024BE91L', 'C0OPS00001', 'G0PRIVATE1', 'U0WILL0001'];
     r.writeMapping({

@@ -18,25 +18,17 @@
  * each delivery sent once), the order list in stream order whenever looked at.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compareEntryIds } from '../../core/runtime/worker.ts';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { LOAD, rigPerTest, until } from './rig.ts';
+import { fromPairs } from '../../core/redis/fields.ts';
 
-let rig: Rig | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  rig = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: poison deliveries', () => {
   test('a room the bot cannot join: dead-lettered at once, others unaffected; replayed once the bot is invited', async () => {
-    rig = await Rig.start({ scenario: 'poison/permanent', channels: ['matrix'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'poison/permanent', channels: ['matrix'] });
     const rooms = Array.from({ length: 6 }, () => r.room());
     const poison = r.room({ joined: false });
     r.writeMapping({
@@ -74,8 +66,7 @@ describe('faults: poison deliveries', () => {
 
   test('a room whose sends are never answered: retried to its last attempt while the other rooms go on', async () => {
     // A timeout that the other rooms' sends meet even on a loaded machine (3 attempts each, like the slow room's).
-    rig = await Rig.start({ scenario: 'poison/slow', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: '3' }, delivery: { timeout: '2s' } });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'poison/slow', channels: ['matrix'], env: { HUB_MAX_ATTEMPTS: '3' }, delivery: { timeout: '2s' } });
     const rooms = Array.from({ length: 6 }, () => r.room());
     const slow = r.room();
     r.writeMapping({
@@ -106,8 +97,7 @@ describe('faults: poison deliveries', () => {
   });
 
   test('two `dead replay --all` at once while producers keep sending to the same target: each letter replayed once, nothing stuck, the order list in stream order', async () => {
-    rig = await Rig.start({ scenario: 'poison/replayed-twice-under-load', channels: ['matrix'] });
-    const r = rig;
+    const r = await rigs.start({ scenario: 'poison/replayed-twice-under-load', channels: ['matrix'] });
     const rooms = Array.from({ length: 4 }, () => r.room());
     // The bot is not in it yet: every delivery to it is refused for good, and dead-lettered.
     const target = r.room({ joined: false });
@@ -156,7 +146,7 @@ describe('faults: poison deliveries', () => {
     const events = (await r.redis.xrange(`${r.prefix}:events`, '-', '+')) as Array<[string, string[]]>;
     const sentPerDelivery = new Map<string, number>();
     for (const [, flat] of events) {
-      const e = Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]!]])));
+      const e = fromPairs(flat);
       if (e.type === 'sent' && e.target === target) sentPerDelivery.set(e.delivery!, (sentPerDelivery.get(e.delivery!) ?? 0) + 1);
     }
     r.notes.replay = { letters, replayed: replayed.length, byRun: runs.map((run) => (run.stdout.match(/ → /g) ?? []).length), skipped: skipped.length };

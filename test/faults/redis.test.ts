@@ -7,30 +7,18 @@
  * in the crash is sent again by the client, and the hub folds the second copy.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type PrivateRedis, startPrivateRedis } from '../support/private-redis.ts';
-import { killAll } from '../support/processes.ts';
-import { LOAD, Rig, until } from './rig.ts';
+import { startPrivateRedis } from '../support/private-redis.ts';
+import { LOAD, rigPerTest, until } from './rig.ts';
 
-let rig: Rig | undefined;
-let redis: PrivateRedis | undefined;
-
-afterEach(async () => {
-  const problems = (await rig?.close()) ?? [];
-  await redis?.close();
-  rig = undefined;
-  redis = undefined;
-  if (problems.length) throw new Error(problems.join('\n'));
-});
-after(killAll);
+const rigs = rigPerTest();
 
 describe('faults: Redis', () => {
   test('Redis SIGKILLed and started again twice under load: hub and worker reconnect, every acknowledged entry is delivered', async () => {
-    redis = await startPrivateRedis({ durable: true });
-    const server = redis;
-    rig = await Rig.start({ scenario: 'redis/restart', channels: ['matrix'], redisUrl: server.url });
-    const r = rig;
+    const server = await startPrivateRedis({ durable: true });
+    rigs.onClose(() => server.close());
+    const r = await rigs.start({ scenario: 'redis/restart', channels: ['matrix'], redisUrl: server.url });
     r.hs.delay(5);
     const rooms = Array.from({ length: 8 }, () => r.room());
     r.writeMapping(Object.fromEntries([0, 1, 2, 3].map((g) => [`#g${g}`, { matrix: rooms.slice(g * 2, g * 2 + 2) }])));

@@ -405,8 +405,7 @@ export class Rig {
       if (!at.has(key)) at.set(key, Number(id.split('-')[0]));
     };
     for (const [id, flat] of rows) {
-      const f: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      const f = fromPairs(flat);
       // The body carries the sequence number; a bad entry may carry it elsewhere (subject, content).
       const carrier = f.body ?? Object.entries(f).find(([k, v]) => k !== 'reason' && /seq=\d+/.test(v))?.[1] ?? '';
       const seq = Number(/seq=(\d+)/.exec(carrier)?.[1] ?? NaN);

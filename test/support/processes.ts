@@ -10,6 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { REDIS_URL } from './redis.ts';
 
 export const REPO_ROOT = join(import.meta.dirname, '../..');
 const MAIN = join(REPO_ROOT, 'core/cli/main.ts');
@@ -31,6 +32,11 @@ export interface HubProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
+}
+
+/** What every spawned hub needs: the test Redis under `prefix`, its mapping file, and a free operations port on loopback (logged at start); `extra` adds or overrides. */
+export function hubEnv(prefix: string, mappingFile: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { REDIS_URL, HUB_PREFIX: prefix, MAPPING_FILE: mappingFile, HUB_HTTP_PORT: '0', HUB_HTTP_HOST: '127.0.0.1', ...extra };
 }
 
 const live = new Set<HubProcess>();
