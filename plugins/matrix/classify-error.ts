@@ -1,6 +1,6 @@
 /**
  * matrix-js-sdk failures → the hub's error taxonomy. One table; see
- * test/plugins/matrix-classify-error.test.ts. Errors are read by shape, not
+ * test/plugins/matrix-classify-error.unit.test.ts. Errors are read by shape, not
  * class, so that another copy of the SDK classifies the same.
  */
 import { PermanentError, RetryableError, type SecretRedactor, isPermanent, isRetryable, retryAfterMs as parseRetryAfter } from 'notification-hub/plugin-api';
