@@ -2,13 +2,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressObject } from 'mailparser';
-import { isPermanent, isRetryable, type ChannelSender, type Delivery } from '../../core/plugin-api.ts';
+import { isPermanent, isRetryable, type Delivery } from '../../core/plugin-api.ts';
 import plugin from '../../plugins/email/index.ts';
 import { composeMail, messageIdFor } from '../../plugins/email/message.ts';
 import { transportOptions } from '../../plugins/email/sender.ts';
 import { settingsSchema, type EmailSettings } from '../../plugins/email/settings.ts';
 import { startSmtpServer, type TestSmtpServer } from '../servers/smtp.ts';
-import { pluginContext } from '../support/plugin-context.ts';
+import { deliveryFailure, openSender } from '../support/plugin-context.ts';
 
 const FROM = 'Notification hub <hub@hub.example.org>';
 
@@ -31,8 +31,8 @@ function delivery(overrides: Partial<Delivery> & { subject?: string; body?: stri
 }
 
 /** A sender against `server`, closed (with its Redis context) by the returned function. */
-async function openSender(server: TestSmtpServer, overrides: Partial<EmailSettings> = {}) {
-  const context = await pluginContext(plugin, {
+function openEmailSender(server: TestSmtpServer, overrides: Partial<EmailSettings> = {}) {
+  return openSender(plugin, {
     url: server.url(),
     from: FROM,
     maxConnections: 5,
@@ -41,24 +41,6 @@ async function openSender(server: TestSmtpServer, overrides: Partial<EmailSettin
     connectTimeoutMs: 5_000,
     ...overrides,
   });
-  const sender: ChannelSender = await plugin.createSender(context);
-  return {
-    sender,
-    async close() {
-      await sender.close?.();
-      await context.close();
-    },
-  };
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof Error);
-    return err;
-  }
-  assert.fail('expected the delivery to fail');
 }
 
 function single(address: AddressObject | AddressObject[] | undefined) {
@@ -80,7 +62,7 @@ describe('email plugin against a real SMTP server', () => {
 
   test('delivers over STARTTLS with login: headers, envelope, sanitized HTML and a readable text part', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       const body =
         '<p><b>/api/orders</b> failed 12 times in 5 min</p>' +
@@ -122,7 +104,7 @@ describe('email plugin against a real SMTP server', () => {
 
   test('Message-ID is the same for a retry of one delivery and differs between deliveries', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       const first = await sender.deliver(delivery({ id: 'msg-1:email:a' }), signal());
       const retry = await sender.deliver({ ...delivery({ id: 'msg-1:email:a' }), attempt: 2 }, signal());
@@ -141,7 +123,7 @@ describe('email plugin against a real SMTP server', () => {
 
   test('a "Name <a@b.c>" target gets the name in To and the address in the envelope', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       await sender.deliver(delivery({ target: 'On call <OnCall@Half-Shot.uk>' }), signal());
       const [mail] = await server.waitForMessages(1);
@@ -155,7 +137,7 @@ describe('email plugin against a real SMTP server', () => {
 
   test('without a subject, the subject is the first 78 characters of the body as text', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       const body = '**Disk full** on `db-1`:\n\n' + 'the volume /var/lib/postgresql has 0 bytes left, writes are failing since 04:12 UTC';
       await sender.deliver(delivery({ subject: undefined, body, format: 'markdown' }), signal());
@@ -171,7 +153,7 @@ describe('email plugin against a real SMTP server', () => {
 
   test('CR/LF in the subject does not make a header', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       const subject = 'Alert\r\nBcc: attacker@evil.example\r\nX-Injected: yes\n\nbody?';
       await sender.deliver(delivery({ subject }), signal());
@@ -191,9 +173,9 @@ describe('email plugin against a real SMTP server', () => {
 
   test('a target with a line break is refused as permanent, before anything is sent', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
-      const err = await failure(sender.deliver(delivery({ target: 'Eve\r\nBcc: x@evil.example <eve@example.org>' }), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery({ target: 'Eve\r\nBcc: x@evil.example <eve@example.org>' }), signal()));
       assert.ok(isPermanent(err));
       assert.equal(server.messages.length, 0);
     } finally {
@@ -203,10 +185,10 @@ describe('email plugin against a real SMTP server', () => {
 
   test('421 is retryable, and the next try succeeds', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       server.failNextMessages(1);
-      const err = await failure(sender.deliver(delivery(), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(), signal()));
       assert.ok(isRetryable(err), `${err.name}: ${err.message}`);
       assert.equal((err as { code?: string }).code, 'smtp_421');
       assert.match(err.message, /421 4\.3\.2 Service not available/);
@@ -219,10 +201,10 @@ describe('email plugin against a real SMTP server', () => {
 
   test('421 as the greeting is retryable, and the next connection succeeds', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       server.failNextConnections(1);
-      const err = await failure(sender.deliver(delivery(), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(), signal()));
       assert.ok(isRetryable(err), `${err.name}: ${err.message}`);
       assert.match(err.message, /421/);
       await sender.deliver(delivery(), signal());
@@ -235,9 +217,9 @@ describe('email plugin against a real SMTP server', () => {
   test('550 for the recipient is permanent, with the server reply in the reason', async () => {
     server.reset();
     server.rejectRecipient('nobody@half-shot.uk');
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
-      const err = await failure(sender.deliver(delivery({ target: 'nobody@half-shot.uk' }), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery({ target: 'nobody@half-shot.uk' }), signal()));
       assert.ok(isPermanent(err), `${err.name}: ${err.message}`);
       assert.equal((err as { code?: string }).code, 'smtp_550');
       assert.match(err.message, /refused the recipient: 550 5\.1\.1 unknown user <nobody@half-shot\.uk>/);
@@ -252,9 +234,9 @@ describe('email plugin against a real SMTP server', () => {
   test('a wrong password is permanent (535) and the error never holds the password', async () => {
     server.reset();
     const password = 'Wr0ng-Secret-Pa55';
-    const { sender, close } = await openSender(server, { url: server.url({ password }) });
+    const { sender, close } = await openEmailSender(server, { url: server.url({ password }) });
     try {
-      const err = await failure(sender.deliver(delivery(), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(), signal()));
       assert.ok(isPermanent(err), `${err.name}: ${err.message}`);
       assert.equal((err as { code?: string }).code, 'smtp_535');
       assert.match(err.message, /refused the login/);
@@ -270,9 +252,9 @@ describe('email plugin against a real SMTP server', () => {
 
   test('a refused connection is retryable', async () => {
     const port = await freePort();
-    const { sender, close } = await openSender(server, { url: `smtp://hub:${server.password}@127.0.0.1:${port}` });
+    const { sender, close } = await openEmailSender(server, { url: `smtp://hub:${server.password}@127.0.0.1:${port}` });
     try {
-      const err = await failure(sender.deliver(delivery(), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(), signal()));
       assert.ok(isRetryable(err), `${err.name}: ${err.message}`);
       assert.equal((err as { code?: string }).code, 'smtp_connection');
       assert.match(err.message, /ECONNREFUSED/);
@@ -284,10 +266,10 @@ describe('email plugin against a real SMTP server', () => {
 
   test('a connection cut mid-session is retryable', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
       server.dropNextMessages(1);
-      const err = await failure(sender.deliver(delivery(), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(), signal()));
       assert.ok(isRetryable(err), `${err.name}: ${err.message}`);
       await sender.deliver(delivery(), signal());
       assert.equal((await server.waitForMessages(1)).length, 1);
@@ -298,9 +280,9 @@ describe('email plugin against a real SMTP server', () => {
 
   test('the certificate is verified by default: an untrusted server is not sent to', async () => {
     server.reset();
-    const { sender, close } = await openSender(server, { tlsCa: undefined });
+    const { sender, close } = await openEmailSender(server, { tlsCa: undefined });
     try {
-      const err = await failure(sender.deliver(delivery(), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(), signal()));
       assert.ok(isRetryable(err), `${err.name}: ${err.message}`);
       assert.equal((err as { code?: string }).code, 'smtp_tls');
       assert.match(err.message, /certificate/i);
@@ -312,10 +294,10 @@ describe('email plugin against a real SMTP server', () => {
 
   test('a server without STARTTLS: requireTls refuses to log in in clear; on loopback it is not required', async () => {
     const plain = await startSmtpServer({ starttls: false });
-    const strict = await openSender(plain, { requireTls: true });
-    const loose = await openSender(plain);
+    const strict = await openEmailSender(plain, { requireTls: true });
+    const loose = await openEmailSender(plain);
     try {
-      const err = await failure(strict.sender.deliver(delivery(), signal()));
+      const err = await deliveryFailure(strict.sender.deliver(delivery(), signal()));
       assert.ok(isPermanent(err), `${err.name}: ${err.message}`);
       assert.match(err.message, /refused STARTTLS \(it offers no TLS upgrade/);
       assert.equal(plain.messages.length, 0);
@@ -332,9 +314,9 @@ describe('email plugin against a real SMTP server', () => {
 
   test('an aborted delivery is retryable', async () => {
     server.reset();
-    const { sender, close } = await openSender(server);
+    const { sender, close } = await openEmailSender(server);
     try {
-      const err = await failure(sender.deliver(delivery(), AbortSignal.abort()));
+      const err = await deliveryFailure(sender.deliver(delivery(), AbortSignal.abort()));
       assert.ok(isRetryable(err), `${err.name}: ${err.message}`);
       assert.equal((err as { code?: string }).code, 'aborted');
     } finally {
@@ -344,7 +326,7 @@ describe('email plugin against a real SMTP server', () => {
 
   test('a burst of 20 deliveries shares a few pooled connections', async () => {
     server.reset();
-    const { sender, close } = await openSender(server, { maxConnections: 3 });
+    const { sender, close } = await openEmailSender(server, { maxConnections: 3 });
     try {
       const deliveries = Array.from({ length: 20 }, (_, i) => delivery({ id: `burst-${i}`, target: `user${i}@half-shot.uk` }));
       await Promise.all(deliveries.map((d) => sender.deliver(d, signal())));
@@ -359,7 +341,7 @@ describe('email plugin against a real SMTP server', () => {
 
   test('smtps:// (TLS from the first byte) works too', async () => {
     const tlsServer = await startSmtpServer({ implicitTls: true });
-    const { sender, close } = await openSender(tlsServer, { tlsCa: tlsServer.ca });
+    const { sender, close } = await openEmailSender(tlsServer, { tlsCa: tlsServer.ca });
     try {
       await sender.deliver(delivery(), signal());
       const [mail] = await tlsServer.waitForMessages(1);

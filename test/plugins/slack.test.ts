@@ -6,25 +6,14 @@ import slack from '../../plugins/slack/index.ts';
 import type { SlackSettings } from '../../plugins/slack/settings.ts';
 import type { ChannelSender, Delivery, OutboundMessage } from '../../core/plugin-api.ts';
 import { isPermanent, isRetryable } from '../../core/plugin-api.ts';
-import { pluginContext } from '../support/plugin-context.ts';
+import { deliveryFailure, pluginContext, testDelivery } from '../support/plugin-context.ts';
 import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
 
 const REVOKED = 'xoxe-1111111111-2222222222-revokedsecret';
 const INACTIVE = 'xoxe-3333333333-4444444444-inactivesecret';
 const UNKNOWN = 'xoxe-5555555555-6666666666-unknownsecret';
 
-let seq = 0;
-function delivery(target: string, message: Partial<OutboundMessage> = {}): Delivery {
-  seq += 1;
-  return {
-    id: `d-${seq}`,
-    messageId: `1700000000000-${seq}`,
-    channel: 'slack',
-    target,
-    attempt: 1,
-    message: { to: ['#admins'], body: '<p>hello</p>', format: 'html', ...message },
-  };
-}
+const delivery = (target: string, message: Partial<OutboundMessage> = {}) => testDelivery('slack', target, { to: ['#admins'], body: '<p>hello</p>', format: 'html', ...message });
 
 describe('slack plugin against the local Slack Web API', () => {
   let server: SlackTestServer;
@@ -38,15 +27,10 @@ describe('slack plugin against the local Slack Web API', () => {
 
   /** The error a delivery fails with. */
   async function failure(sender: ChannelSender, d: Delivery): Promise<Error> {
-    try {
-      await sender.deliver(d, new AbortController().signal);
-    } catch (err) {
-      assert.ok(err instanceof Error);
-      assert.ok(!inspect(err, { depth: 10 }).includes('hubtestsecret'), 'the token never appears in an error');
-      for (const secret of [REVOKED, INACTIVE, UNKNOWN]) assert.ok(!inspect(err, { depth: 10 }).includes(secret));
-      return err;
-    }
-    assert.fail(`delivery to ${d.target} did not fail`);
+    const err = await deliveryFailure(sender.deliver(d, new AbortController().signal));
+    assert.ok(!inspect(err, { depth: 10 }).includes('hubtestsecret'), 'the token never appears in an error');
+    for (const secret of [REVOKED, INACTIVE, UNKNOWN]) assert.ok(!inspect(err, { depth: 10 }).includes(secret));
+    return err;
   }
 
   before(async () => {

@@ -6,21 +6,12 @@ import twitter from '../../plugins/twitter/index.ts';
 import type { TwitterSettings } from '../../plugins/twitter/settings.ts';
 import type { ChannelSender, Delivery, OutboundMessage, PluginContext } from '../../core/plugin-api.ts';
 import { isPermanent, isRetryable } from '../../core/plugin-api.ts';
-import { pluginContext } from '../support/plugin-context.ts';
+import { deliveryFailure, pluginContext, testDelivery } from '../support/plugin-context.ts';
 import { X_TEST_CREDENTIALS, type XTestServer, startXServer } from '../servers/twitter/server.ts';
 
 let seq = 0;
-function delivery(target: string, message: Partial<OutboundMessage> = {}): Delivery {
-  seq += 1;
-  return {
-    id: `d-${seq}`,
-    messageId: `1700000000000-${seq}`,
-    channel: 'twitter',
-    target,
-    attempt: 1,
-    message: { to: ['#admins'], body: `<p>message ${seq}</p>`, format: 'html', ...message },
-  };
-}
+// A body of its own each time: X refuses a duplicate of a recent post.
+const delivery = (target: string, message: Partial<OutboundMessage> = {}) => testDelivery('twitter', target, { to: ['#admins'], body: `<p>message ${++seq}</p>`, format: 'html', ...message });
 
 const SECRETS = Object.values(X_TEST_CREDENTIALS);
 
@@ -46,14 +37,9 @@ describe('twitter plugin against the local X API', () => {
   }
 
   async function failure(sender: ChannelSender, d: Delivery): Promise<Error> {
-    try {
-      await sender.deliver(d, new AbortController().signal);
-    } catch (err) {
-      assert.ok(err instanceof Error);
-      assertNoSecrets(err);
-      return err;
-    }
-    assert.fail(`delivery to ${d.target} did not fail`);
+    const err = await deliveryFailure(sender.deliver(d, new AbortController().signal));
+    assertNoSecrets(err);
+    return err;
   }
 
   before(async () => {

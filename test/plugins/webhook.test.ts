@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { isPermanent, isRetryable, type ChannelSender, type Delivery, type RetryableError } from '../../core/plugin-api.ts';
+import { isPermanent, isRetryable, type Delivery, type RetryableError } from '../../core/plugin-api.ts';
 import plugin from '../../plugins/webhook/index.ts';
 import { startWebhookServer, verifySignature, type TestWebhookServer } from '../servers/webhook.ts';
-import { pluginContext } from '../support/plugin-context.ts';
+import { deliveryFailure, openSender } from '../support/plugin-context.ts';
 
 const SECRET = 'webhook-test-secret';
 
@@ -25,27 +25,7 @@ function delivery(target: string, overrides: Partial<Delivery> = {}): Delivery {
   };
 }
 
-async function openSender(settings: { secret?: string; timeoutMs?: number } = {}) {
-  const context = await pluginContext(plugin, { timeoutMs: 10_000, ...settings });
-  const sender: ChannelSender = await plugin.createSender(context);
-  return {
-    sender,
-    async close() {
-      await sender.close?.();
-      await context.close();
-    },
-  };
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof Error);
-    return err;
-  }
-  assert.fail('expected the delivery to fail');
-}
+const openWebhookSender = (settings: { secret?: string; timeoutMs?: number } = {}) => openSender(plugin, { timeoutMs: 10_000, ...settings });
 
 const signal = () => AbortSignal.timeout(20_000);
 
@@ -60,7 +40,7 @@ describe('webhook plugin against a real HTTP receiver', () => {
 
   test('POSTs the delivery as JSON, signed with the secret, with the delivery id for dedupe', async () => {
     server.reset();
-    const { sender, close } = await openSender({ secret: SECRET });
+    const { sender, close } = await openWebhookSender({ secret: SECRET });
     try {
       const target = server.url('/hooks/alerts');
       const receipt = await sender.deliver(delivery(target), signal());
@@ -93,7 +73,7 @@ describe('webhook plugin against a real HTTP receiver', () => {
 
   test('`body` is the producer’s own HTML as sent; `html` and `text` beside it are sanitized', async () => {
     server.reset();
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
       const body = '<p onclick="steal()">pay <a href="https://evil.example/">https://bank.example/\u202Eexe.txt</a><script>alert(1)</script>'
         + '<font color="expression(alert(1))">!</font></p>';
@@ -109,7 +89,7 @@ describe('webhook plugin against a real HTTP receiver', () => {
 
   test('without a secret the request is not signed', async () => {
     server.reset();
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
       await sender.deliver(delivery(server.url()), signal());
       assert.equal(server.requests[0]?.headers['x-hub-signature-256'], undefined);
@@ -121,9 +101,9 @@ describe('webhook plugin against a real HTTP receiver', () => {
   test('500 is retryable, with the start of the answer in the reason', async () => {
     server.reset();
     server.replyNext({ status: 500, body: '<html><body><h1>Internal error</h1><p>database is down</p></body></html>' });
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
-      const err = await failure(sender.deliver(delivery(server.url()), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(server.url()), signal()));
       assert.ok(isRetryable(err), err.message);
       assert.equal(err.code, 'http_500');
       assert.match(err.message, /500: Internal error database is down/);
@@ -136,9 +116,9 @@ describe('webhook plugin against a real HTTP receiver', () => {
   test('503 with Retry-After is retryable after that wait, and counts as an attempt', async () => {
     server.reset();
     server.replyNext({ status: 503, headers: { 'retry-after': '7' } });
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
-      const err = (await failure(sender.deliver(delivery(server.url()), signal()))) as RetryableError;
+      const err = (await deliveryFailure(sender.deliver(delivery(server.url()), signal()))) as RetryableError;
       assert.ok(isRetryable(err));
       assert.equal(err.retryAfterMs, 7_000);
       assert.equal(err.rateLimited, false);
@@ -153,16 +133,16 @@ describe('webhook plugin against a real HTTP receiver', () => {
       { status: 429, headers: { 'retry-after': '30' }, body: 'slow down' },
       { status: 429, headers: { 'retry-after': new Date(Date.now() + 120_000).toUTCString() } },
     );
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
-      const seconds = (await failure(sender.deliver(delivery(server.url()), signal()))) as RetryableError;
+      const seconds = (await deliveryFailure(sender.deliver(delivery(server.url()), signal()))) as RetryableError;
       assert.ok(isRetryable(seconds));
       assert.equal(seconds.code, 'http_429');
       assert.equal(seconds.rateLimited, true);
       assert.equal(seconds.retryAfterMs, 30_000);
       assert.match(seconds.message, /slow down/);
 
-      const date = (await failure(sender.deliver(delivery(server.url()), signal()))) as RetryableError;
+      const date = (await deliveryFailure(sender.deliver(delivery(server.url()), signal()))) as RetryableError;
       assert.equal(date.rateLimited, true);
       assert.ok(date.retryAfterMs !== undefined && date.retryAfterMs > 110_000 && date.retryAfterMs <= 120_000, String(date.retryAfterMs));
     } finally {
@@ -173,9 +153,9 @@ describe('webhook plugin against a real HTTP receiver', () => {
   test('408 is retryable', async () => {
     server.reset();
     server.replyNext({ status: 408 });
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
-      const err = await failure(sender.deliver(delivery(server.url()), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(server.url()), signal()));
       assert.ok(isRetryable(err));
       assert.equal(err.code, 'http_408');
     } finally {
@@ -186,14 +166,14 @@ describe('webhook plugin against a real HTTP receiver', () => {
   test('404 and other 4xx are permanent, with the status and the answer', async () => {
     server.reset();
     server.replyNext({ status: 404, body: 'no such hook' }, { status: 401, body: '{"error":"bad signature"}' });
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
-      const notFound = await failure(sender.deliver(delivery(server.url()), signal()));
+      const notFound = await deliveryFailure(sender.deliver(delivery(server.url()), signal()));
       assert.ok(isPermanent(notFound), notFound.message);
       assert.equal(notFound.code, 'http_404');
       assert.equal(notFound.message, 'the webhook answered 404: no such hook');
 
-      const unauthorized = await failure(sender.deliver(delivery(server.url()), signal()));
+      const unauthorized = await deliveryFailure(sender.deliver(delivery(server.url()), signal()));
       assert.ok(isPermanent(unauthorized));
       assert.match(unauthorized.message, /401: \{"error":"bad signature"\}/);
     } finally {
@@ -204,9 +184,9 @@ describe('webhook plugin against a real HTTP receiver', () => {
   test('a redirect is not followed: permanent, naming where to point instead', async () => {
     server.reset();
     server.replyNext({ status: 301, headers: { location: 'https://new.example.org/hook' } });
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
-      const err = await failure(sender.deliver(delivery(server.url()), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(server.url()), signal()));
       assert.ok(isPermanent(err), err.message);
       assert.match(err.message, /redirects \(301\) to https:\/\/new\.example\.org\/hook/);
       assert.equal(server.requests.length, 1);
@@ -218,9 +198,9 @@ describe('webhook plugin against a real HTTP receiver', () => {
   test('a receiver that does not answer in time is retryable', async () => {
     server.reset();
     server.replyNext({ status: 200, delayMs: 2_000 });
-    const { sender, close } = await openSender({ timeoutMs: 200 });
+    const { sender, close } = await openWebhookSender({ timeoutMs: 200 });
     try {
-      const err = await failure(sender.deliver(delivery(server.url()), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(server.url()), signal()));
       assert.ok(isRetryable(err), err.message);
       assert.equal(err.code, 'timeout');
     } finally {
@@ -231,11 +211,11 @@ describe('webhook plugin against a real HTTP receiver', () => {
   test('a delivery aborted by the runtime is retryable', async () => {
     server.reset();
     server.replyNext({ status: 200, delayMs: 2_000 });
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 100);
-      const err = await failure(sender.deliver(delivery(server.url()), controller.signal));
+      const err = await deliveryFailure(sender.deliver(delivery(server.url()), controller.signal));
       assert.ok(isRetryable(err), err.message);
       assert.equal(err.code, 'aborted');
     } finally {
@@ -244,9 +224,9 @@ describe('webhook plugin against a real HTTP receiver', () => {
   });
 
   test('a refused connection is retryable', async () => {
-    const { sender, close } = await openSender();
+    const { sender, close } = await openWebhookSender();
     try {
-      const err = await failure(sender.deliver(delivery(`http://127.0.0.1:${await freePort()}/hook`), signal()));
+      const err = await deliveryFailure(sender.deliver(delivery(`http://127.0.0.1:${await freePort()}/hook`), signal()));
       assert.ok(isRetryable(err), err.message);
       assert.equal(err.code, 'network');
       assert.match(err.message, /ECONNREFUSED/);

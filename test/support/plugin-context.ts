@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Metrics } from '../../core/metrics.ts';
-import type { ChannelPlugin, PluginContext } from '../../core/plugin-api.ts';
+import type { ChannelPlugin, ChannelSender, Delivery, OutboundMessage, PluginContext } from '../../core/plugin-api.ts';
 import { Redactor } from '../../core/redactor.ts';
 import { createKeys } from '../../core/redis/keys.ts';
 import { createPluginContext } from '../../core/runtime/plugin-context.ts';
@@ -37,4 +38,37 @@ export async function pluginContext<S extends object>(
       redis.disconnect();
     },
   };
+}
+
+/** A sender of `plugin` built as a worker builds it, with its context; `close()` closes both and removes the keys. */
+export async function openSender<S extends object>(plugin: ChannelPlugin<S>, settings: S): Promise<{ sender: ChannelSender; context: PluginContext<S>; close(): Promise<void> }> {
+  const context = await pluginContext(plugin, settings);
+  const sender = await plugin.createSender(context);
+  return {
+    sender,
+    context,
+    async close() {
+      await sender.close?.();
+      await context.close();
+    },
+  };
+}
+
+/** The error a delivery fails with; the test fails when it succeeds. */
+export async function deliveryFailure(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof Error, `a delivery failed with a non-error: ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected the delivery to fail');
+}
+
+let deliveries = 0;
+
+/** `message` to `target` as a worker hands it to `deliver`: first attempt, with an id and message id of its own. */
+export function testDelivery(channel: string, target: string, message: OutboundMessage): Delivery {
+  deliveries += 1;
+  return { id: `d-${deliveries}`, messageId: `1700000000000-${deliveries}`, channel, target, attempt: 1, message };
 }
