@@ -72,7 +72,7 @@ export const hubConfigSchema = z.strictObject({
       externalDirs: z
         .union([z.array(z.string()), z.string().transform((list) => list.split(':').filter((dir) => dir !== ''))])
         .default([]),
-      /** Extra plugin modules by path or npm package name (a package default-exports definePlugin({...})). */
+      /** Extra plugin modules: a file's path, or an npm package's name, looked up in the working directory's node_modules, then beside the hub (its entry default-exports definePlugin({...})). */
       modules: z.array(z.string()).default([]),
     })
     .prefault({}),
