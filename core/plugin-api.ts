@@ -3,9 +3,11 @@
  *
  * A plugin is a folder (under `plugins/`, in a `HUB_PLUGIN_DIRS` folder) or
  * an npm package (named in `plugins.modules`) whose entry default-exports
- * `definePlugin({...})`, importing this module as `notification-hub/plugin-api`. The runtime reads the plugin's stream, calls
- * `deliver` once per delivery, and does all retrying, backoff, rate-limit
- * waits, dead-lettering and outcome events, the same for every plugin.
+ * `definePlugin({...})`, importing this module as
+ * `notification-hub/plugin-api`. The runtime reads the plugin's stream,
+ * calls `deliver` once per delivery, and does all retrying, backoff,
+ * rate-limit waits, dead-lettering and outcome events, the same for every
+ * plugin.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
