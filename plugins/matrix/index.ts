@@ -8,7 +8,6 @@
 import { PLUGIN_API_VERSION, definePlugin, loadSender } from 'notification-hub/plugin-api';
 import { settingsSchema } from './settings.ts';
 import { targetProblem } from './targets.ts';
-import { createMatrixWatcher } from './watcher.ts';
 
 export default definePlugin({
   name: 'matrix',
@@ -31,5 +30,6 @@ export default definePlugin({
   normalizeTarget: (target) => target.trim(),
   createSender: loadSender(import.meta.url, './sender', 'createMatrixSender'),
   // Read receipts, reactions and replies: what stops an `escalate` block from nagging.
-  watch: createMatrixWatcher,
+  // Imported when a worker starts it: the watcher needs matrix-js-sdk, which the hub and the CLI never load.
+  watch: async (ctx) => (await import('./watcher.ts')).createMatrixWatcher(ctx),
 });
