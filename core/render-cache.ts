@@ -27,8 +27,15 @@ export function renderOnce<Input extends RenderInput, Output>(
   const maxChars = limits.chars ?? 8 * 1024 * 1024;
   const retryAfterMs = limits.retryAfterMs ?? 5000;
   const cache = new Map<string, { value?: Output; error?: unknown; until?: number }>();
+  // The worker hands every delivery of one message the same message object: those hit here without building or hashing a key.
+  const byMessage = new WeakMap<Input, { value?: Output; error?: unknown; until?: number }>();
   let chars = 0;
   return (message) => {
+    const known = byMessage.get(message);
+    if (known && (known.until === undefined || performance.now() < known.until)) {
+      if ('error' in known) throw known.error;
+      return known.value as Output;
+    }
     const subject = message.subject ?? '';
     const key = `${message.format}\0${subject.length}\0${subject}${message.body}`;
     let kept = cache.get(key);
@@ -52,6 +59,7 @@ export function renderOnce<Input extends RenderInput, Output>(
         chars -= oldest.length;
       }
     }
+    byMessage.set(message, kept);
     if ('error' in kept) throw kept.error;
     return kept.value as Output;
   };

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.ts';
 import { deliveryDeadLetter } from '../journal/dead-letter.ts';
 import { readDelivery } from '../journal/delivery.ts';
 import type { DeliveryRecord } from '../journal/record.ts';
-import type { ChannelSender, Delivery, DeliveryReceipt } from '../plugin-api.ts';
+import type { ChannelSender, Delivery, DeliveryReceipt, OutboundMessage } from '../plugin-api.ts';
 import type { Redactor } from '../redactor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { duplicateConnection } from '../redis/connect.ts';
@@ -71,6 +71,8 @@ export class ChannelWorker {
   #held = new Map<string, Job>();
   /** The last refresh of the idle times, awaited before handing back (which must come last). */
   #keeping: Promise<void> = Promise.resolve();
+  /** The last messages read, by entry id: their deliveries share one message object, so a plugin renders it once (see core/render-cache.ts). */
+  #messages = new Map<string, OutboundMessage>();
   /** Outcomes cannot be written (logged once, and once when they can again). */
   #recordFailing = false;
 
@@ -184,11 +186,27 @@ export class ChannelWorker {
     for (const entry of entries) {
       if (this.#held.has(entry.id)) continue;
       const { delivery, address } = readDelivery(this.#deps.keys, this.channel, entry.id, entry.fields);
+      delivery.message = this.#sharedMessage(delivery.messageId, delivery.message, entry.fields);
       const record: DeliveryRecord = { channel: this.channel, target: delivery.target, state: 'retrying', attempts: 0, at: '', history: [] };
       const job: Job = { entry: entry.id, delivery, address, fields: entry.fields, record };
       this.#held.set(entry.id, job);
       this.#scheduler.push(delivery.target, job);
     }
+  }
+
+  /**
+   * The message object the deliveries of one message share: one rendering per
+   * channel, and one copy of its body in memory (the entry's own is dropped).
+   */
+  #sharedMessage(messageId: string, message: OutboundMessage, fields: Record<string, string>): OutboundMessage {
+    const shared = this.#messages.get(messageId);
+    if (shared && shared.body === message.body && shared.subject === message.subject && shared.format === message.format && shared.producerId === message.producerId && shared.to.join() === message.to.join()) {
+      if (fields.body !== undefined) fields.body = shared.body;
+      return shared;
+    }
+    this.#messages.set(messageId, message);
+    if (this.#messages.size > 256) this.#messages.delete(this.#messages.keys().next().value!);
+    return message;
   }
 
   async #deliver(job: Job): Promise<void | { yieldTo: Job }> {
