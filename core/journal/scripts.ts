@@ -1,5 +1,5 @@
 /**
- * The journal's own scripts: settling a delivery (SETTLE) and replaying dead
+ * The journal's own scripts: settling deliveries (SETTLE) and replaying dead
  * letters (REPLAY). Each runs atomically; each first checks that what it acts
  * on is still there, so two workers or two replays racing for one entry or
  * letter cannot both act on it.
@@ -8,35 +8,51 @@ import type { Result } from 'ioredis';
 import { ENQUEUE_LUA } from './enqueue.ts';
 
 /**
- * Settle one delivery: acknowledge it and take it off its target's order list
- * (unless it will be retried), record its outcome, write its event and dead letter.
- * KEYS: deliver stream, events, message record, dead, the target's order list.
- * ARGV: group, stream entry id, the record's field of this delivery, outcome (sent|dead|retrying), record json,
- *       record ttl ms, events maxlen, k event field pairs, m dead-letter field pairs, then the k pairs, then the m pairs.
+ * Settle a batch of deliveries in one call, each as if alone: acknowledge it,
+ * take it off its target's order list and drop its attempt mark (unless it
+ * will be retried), record its outcome, write its event and dead letter.
+ * KEYS: events, dead, then per delivery: its deliver stream, message record, target's order list, attempt mark.
+ * ARGV: group, record ttl ms, events maxlen, then per delivery: stream entry id, the record's field of this
+ *       delivery, outcome (sent|dead|retrying), record json, k event field pairs, m dead-letter field pairs,
+ *       then the k pairs, then the m pairs.
+ * Returns per delivery 'ok', or 'gone' when another worker had settled it.
  */
 const SETTLE = `
-local outcome = ARGV[4]
-if outcome ~= 'retrying' then
-  -- Not pending and gone from the stream: another worker settled it. Not pending but still in the
-  -- stream: its group was destroyed (and made anew) under it; settled here, or the new group makes it again.
-  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 and #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then return 'gone' end
-  redis.call('XDEL', KEYS[1], ARGV[2])
-  redis.call('LREM', KEYS[5], 1, ARGV[2])
+local out = {}
+local a = 3
+for i = 1, (#KEYS - 2) / 4 do
+  local stream, record, order, mark = KEYS[4 * i - 1], KEYS[4 * i], KEYS[4 * i + 1], KEYS[4 * i + 2]
+  local entry, field, outcome, json = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local k, m = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  local first = a + 6
+  a = first + (k + m) * 2
+  out[i] = 'ok'
+  if outcome ~= 'retrying' then
+    redis.call('DEL', mark)
+    -- Not pending and gone from the stream: another worker settled it. Not pending but still in the
+    -- stream: its group was destroyed (and made anew) under it; settled here, or the new group makes it again.
+    if redis.call('XACK', stream, ARGV[1], entry) == 0 and #redis.call('XRANGE', stream, entry, entry) == 0 then
+      out[i] = 'gone'
+    else
+      redis.call('XDEL', stream, entry)
+      redis.call('LREM', order, 1, entry)
+    end
+  end
+  if out[i] == 'ok' then
+    redis.call('HSET', record, field, json)
+    if redis.call('PTTL', record) < 0 then redis.call('PEXPIRE', record, ARGV[2]) end
+    local event = {KEYS[1], 'MAXLEN', '~', ARGV[3], '*'}
+    for j = 1, k * 2 do event[#event + 1] = ARGV[first + j] end
+    if m > 0 then
+      local dead = {KEYS[2], '*'}
+      for j = 1, m * 2 do dead[#dead + 1] = ARGV[first + k * 2 + j] end
+      event[#event + 1] = 'dead'
+      event[#event + 1] = redis.call('XADD', unpack(dead))
+    end
+    redis.call('XADD', unpack(event))
+  end
 end
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[5])
-if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIRE', KEYS[3], ARGV[6]) end
-local k, m = tonumber(ARGV[8]), tonumber(ARGV[9])
-local event = {KEYS[2], 'MAXLEN', '~', ARGV[7], '*'}
-for i = 1, k * 2 do event[#event + 1] = ARGV[9 + i] end
-if m > 0 then
-  local dead = {KEYS[4], '*'}
-  for i = 1, m * 2 do dead[#dead + 1] = ARGV[9 + k * 2 + i] end
-  local id = redis.call('XADD', unpack(dead))
-  event[#event + 1] = 'dead'
-  event[#event + 1] = id
-end
-redis.call('XADD', unpack(event))
-return 'ok'
+return out
 `;
 
 /**
@@ -73,7 +89,7 @@ return out
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    settle(numKeys: number, ...args: Array<string | number>): Result<string, Context>;
+    settle(numKeys: number, ...args: Array<string | number>): Result<string[], Context>;
     replayDead(numKeys: number, ...args: Array<string | number>): Result<string[], Context>;
   }
 }

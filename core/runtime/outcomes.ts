@@ -1,8 +1,9 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { DeadLetter } from '../journal/dead-letter.ts';
 import { type DeliveryRecord, type OutcomeKind, deliveryRecordField } from '../journal/record.ts';
 import type { Keys } from '../redis/keys.ts';
 import { pairs } from '../redis/fields.ts';
+import { makingKey } from './pending.ts';
 
 export interface Outcome {
   kind: OutcomeKind;
@@ -15,10 +16,20 @@ export interface Outcome {
   deadLetter?: DeadLetter;
 }
 
+interface Batch {
+  keys: string[];
+  args: Array<string | number>;
+  size: number;
+  done: Promise<void>;
+}
+
+/** Outcomes written in one script call at most: the script holds Redis for its whole batch. */
+const MAX_BATCH = 128;
+
 /**
  * Writes delivery outcomes: acknowledgement, delivery record, outcome event and
- * dead letter of one delivery in one atomic script call; the calls of many
- * deliveries pipelined together in one round trip per tick.
+ * dead letter of each delivery, the outcomes of one tick together in one
+ * script call (core/journal/scripts.ts, SETTLE), one round trip.
  */
 export class OutcomeWriter {
   #redis: Redis;
@@ -26,7 +37,7 @@ export class OutcomeWriter {
   #group: string;
   #retentionMs: number;
   #eventsMaxLen: number;
-  #batch: { pipeline: ChainableCommander; done: Promise<void> } | undefined;
+  #batch: Batch | undefined;
 
   constructor(deps: { redis: Redis; keys: Keys; group: string; retentionMs: number; eventsMaxLen: number }) {
     this.#redis = deps.redis;
@@ -51,30 +62,26 @@ export class OutcomeWriter {
     });
     const dead = outcome.deadLetter ? pairs(outcome.deadLetter) : [];
     const batch = this.#current();
-    batch.pipeline.settle(
-      5,
-      this.#keys.deliver(outcome.channel), this.#keys.events, this.#keys.message(outcome.messageId), this.#keys.dead,
-      this.#keys.order(outcome.channel, record.target),
-      this.#group, outcome.streamEntry, deliveryRecordField(outcome.deliveryId), outcome.kind, JSON.stringify(record), this.#retentionMs, this.#eventsMaxLen,
-      event.length / 2, dead.length / 2, ...event, ...dead,
-    );
+    const stream = this.#keys.deliver(outcome.channel);
+    batch.keys.push(stream, this.#keys.message(outcome.messageId), this.#keys.order(outcome.channel, record.target), makingKey(stream, outcome.streamEntry));
+    batch.args.push(outcome.streamEntry, deliveryRecordField(outcome.deliveryId), outcome.kind, JSON.stringify(record), event.length / 2, dead.length / 2);
+    for (const value of event) batch.args.push(value);
+    for (const value of dead) batch.args.push(value);
+    batch.size += 1;
+    if (batch.size >= MAX_BATCH) this.#batch = undefined;
     return batch.done;
   }
 
-  #current(): { pipeline: ChainableCommander; done: Promise<void> } {
+  #current(): Batch {
     if (this.#batch) return this.#batch;
-    const pipeline = this.#redis.pipeline();
-    const done = new Promise<void>((resolve, reject) => {
+    const batch: Batch = { keys: [this.#keys.events, this.#keys.dead], args: [this.#group, this.#retentionMs, this.#eventsMaxLen] as Array<string | number>, size: 0, done: Promise.resolve() };
+    batch.done = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
-        this.#batch = undefined;
-        pipeline.exec().then((results) => {
-          const failed = results?.find(([err]) => err);
-          if (failed) reject(failed[0]);
-          else resolve();
-        }, reject);
+        if (this.#batch === batch) this.#batch = undefined;
+        this.#redis.settle(batch.keys.length, ...batch.keys, ...batch.args).then(() => resolve(), reject);
       });
     });
-    this.#batch = { pipeline, done };
-    return this.#batch;
+    this.#batch = batch;
+    return batch;
   }
 }

@@ -13,7 +13,7 @@ import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type Outcome, OutcomeWriter } from './outcomes.ts';
-import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, makingKey, ownPending, setIdle } from './pending.ts';
+import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, ownPending, setIdle } from './pending.ts';
 import { type Failure, type Tries, afterFailure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
@@ -343,7 +343,6 @@ export class ChannelWorker {
         if (kind !== 'retrying') {
           this.#held.delete(job.entry);
           if (this.#controller.signal.aborted) this.#settledWhileStopping += 1;
-          void this.#deps.redis.del(makingKey(this.#deps.keys.deliver(this.channel), job.entry)).catch(() => {});
         }
         if (this.#recordFailing && kind !== 'retrying') {
           this.#recordFailing = false;
