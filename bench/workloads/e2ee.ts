@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { MatrixApi } from '../../plugins/matrix/client.ts';
+import { RoomSync } from '../../plugins/matrix/room-sync.ts';
 import { MatrixCrypto } from '../../plugins/matrix/crypto/engine.ts';
 import type { MatrixSettings } from '../../plugins/matrix/settings.ts';
 import { startReceiver } from '../../test/e2ee/receiver.ts';
@@ -34,7 +35,8 @@ export const e2ee: Workload = {
     const room = hs.createRoom(alice.userId, { encrypted: true, members: [bot.userId] });
     const settings = { homeserver: hs.url, userId: bot.userId, accessToken: bot.accessToken, deviceId: bot.deviceId } as MatrixSettings;
     const api = new MatrixApi(settings);
-    const crypto = new MatrixCrypto(api, { storeDir: join(dir, 'crypto'), storeKey: new Uint8Array(32).fill(1), syncTimeoutMs: 1000 }, pino({ level: 'warn' }));
+    const logger = pino({ level: 'warn' });
+    const crypto = new MatrixCrypto(api, new RoomSync(api, { syncTimeoutMs: 1000 }, logger), { storeDir: join(dir, 'crypto'), storeKey: new Uint8Array(32).fill(1) }, logger);
     const signal = new AbortController().signal;
     const encryption = { algorithm: 'm.megolm.v1.aes-sha2' };
     const one = async (i: number) => {

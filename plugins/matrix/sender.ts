@@ -17,6 +17,7 @@ import { MatrixApi } from './client.ts';
 import { MatrixCrypto } from './crypto/engine.ts';
 import { EncryptionGuard } from './encryption.ts';
 import { contentCache } from './message.ts';
+import { RoomSync } from './room-sync.ts';
 import { RoomResolver } from './rooms.ts';
 import type { MatrixSettings } from './settings.ts';
 import { EventTracker, type Tracked } from './tracking.ts';
@@ -58,15 +59,17 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
   const { settings } = ctx;
   const api = new MatrixApi(settings);
   const rooms = new RoomResolver(api, ctx);
-  const guard = new EncryptionGuard(api, settings.encryptionCheckTtlMs, ctx.redactor);
+  const sync = new RoomSync(api, { syncTimeoutMs: settings.syncTimeoutMs }, ctx.logger);
+  const guard = new EncryptionGuard(api, sync, settings.encryptionCheckTtlMs, ctx.redactor);
   const contentFor = contentCache(settings.msgtype);
   const { redactor } = ctx;
   const tracker = new EventTracker(ctx);
   const crypto = startCrypto();
+  if (!crypto) sync.start();
 
   function startCrypto(): MatrixCrypto | undefined {
     if (!settings.cryptoStore || !settings.cryptoKey) return undefined;
-    return new MatrixCrypto(api, { storeDir: settings.cryptoStore, storeKey: settings.cryptoKey, syncTimeoutMs: settings.syncTimeoutMs }, ctx.logger);
+    return new MatrixCrypto(api, sync, { storeDir: settings.cryptoStore, storeKey: settings.cryptoKey }, ctx.logger);
   }
 
   /** Remember the event when its message awaits an acknowledgement (an escalation), so that the watcher can map signs back to it. */
@@ -162,6 +165,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
     },
     async close() {
       await crypto?.close();
+      await sync.close();
       api.close();
     },
   };

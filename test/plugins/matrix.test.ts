@@ -270,23 +270,62 @@ describe('matrix plugin against the fake homeserver', () => {
     assert.equal(count(new RegExp(`PUT .*/rooms/${room}/send/`)), 0);
   });
 
-  test('"not encrypted" is cached for encryptionCheckTtlMs only; 0 checks every send', async () => {
+  /** Requests that ask whether `room` is encrypted: a GET of its state, or a sync asked for the sends waiting (not the long poll). */
+  const encryptionChecks = (room: string) => hs.requests().filter((r) =>
+    (r.method === 'GET' && decodeURIComponent(r.path).includes(`/rooms/${room}/state/m.room.encryption`))
+    || (r.path.endsWith('/sync') && /[?&]timeout=0(&|$)/.test(r.query ?? '') && /[?&]since=/.test(r.query ?? ''))).length;
+
+  test('"not encrypted" is trusted for encryptionCheckTtlMs only; with 0 a room turned encrypted is refused from the very next send', async () => {
     const room = hs.createRoom(bot.userId);
-    const checks = () => count(new RegExp(`GET .*/rooms/${room}/state/m.room.encryption`));
     await withSender(async (s) => {
       await s.deliver(delivery(room), signal());
-      await s.deliver(delivery(room), signal());
+      const before = encryptionChecks(room);
+      for (let i = 0; i < 5; i++) await s.deliver(delivery(room), signal());
+      assert.ok(encryptionChecks(room) - before <= 1, `${encryptionChecks(room) - before} checks for 5 sends within encryptionCheckTtlMs`);
     }, { encryptionCheckTtlMs: 10_000 });
-    assert.equal(checks(), 1);
     await withSender(async (s) => {
       await s.deliver(delivery(room), signal());
-      // The room turns encrypted: with no cache, the very next send sees it.
       hs.setState(room, 'm.room.encryption', { algorithm: 'm.megolm.v1.aes-sha2' });
       const err = await rejection(s.deliver(delivery(room), signal()));
       assert.equal(err.code, 'encrypted_room');
     }, { encryptionCheckTtlMs: 0 });
-    assert.equal(checks(), 3);
-    assert.equal(hs.messages(room).length, 3);
+    assert.equal(hs.messages(room).length, 7);
+  });
+
+  test('rooms turned encrypted while messages flow: no plaintext after their m.room.encryption event, the other rooms go on; one sync answers the sends waiting together', async () => {
+    const rooms = Array.from({ length: 6 }, () => hs.createRoom(bot.userId));
+    const switched = new Set(rooms.slice(0, 3));
+    const refused = new Map<string, number>();
+    await withSender(async (s) => {
+      await Promise.all(rooms.map(async (room, lane) => {
+        for (let i = 0; i < 12; i++) {
+          try {
+            await s.deliver(delivery(room, { body: `lane ${lane} message ${i}` }), signal());
+          } catch (err) {
+            assert.equal((err as Failure).code, 'encrypted_room', (err as Error).message);
+            refused.set(room, (refused.get(room) ?? 0) + 1);
+          }
+          // Between two sends of its own, while the other rooms' sends run: the next one must see it.
+          if (i === 3 + lane && switched.has(room)) hs.setState(room, 'm.room.encryption', { algorithm: 'm.megolm.v1.aes-sha2' });
+        }
+      }));
+    });
+    const syncs = encryptionChecks('no such room');
+    const gets = rooms.reduce((n, room) => n + encryptionChecks(room), 0) - rooms.length * syncs;
+    console.log(`[matrix] 72 sends into 6 rooms, 3 turned encrypted: ${syncs} syncs and ${gets} GETs of a room's encryption state asked`);
+    for (const [lane, room] of rooms.entries()) {
+      const timeline = hs.events(room);
+      const at = timeline.findIndex((e) => e.type === 'm.room.encryption');
+      if (!switched.has(room)) {
+        assert.equal(at, -1);
+        assert.equal(hs.messages(room).length, 12);
+        continue;
+      }
+      assert.ok(at >= 0);
+      assert.deepEqual(timeline.slice(at).filter((e) => e.type === 'm.room.message').map((e) => e.content.body), [], `plaintext after ${room} turned encrypted`);
+      assert.equal(hs.messages(room).length, 4 + lane);
+      assert.equal(refused.get(room), 12 - 4 - lane);
+    }
   });
 });
 

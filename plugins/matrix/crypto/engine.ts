@@ -4,17 +4,17 @@
  * MatrixClient, with a persistent store encrypted at rest.
  *
  * The bot is one device for its whole life (a fixed device id, its access
- * token reused). The crypto runs a light /sync of its own for what it needs:
- * to-device messages, device list changes and one-time key counts, never room
- * timelines. Before each encrypted send the room's members are read afresh
+ * token reused). It reads what it needs from every answer of the sender's one
+ * /sync loop (../room-sync.ts), before the loop moves past it: to-device
+ * messages, device list changes and one-time key counts. Before each encrypted send the room's members are read afresh
  * from the homeserver, and room keys go to every device of every joined (or
  * invited, as history visibility says) member, verified or not.
  */
 import { mkdirSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MatrixEvent, Room } from 'matrix-js-sdk';
 import type { Logger } from 'pino';
 import type { MatrixApi } from '../client.ts';
+import type { RoomSync, SyncAnswer } from '../room-sync.ts';
 import { type StoreLock, lockStore } from './store-lock.ts';
 
 type Json = Record<string, unknown>;
@@ -36,15 +36,7 @@ export interface CryptoOptions {
   storeDir: string;
   /** 32 bytes that encrypt the store at rest (MATRIX_CRYPTO_KEY, see store-key.ts). */
   storeKey: Uint8Array;
-  /** How long the crypto's /sync long-polls. */
-  syncTimeoutMs: number;
 }
-
-const FILTER = JSON.stringify({
-  room: { rooms: [], account_data: { not_types: ['*'] }, ephemeral: { not_types: ['*'] }, state: { not_types: ['*'] }, timeline: { not_types: ['*'] } },
-  presence: { not_types: ['*'] },
-  account_data: { not_types: ['*'] },
-});
 
 export class MatrixCrypto {
   state: CryptoState = 'starting';
@@ -59,12 +51,15 @@ export class MatrixCrypto {
   private readonly stop = new AbortController();
   private backend: Backend | undefined;
   private storeLock: StoreLock | undefined;
-  private syncLoop: Promise<void> | undefined;
   /** Counters for metrics (the plugin API has no metrics registry yet). */
   readonly counts = { encryptedSends: 0, keyShareFailures: 0 };
 
-  constructor(api: MatrixApi, options: CryptoOptions, logger: Logger) {
+  private readonly sync: RoomSync;
+
+  /** Starts `sync` once the crypto can read its answers (before, to-device messages would be passed by and lost). */
+  constructor(api: MatrixApi, sync: RoomSync, options: CryptoOptions, logger: Logger) {
     this.api = api;
+    this.sync = sync;
     this.options = options;
     this.logger = logger;
     this.started = this.start().catch((err: unknown) => {
@@ -102,20 +97,21 @@ export class MatrixCrypto {
     // Devices added or changed while the hub was down: query every tracked user's devices again.
     await backend.markAllTrackedUsersAsDirty();
     this.backend = backend;
-    await this.firstSync();
+    this.sync.onAnswer((answer) => this.read(answer));
+    this.sync.start();
+    // The first answer (this device's keys uploaded, device lists learnt) comes before the first send; a homeserver not answering yet is waited for.
+    this.reason = 'end-to-end encryption is starting (waiting for the first sync)';
+    await Promise.race([this.sync.ready, new Promise((resolve) => this.stop.signal.addEventListener('abort', resolve, { once: true }))]);
+    this.stop.signal.throwIfAborted();
     const keys = await backend.getOwnDeviceKeys();
     this.state = 'running';
     this.reason = '';
     this.logger.info({ deviceId: client.getDeviceId(), ed25519: keys.ed25519 }, 'end-to-end encryption running');
-    this.syncLoop = this.loop();
   }
 
-  private since: string | undefined;
-
-  private async syncOnce(since: string | undefined, timeoutMs: number): Promise<void> {
+  private async read(res: SyncAnswer): Promise<void> {
     const backend = this.backend;
     if (!backend) return;
-    const res = (await this.api.sync({ since, filter: FILTER, timeoutMs }, this.stop.signal)) as unknown as Json & { next_batch: string };
     await backend.processSyncChanges({
       toDeviceEvents: ((res.to_device as Json | undefined)?.events as object[] | undefined) ?? [],
       deviceLists: res.device_lists as object | undefined,
@@ -123,37 +119,6 @@ export class MatrixCrypto {
       unusedFallbackKeys: new Set((res.device_unused_fallback_key_types as string[] | undefined) ?? []),
     });
     backend.onSyncCompleted({});
-    this.since = res.next_batch;
-  }
-
-  /**
-   * One sync before the first send: uploads this device's keys and learns
-   * device list changes. A homeserver that does not answer yet (a restart
-   * racing it) is waited for, not a reason to give up until the next restart.
-   */
-  private async firstSync(): Promise<void> {
-    for (let delay = 1000; ; delay = Math.min(delay * 2, 30_000)) {
-      try {
-        return await this.syncOnce(undefined, 0);
-      } catch (err) {
-        this.stop.signal.throwIfAborted();
-        this.reason = `end-to-end encryption is starting (the homeserver did not answer its first sync: ${(err as Error).message})`;
-        this.logger.warn({ err, retryInMs: delay }, 'end-to-end encryption: the first sync failed; retrying');
-        await sleep(delay, undefined, { signal: this.stop.signal });
-      }
-    }
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stop.signal.aborted) {
-      try {
-        await this.syncOnce(this.since, this.options.syncTimeoutMs);
-      } catch (err) {
-        if (this.stop.signal.aborted) return;
-        this.logger.warn({ err }, 'end-to-end encryption sync failed; retrying');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
   }
 
   /**
@@ -192,7 +157,7 @@ export class MatrixCrypto {
   async close(): Promise<void> {
     this.stop.abort();
     await this.started;
-    await this.syncLoop;
+    await this.sync.close();
     this.state = 'stopped';
     if (this.storeLock) {
       // The crypto lets go of the store (its IndexedDB connections) before another process may take it.
