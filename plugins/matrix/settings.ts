@@ -24,9 +24,10 @@ export const settingsSchema = z.object({
     return z.NEVER;
   }).optional(),
   /**
-   * How long a "room is not encrypted" answer is trusted. 0 (the default): the
-   * room is checked before every send, so that a room turned encrypted never
-   * gets plaintext; a few seconds trade that window for one request less per send.
+   * How long a "room is not encrypted" answer is trusted. 0 (the default): a
+   * plaintext send waits for a /sync asked after it began (one answers every
+   * send waiting), so that a room turned encrypted never gets plaintext; a few
+   * seconds trade that window for that wait.
    */
   encryptionCheckTtlMs: z.coerce.number().int().min(0).default(0),
   /**
