@@ -23,6 +23,7 @@ const SEND = /^\/_matrix\/client\/v3\/rooms\/([^/]+)\/send\/([^/]+)\/([^/]+)$/;
 const STATE = /^\/_matrix\/client\/v3\/rooms\/([^/]+)\/state\/([^/]+)(?:\/([^/]*))?$/;
 const JOIN = /^\/_matrix\/client\/v3\/(?:join\/([^/]+)|rooms\/([^/]+)\/join)$/;
 const DIRECTORY = /^\/_matrix\/client\/v3\/directory\/room\/([^/]+)$/;
+const SYNC = '/_matrix/client/v3/sync';
 const MARK = /seq=(\d+) t=(\d+(?:\.\d+)?)/;
 
 const now = () => performance.timeOrigin + performance.now();
@@ -33,6 +34,8 @@ let retryAfterMs = 50;
 let sends = 0;
 let limited = 0;
 let dedupeHits = 0;
+let stateReads = 0;
+let syncs = 0;
 let eventCounter = 0;
 let expect = 0;
 /** (room, txn) → event id. */
@@ -47,7 +50,7 @@ let evArrived: number[] = [];
 function reset(options: { rateLimitEvery?: number; retryAfterMs?: number } = {}): void {
   rateLimitEvery = options.rateLimitEvery ?? 0;
   retryAfterMs = options.retryAfterMs ?? 50;
-  sends = limited = dedupeHits = 0;
+  sends = limited = dedupeHits = stateReads = syncs = 0;
   expect = 0;
   txns = new Map();
   evTxn = [];
@@ -55,6 +58,20 @@ function reset(options: { rateLimitEvery?: number; retryAfterMs?: number } = {})
   evSeq = [];
   evSent = [];
   evArrived = [];
+}
+
+/**
+ * `/sync` with nothing in it (no room here is ever encrypted or has news for
+ * the bot): answered at once for an initial sync or `timeout=0`, else at the
+ * end of the long poll.
+ */
+function sync(query: string, res: ServerResponse): void {
+  const params = new URLSearchParams(query);
+  const answer = () => reply(res, 200, `{"next_batch":"s${eventCounter}"}`);
+  const timeout = Number(params.get('timeout') ?? 0);
+  if (!params.get('since') || !(timeout > 0)) return answer();
+  const timer = setTimeout(answer, Math.min(timeout, 30_000));
+  res.on('close', () => clearTimeout(timer));
 }
 
 // ---- HTTP --------------------------------------------------------------
@@ -127,7 +144,14 @@ function handle(req: IncomingMessage, res: ServerResponse, raw: string, arrived:
     if (path === '/_matrix/client/v3/login') return reply(res, 200, '{"flows":[{"type":"m.login.password"}]}');
     if (!authed(req, res)) return;
     if (path === '/_matrix/client/v3/account/whoami') return reply(res, 200, JSON.stringify({ user_id: USER_ID, device_id: DEVICE_ID, is_guest: false }));
-    if (STATE.test(path)) return error(res, 404, 'M_NOT_FOUND', 'Event not found.');
+    if (STATE.test(path)) {
+      stateReads += 1;
+      return error(res, 404, 'M_NOT_FOUND', 'Event not found.');
+    }
+    if (path === SYNC) {
+      syncs += 1;
+      return sync(url.slice(q + 1), res);
+    }
     const dir = DIRECTORY.exec(path);
     if (dir) {
       const alias = decodeURIComponent(dir[1]!);
@@ -172,6 +196,9 @@ export interface HomeserverStats {
   dedupeHits: number;
   /** Sends answered 429. */
   limited: number;
+  /** Reads of a room's state (the encryption check's GET) and `/sync` requests. */
+  stateReads: number;
+  syncs: number;
   sends: number;
   /** Events whose (room, seq) had been accepted before: a message delivered twice. */
   duplicateContent: number;
@@ -200,6 +227,8 @@ function stats(detail: boolean): HomeserverStats {
     distinctTxns: new Set(evTxn).size,
     dedupeHits,
     limited,
+    stateReads,
+    syncs,
     sends,
     duplicateContent,
     firstArrival: evArrived[0] ?? Number.NaN,
