@@ -65,7 +65,9 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
   const { redactor } = ctx;
   const tracker = new EventTracker(ctx);
   const crypto = startCrypto();
+  // With encryption configured the crypto starts the loop once it can read the answers; a crypto that failed leaves it to the rooms.
   if (!crypto) sync.start();
+  else void crypto.started.then(() => crypto.state === 'failed' && sync.start());
 
   function startCrypto(): MatrixCrypto | undefined {
     if (!settings.cryptoStore || !settings.cryptoKey) return undefined;
