@@ -7,8 +7,9 @@
  * No window for plaintext: a plaintext send waits for an answer to a sync
  * *asked after the send began* ({@link RoomSync.fresh}): what the room was
  * then, as a GET of its state before the send would tell, but one sync
- * answers every send waiting at that moment. A long poll in flight is cut
- * for it. A room the loop does not know yet (joined since, or never) is
+ * answers every send waiting at that moment. With the crypto listening it
+ * long-polls between sends (a poll in flight is cut for a send); without, it
+ * syncs only when a send waits. A room the loop does not know yet (joined since, or never) is
  * read with a GET by the caller and then followed here ({@link RoomSync.learn}).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,6 +48,7 @@ export class RoomSync {
   private readonly stop = new AbortController();
   private waiters: Waiter[] = [];
   private poll: AbortController | undefined;
+  private wake: (() => void) | undefined;
   private since: string | undefined;
   private failure: { error: unknown; until: number } | undefined;
   private running: Promise<void> | undefined;
@@ -100,6 +102,7 @@ export class RoomSync {
       waiter.reject = (err) => (signal.removeEventListener('abort', onAbort), reject(err));
       this.waiters.push(waiter);
       this.poll?.abort();
+      this.wake?.();
     });
   }
 
@@ -139,6 +142,13 @@ export class RoomSync {
 
   private async loop(): Promise<void> {
     for (let failures = 0; !this.stop.signal.aborted; ) {
+      // Without a listener nothing needs the long poll: the loop syncs when a send waits (a poll cut for
+      // a send costs its connection), from the position it had; the answer brings every change since.
+      if (this.listeners.length === 0 && this.since !== undefined && this.waiters.length === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
       const urgent = this.waiters.length > 0 || this.since === undefined;
       const asked = performance.now();
       const poll = new AbortController();
@@ -186,6 +196,7 @@ export class RoomSync {
 
   async close(): Promise<void> {
     this.stop.abort();
+    this.wake?.();
     await this.running;
   }
 }
