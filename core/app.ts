@@ -90,6 +90,7 @@ export class App {
       logger.info({ port: this.http.port, host: config.http.host }, 'serving /healthz, /readyz and /metrics');
     }
     await whenReady(redis, this.#startAborted.signal);
+    redisHealth.watchSettings(config.redis.checkInterval);
     if (this.#runsHub) {
       this.#hubStarted = true;
       await this.cradle.mappingStore.start();

@@ -18,7 +18,7 @@ import { Redactor } from './redactor.ts';
 import { escalationScripts } from './escalation/scripts.ts';
 import { routeScripts } from './ingress/route-script.ts';
 import { journalScripts } from './journal/scripts.ts';
-import { type Scripts, connectRedis } from './redis/connect.ts';
+import { type Scripts, connectRedis, isCluster, redisTarget } from './redis/connect.ts';
 import { RedisHealth } from './redis/health.ts';
 import { type Keys, createKeys } from './redis/keys.ts';
 import { pendingScripts } from './runtime/pending.ts';
@@ -68,6 +68,7 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
   const config = resolveConfig(options.config ?? (await loadConfigFile(env, options.cwd)), env);
   const redactor = new Redactor();
   redactor.addUrl(config.redisUrl);
+  redactor.add(config.redis.sentinelPassword);
   redactor.addUrl(config.mapping.couchdbUrl);
   const plugins = await PluginRegistry.load(config, env, redactor, options.cwd);
 
@@ -82,8 +83,8 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
     consumerName: asValue(`${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`),
     logger: asFunction(({ config, redactor }: Cradle) => createLogger({ level: config.logLevel, redactor, ...(options.logDestination ? { destination: options.logDestination } : {}) })).singleton(),
     metrics: asFunction(() => new Metrics()).singleton(),
-    keys: asFunction(({ config }: Cradle) => createKeys(config.prefix)).singleton(),
-    redis: asFunction(({ config, consumerName }: Cradle) => connectRedis(config.redisUrl, { name: `hub:${consumerName}`, failFast: options.failFast ?? false, scripts: HUB_SCRIPTS }))
+    keys: asFunction(({ config }: Cradle) => createKeys(config.prefix, { hashTag: isCluster(redisTarget(config)) })).singleton(),
+    redis: asFunction(({ config, consumerName }: Cradle) => connectRedis(redisTarget(config), { name: `hub:${consumerName}`, failFast: options.failFast ?? false, scripts: HUB_SCRIPTS }))
       .singleton()
       .disposer((redis) => void redis.disconnect()),
     redisHealth: asClass(RedisHealth).singleton(),

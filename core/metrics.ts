@@ -51,6 +51,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly redisSettingOk = new Gauge({
+    name: 'hub_redis_settings_ok',
+    help: 'Whether a setting of Redis is as the guarantees assume (1) or not (0): maxmemory-policy (noeviction), permissions (the Redis user may run every command the hub needs). The log and /readyz say what is wrong.',
+    labelNames: ['setting'],
+    registers: [this.registry],
+  });
+
   readonly channelUp = new Gauge({
     name: 'hub_channel_up',
     help: 'Per channel this process is to run: 1 when its workers run, 0 when the channel could not start (the log and /readyz say why; its deliveries wait in its stream).',

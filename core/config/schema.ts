@@ -18,10 +18,47 @@ const integer = z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?
 /** The plugins shipped with the hub, wherever it runs from (a checkout, `dist/`, the image, an installed package). */
 export const BUILTIN_PLUGINS = fileURLToPath(new URL('../../plugins', import.meta.url));
 
+/** `host:port,host:port` (or a list of them) → the addresses Redis Sentinel or Cluster is first asked at. */
+const hostList = z
+  .union([z.array(z.string()), z.string().transform((list) => list.split(',').map((item) => item.trim()).filter((item) => item !== ''))])
+  .transform((items, ctx) => {
+    const out: Array<{ host: string; port: number }> = [];
+    for (const item of items) {
+      const match = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(item.trim());
+      if (!match || Number(match[2]) > 65535) {
+        ctx.addIssue({ code: 'custom', message: `expected host:port pairs separated by commas, such as 10.0.0.1:26379,10.0.0.2:26379; ${JSON.stringify(item)} is not one` });
+        return z.NEVER;
+      }
+      out.push({ host: match[1]!, port: Number(match[2]) });
+    }
+    if (out.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected at least one host:port' });
+      return z.NEVER;
+    }
+    return out;
+  });
+
 const count = (min: number, fallback: number) => integer.pipe(z.number().min(min)).default(fallback);
 
 export const hubConfigSchema = z.strictObject({
   redisUrl: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379' }).default('redis://127.0.0.1:6379'),
+  /** High availability and TLS beside `redisUrl` (CONTRACT §10); the URL still gives the user, password, database and redis:// or rediss://. */
+  redis: z
+    .strictObject({
+      /** Redis Sentinel: the sentinels asked where the primary is. */
+      sentinels: hostList.optional(),
+      sentinelMaster: z.string().min(1).default('mymaster'),
+      /** Sentinel's own password (`requirepass` of the sentinels), when set: from the environment only. */
+      sentinelPassword: z.string().optional(),
+      /** Redis Cluster: some of its nodes, to learn the rest from. */
+      clusterNodes: hostList.optional(),
+      /** A PEM file of the CA that signed the server's certificate, for a rediss:// URL with a private CA. */
+      caFile: z.string().min(1).optional(),
+      /** How often the server's settings are checked again (maxmemory-policy, the user's permissions). */
+      checkInterval: duration.pipe(z.number().min(1000, 'expected at least "1s"')).default(5 * 60_000),
+    })
+    .refine((redis) => !(redis.sentinels && redis.clusterNodes), { message: 'REDIS_SENTINELS and REDIS_CLUSTER_NODES are both set; a Redis is either watched by Sentinel or a Cluster: set one of them' })
+    .prefault({}),
   prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, "_", "." or "-"').default('notify'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   mapping: z
@@ -86,6 +123,11 @@ export type HubConfigInput = z.input<typeof hubConfigSchema>;
 /** Environment variables that override the config file, by config path. */
 export const ENV_OVERRIDES: Record<string, string> = {
   REDIS_URL: 'redisUrl',
+  REDIS_SENTINELS: 'redis.sentinels',
+  REDIS_SENTINEL_MASTER: 'redis.sentinelMaster',
+  REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
+  REDIS_CLUSTER_NODES: 'redis.clusterNodes',
+  REDIS_CA_FILE: 'redis.caFile',
   HUB_PREFIX: 'prefix',
   LOG_LEVEL: 'logLevel',
   COUCHDB_URL: 'mapping.couchdbUrl',

@@ -10,7 +10,7 @@ import type { Result } from 'ioredis';
 import { ENQUEUE_LUA } from '../journal/enqueue.ts';
 
 /**
- * KEYS: in, events, message record, producer-id key ('' when none), dead, escalations index, escalation hash,
+ * KEYS: in, events, message record, producer-id key (`in` again when none: a Redis Cluster refuses an empty key name), dead, escalations index, escalation hash,
  *       then the deliveries (journal enqueue block).
  * ARGV: group, entry, dedupe ttl ms, record ttl ms, events maxlen, r record field pairs, m dead-letter field pairs,
  *       e escalation field pairs (0: no escalation), escalation due ms, escalation ttl ms,
@@ -23,7 +23,7 @@ local group, entry = ARGV[1], ARGV[2]
 -- script back, so an error half-way must leave the entry pending, not lost.
 if #redis.call('XPENDING', KEYS[1], group, entry, entry, 1) == 0 then return {'gone'} end
 local maxlen = ARGV[5]
-if KEYS[4] ~= '' then
+if KEYS[4] ~= KEYS[1] then
   local first = redis.call('GET', KEYS[4])
   if first then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'duplicate', 'entry', entry, 'first', first)
@@ -43,7 +43,7 @@ local block = 10 + (r + m + e) * 2
 local n = journal_block_size(block)
 if n > 0 then
   journal_enqueue_block(7, block)
-  if KEYS[4] ~= '' then redis.call('SET', KEYS[4], entry, 'PX', ARGV[3]) end
+  if KEYS[4] ~= KEYS[1] then redis.call('SET', KEYS[4], entry, 'PX', ARGV[3]) end
   redis.call('HSET', KEYS[3], unpack(record))
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'routed', 'entry', entry, 'deliveries', n)

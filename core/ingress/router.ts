@@ -115,7 +115,7 @@ function queueRoute(
   const record = meta ? [RECORD_META_FIELD, JSON.stringify(meta)] : [];
   const deadPairs = dead ? pairs(dead) : [];
   const escalationPairs = escalation ? pairs(escalation.fields) : [];
-  const producerKey = message?.producerId ? keys.producerId(message.producerId) : '';
+  const producerKey = message?.producerId ? keys.producerId(message.producerId) : keys.in;
   pipeline.route(
     7 + block.keys.length,
     keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, keys.escalations, keys.escalation(entryId), ...block.keys,

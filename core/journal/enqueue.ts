@@ -18,7 +18,8 @@ const MAX_XADD_ARGS = 7000;
  * type), what this fragment wrote before it is taken back, and the script
  * fails with nothing enqueued.
  * `journal_enqueue(stream, order, own, shared)`: one entry of `own` then
- * `shared` field pairs; `order` '' for a stream without order lists (ingress).
+ * `shared` field pairs; `order` the stream itself for a stream without order lists (ingress): not '', which a
+ * Redis Cluster refuses as a key name.
  * `journal_enqueue_block(kb, ab)`: the deliveries {@link enqueueBlock} laid
  * out from KEYS[kb + 1] and ARGV[ab + 1]; returns how many.
  * `journal_block_size(ab)`: that count, read before enqueuing.
@@ -29,7 +30,7 @@ local function journal_append(stream, order, fields, written)
   local id = redis.pcall('XADD', stream, '*', unpack(fields))
   if type(id) == 'table' then return id end
   written[#written + 1] = {stream, id}
-  if order ~= '' then
+  if order ~= stream then
     local pushed = redis.pcall('RPUSH', order, id)
     if type(pushed) == 'table' then return pushed end
     written[#written] = {stream, id, order}

@@ -37,7 +37,7 @@ export async function replayLetters(redis: Redis, keys: Keys, letters: readonly 
     for (const letter of batch) {
       const replayed = replayOf(letter.fields);
       if (replayed.stage === 'delivery') scriptKeys.push(keys.deliver(replayed.channel), keys.order(replayed.channel, replayed.target));
-      else scriptKeys.push(keys.in, '');
+      else scriptKeys.push(keys.in, keys.in);
       const fields = pairs(replayed.fields);
       args.push(letter.id, fields.length / 2, ...fields);
     }

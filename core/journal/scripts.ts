@@ -60,7 +60,7 @@ return out
  * still in the dead stream is enqueued (a delivery onto its channel's stream
  * and the end of its target's order list, a message onto the ingress stream)
  * and deleted; one already gone was replayed or purged by someone else.
- * KEYS: dead, then per letter: the stream it goes back to, its order list ('' for the ingress stream).
+ * KEYS: dead, then per letter: the stream it goes back to, its order list (the ingress stream again for the ingress stream, which has none).
  * ARGV: per letter: its id in the dead stream, p, then the p field pairs to write.
  * Returns per letter the new entry's id, '' when it was gone, or '!' and why Redis refused it (the letter stays).
  */

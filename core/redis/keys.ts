@@ -1,6 +1,9 @@
 /** Every Redis key and stream of one hub, under its prefix (CONTRACT §3). */
 export interface Keys {
+  /** The hub's prefix as configured (`notify`): delivery ids, and so peers' transaction ids, are made of it. */
   prefix: string;
+  /** What every key starts with: the prefix, hash-tagged in a Redis Cluster (`{notify}`). */
+  base: string;
   in: string;
   deliver(channel: string): string;
   dead: string;
@@ -28,23 +31,32 @@ export interface Keys {
   plugin(name: string, ...parts: string[]): string;
 }
 
-export function createKeys(prefix: string): Keys {
+/**
+ * In a Redis Cluster (`hashTag`) the prefix is hash-tagged, `{notify}:in`, so
+ * that every key of one hub lives in one slot: each Lua script touches several
+ * of them at once, which a cluster allows only within one slot. Hubs with
+ * different prefixes land in different slots, spread over the shards. On one
+ * server or under Sentinel the keys stay `notify:in`, as producers know them.
+ */
+export function createKeys(prefix: string, options: { hashTag?: boolean } = {}): Keys {
+  const base = options.hashTag ? `{${prefix}}` : prefix;
   return {
     prefix,
-    in: `${prefix}:in`,
-    deliver: (channel) => `${prefix}:deliver:${channel}`,
-    dead: `${prefix}:dead`,
-    events: `${prefix}:events`,
-    message: (entryId) => `${prefix}:msg:${entryId}`,
-    producerId: (id) => `${prefix}:id:${id}`,
-    mapping: `${prefix}:mapping`,
-    workers: (channel) => `${prefix}:workers:${channel}`,
-    channelDown: (channel) => `${prefix}:down:${channel}`,
-    hubs: `${prefix}:hubs`,
-    hubLease: `${prefix}:hub:lease`,
-    order: (channel, target) => `${prefix}:order:${channel}:${target}`,
-    escalations: `${prefix}:escalations`,
-    escalation: (entryId) => `${prefix}:escalation:${entryId}`,
-    plugin: (name, ...parts) => [prefix, 'plugin', name, ...parts].join(':'),
+    base,
+    in: `${base}:in`,
+    deliver: (channel) => `${base}:deliver:${channel}`,
+    dead: `${base}:dead`,
+    events: `${base}:events`,
+    message: (entryId) => `${base}:msg:${entryId}`,
+    producerId: (id) => `${base}:id:${id}`,
+    mapping: `${base}:mapping`,
+    workers: (channel) => `${base}:workers:${channel}`,
+    channelDown: (channel) => `${base}:down:${channel}`,
+    hubs: `${base}:hubs`,
+    hubLease: `${base}:hub:lease`,
+    order: (channel, target) => `${base}:order:${channel}:${target}`,
+    escalations: `${base}:escalations`,
+    escalation: (entryId) => `${base}:escalation:${entryId}`,
+    plugin: (name, ...parts) => [base, 'plugin', name, ...parts].join(':'),
   };
 }
