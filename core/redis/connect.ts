@@ -214,7 +214,7 @@ export async function whenReady(redis: Redis, signal?: AbortSignal): Promise<voi
 function explained(redis: Redis, err: Error | undefined): Error | undefined {
   const sentence = err && explainRedisError(err);
   const target = targets.get(redis);
-  return sentence ? new HubError('HUB_ERR_REDIS', `Redis at ${target ? describeTarget(target) : 'REDIS_URL'}: ${sentence}`, { cause: err }) : err;
+  return sentence ? new HubError('HUB_ERR_REDIS', `cannot use Redis at ${target ? describeTarget(target) : 'REDIS_URL'}: ${sentence}`, { cause: err }) : err;
 }
 
 /**
