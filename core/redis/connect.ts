@@ -81,8 +81,8 @@ function readCa(file: string): Buffer {
  * `scripts` are loaded on first use (EVALSHA, and EVAL when the server does not
  * know them: a new primary after a failover), on this connection and its duplicates.
  *
- * Under Sentinel the connection asks the sentinels for the primary and follows
- * `+switch-master`; a command answered READONLY (it reached the old primary,
+ * Under Sentinel the connection asks the sentinels for the primary whenever it
+ * reconnects; a command answered READONLY (it reached the old primary,
  * now a replica) reconnects and is sent again. In a Cluster it is an ioredis
  * Cluster, which follows MOVED and ASK; the hub uses only what both have in
  * common (commands, pipelines of one slot, scripts, duplicate, events), so it is
@@ -126,8 +126,9 @@ export function connectRedis(target: string | RedisTarget, options: { name: stri
       name: resolved.sentinelMaster ?? 'mymaster',
       ...(resolved.sentinelPassword ? { sentinelPassword: resolved.sentinelPassword } : {}),
       ...(auth.tls ? { enableTLSForSentinelMode: true, sentinelTLS: auth.tls } : {}),
-      // Learn of a failover from the sentinels at once (+switch-master) rather than when the old primary's socket dies.
-      failoverDetector: true,
+      // Not failoverDetector: its +switch-master disconnects a connection that is still asking the sentinels
+      // (ioredis 5.11), which then ends for good ("Connection is closed.") instead of reconnecting. A failed
+      // primary's socket closes, and a demoted one answers READONLY: both reconnect through the sentinels.
       sentinelRetryStrategy: retryStrategy,
       retryStrategy,
       reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 2 : false),

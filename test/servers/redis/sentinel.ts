@@ -1,5 +1,5 @@
 /**
- * A primary, a replica and three sentinels of a test's own, with short
+ * A primary, a replica (or more) and three sentinels of a test's own, with short
  * timings (down after 1 s, failover timeout 3 s), so that a failover takes
  * seconds. Optionally with a password on the data servers and another on the
  * sentinels themselves.
@@ -10,7 +10,9 @@ import { type RedisProcess, startRedisProcess } from './process.ts';
 export interface SentinelGroup {
   master: string;
   primary: RedisProcess;
+  /** The first replica (`replicas` lists them all). */
   replica: RedisProcess;
+  replicas: RedisProcess[];
   sentinels: RedisProcess[];
   /** `127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`: REDIS_SENTINELS. */
   addresses: string;
@@ -19,7 +21,7 @@ export interface SentinelGroup {
   close(): Promise<void>;
 }
 
-export async function startSentinelGroup(options: { password?: string; sentinelPassword?: string; master?: string } = {}): Promise<SentinelGroup> {
+export async function startSentinelGroup(options: { password?: string; sentinelPassword?: string; master?: string; replicas?: number } = {}): Promise<SentinelGroup> {
   const master = options.master ?? 'mymaster';
   const auth = options.password ? [`requirepass ${options.password}`, `masterauth ${options.password}`] : [];
   const clientOptions = options.password ? { password: options.password } : {};
@@ -29,16 +31,22 @@ export async function startSentinelGroup(options: { password?: string; sentinelP
     const fast = ['repl-diskless-sync yes', 'repl-diskless-sync-delay 0', 'repl-diskless-load on-empty-db'];
     const primary = await startRedisProcess({ config: [...auth, ...fast], clientOptions });
     started.push(primary);
-    const replica = await startRedisProcess({ config: [...auth, ...fast, `replicaof 127.0.0.1 ${primary.port}`], clientOptions });
-    started.push(replica);
-    await waitFor('the replica to be in sync', async () => {
-      const c = replica.client();
-      try {
-        return /master_link_status:up/.test(await c.info('replication'));
-      } finally {
-        c.disconnect();
-      }
-    });
+    const replicas: RedisProcess[] = [];
+    for (let i = 0; i < (options.replicas ?? 1); i++) {
+      const replica = await startRedisProcess({ config: [...auth, ...fast, `replicaof 127.0.0.1 ${primary.port}`], clientOptions });
+      started.push(replica);
+      replicas.push(replica);
+    }
+    for (const replica of replicas) {
+      await waitFor('the replica to be in sync', async () => {
+        const c = replica.client();
+        try {
+          return /master_link_status:up/.test(await c.info('replication'));
+        } finally {
+          c.disconnect();
+        }
+      });
+    }
     const sentinels: RedisProcess[] = [];
     for (let i = 0; i < 3; i++) {
       const sentinel = await startRedisProcess({
@@ -72,7 +80,7 @@ export async function startSentinelGroup(options: { password?: string; sentinelP
         try {
           const info = (await c.call('SENTINEL', 'MASTER', master)) as string[];
           const field = (name: string) => Number(info[info.indexOf(name) + 1]);
-          if (field('num-slaves') < 1 || field('num-other-sentinels') < 2) return false;
+          if (field('num-slaves') < replicas.length || field('num-other-sentinels') < 2) return false;
         } finally {
           c.disconnect();
         }
@@ -82,7 +90,8 @@ export async function startSentinelGroup(options: { password?: string; sentinelP
     return {
       master,
       primary,
-      replica,
+      replica: replicas[0]!,
+      replicas,
       sentinels,
       addresses: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
       currentPrimaryPort,
