@@ -275,11 +275,13 @@ function guard(redis: Redis, target: RedisTarget): void {
     clearTimeout(stall);
     stall = setTimeout(() => {
       // A server that answered anything is alive (it may be loading its data, which ioredis waits for).
-      if (redis.status === 'ready' || redis.status === 'end' || redis.stream.bytesRead > 0) return;
+      // Only a socket still connected and silent: a reconnect under way (asking the sentinels) must not be cut, or it ends for good.
+      if (redis.status !== 'connect' || redis.stream.bytesRead > 0) return;
       redis.emit('error', new Error(`accepted the connection but did not answer within ${ANSWER_TIMEOUT_MS / 1000} s`));
       redis.disconnect(true);
     }, ANSWER_TIMEOUT_MS).unref();
   });
   redis.on('ready', () => clearTimeout(stall));
+  redis.on('close', () => clearTimeout(stall));
   redis.on('end', () => clearTimeout(stall));
 }

@@ -131,7 +131,8 @@ test(`Sentinel failover under load: ${MESSAGES} messages to Matrix, the primary 
     const got = delivered();
     const missing = [...confirmed].filter((i) => !got.has(i));
     console.log(`  confirmed ${confirmed.size}, delivered ${got.size}, missing ${missing.length}: ${missing.slice(0, 20).join(' ')}`);
-    console.log(hub!.logs.filter((l) => !l.includes('"level":"info"')).slice(-30).join('\n'));
+    console.log(`  hub connection: ${hub!.app.cradle.redis.status}`);
+    console.log(hub!.logs.filter((l) => /redis|lease|hub/.test(l)).slice(-30).join('\n'));
     throw err;
   });
   // Whatever else was acknowledged and is on its way: given a moment to arrive, to count it.
