@@ -1,6 +1,6 @@
 import { App } from '../app.ts';
 import { HubError } from '../errors.ts';
-import { whenReady } from '../redis/connect.ts';
+import { describeTarget, redisTarget, whenReady } from '../redis/connect.ts';
 
 /**
  * A hub graph for a one-shot command: fails fast when Redis is away, logs only
@@ -15,7 +15,7 @@ export async function withApp<T>(run: (app: App) => Promise<T>, check?: (app: Ap
     // Ready, or why not: the connection's own error ("connect ECONNREFUSED …"), or a database Redis does not have.
     await whenReady(redis).catch((err: Error) => {
       if (err instanceof HubError) throw err;
-      throw new HubError('HUB_ERR_REDIS', `cannot reach Redis at ${redactor.redact(config.redisUrl)} (${redactor.redact(err.message)}); start Redis or set REDIS_URL`);
+      throw new HubError('HUB_ERR_REDIS', `cannot reach Redis at ${redactor.redact(config.redis.sentinels || config.redis.clusterNodes ? describeTarget(redisTarget(config)) : config.redisUrl)} (${redactor.redact(err.message)}); start Redis or set REDIS_URL${config.redis.sentinels ? ' and REDIS_SENTINELS' : config.redis.clusterNodes ? ' and REDIS_CLUSTER_NODES' : ''}`);
     });
     return await run(app);
   } finally {
