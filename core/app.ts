@@ -5,6 +5,7 @@ import { type HttpServer, startHttpServer } from './http/server.ts';
 import { registerStreamGauges } from './http/stream-gauges.ts';
 import { type BuildOptions, type Cradle, buildContainer } from './container.ts';
 import { acknowledgements } from './escalation/acknowledge.ts';
+import { Digester } from './digest/digester.ts';
 import { Escalator } from './escalation/escalator.ts';
 import type { ChannelSender, ChannelWatcher } from './plugin-api.ts';
 import { whenReady } from './redis/connect.ts';
@@ -23,6 +24,8 @@ export interface StartOptions {
   http?: boolean;
   /** How often the hub looks for due escalations (default 250 ms). */
   escalationPollMs?: number;
+  /** How often the hub looks for throttle windows to close (default 250 ms). */
+  digestPollMs?: number;
 }
 
 /** What a stop did with the deliveries that were being made. */
@@ -42,6 +45,7 @@ export class App {
   /** Channels this process was to run and could not start, with the reason (a sentence). */
   readonly down = new Map<string, string>();
   escalator: Escalator | undefined;
+  digester: Digester | undefined;
   http: HttpServer | undefined;
   #runsHub = false;
   #hubStarted = false;
@@ -99,6 +103,8 @@ export class App {
       const watching = new Set([...plugins.entries.values()].filter((e) => typeof e.plugin.watch === 'function').map((e) => e.plugin.name));
       this.escalator = new Escalator(this.cradle, { watching, ...(options.escalationPollMs ? { pollMs: options.escalationPollMs } : {}) });
       this.escalator.start();
+      this.digester = new Digester(this.cradle, options.digestPollMs ? { pollMs: options.digestPollMs } : {});
+      this.digester.start();
     }
     for (const name of channels) await this.#startWorker(name, options.concurrency ?? config.delivery.concurrency);
   }
@@ -176,6 +182,7 @@ export class App {
   async #stopHub(): Promise<void> {
     if (!this.#hubStarted) return;
     await this.escalator?.stop();
+    await this.digester?.stop();
     await this.cradle.hub.stop();
     await this.cradle.mappingStore.stop();
   }

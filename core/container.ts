@@ -15,6 +15,7 @@ import { MappingStore } from './mapping/store.ts';
 import type { TargetRules } from './mapping/validate.ts';
 import { Metrics } from './metrics.ts';
 import { Redactor } from './redactor.ts';
+import { digestScripts } from './digest/scripts.ts';
 import { escalationScripts } from './escalation/scripts.ts';
 import { routeScripts } from './ingress/route-script.ts';
 import { journalScripts } from './journal/scripts.ts';
@@ -25,7 +26,7 @@ import { pendingScripts } from './runtime/pending.ts';
 import { PluginRegistry } from './runtime/plugin-registry.ts';
 
 /** Every Lua script of the hub, by command name: the features' own, registered on the hub's connection here. */
-export const HUB_SCRIPTS: Scripts = { ...journalScripts, ...routeScripts, ...escalationScripts, ...pendingScripts };
+export const HUB_SCRIPTS: Scripts = { ...journalScripts, ...routeScripts, ...escalationScripts, ...pendingScripts, ...digestScripts };
 
 /** Everything a hub process is made of; each piece is built on first use. */
 export interface Cradle {

@@ -45,6 +45,17 @@ export class Metrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly held = new Counter({
+    name: 'hub_messages_held_total',
+    help: 'Messages held in a throttle window, to be folded into its digest (a message held by two groups counts twice).',
+    registers: [this.registry],
+  });
+  readonly digests = new Counter({
+    name: 'hub_digests_total',
+    help: 'Throttle windows closed by this process, by outcome: sent (a digest queued for delivery to the group\'s targets), empty (nothing was held: nothing sent).',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly mappingRefused = new Counter({
     name: 'hub_mapping_refused_total',
     help: 'Mapping revisions refused because they did not validate.',

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { HubError } from '../errors.ts';
+import { type DigestStatus, openWindows } from '../digest/status.ts';
 import { messageStatus } from '../status/message.ts';
 import { overview } from '../status/streams.ts';
 import { print, withApp } from './context.ts';
@@ -18,8 +19,8 @@ export function statusCommand(): Command {
           if (!status) throw new HubError('HUB_ERR_NOT_FOUND', `no message ${msgId} is known (records are kept for the configured retention); check the id XADD returned`);
           return print(JSON.parse(redactor.redact(JSON.stringify(status))), json, () => redactor.redact(describeMessage(status)));
         }
-        const [o, mapping] = await Promise.all([overview(redis, keys, channelNames), redis.hmget(keys.mapping, 'revision', 'at')]);
-        const result = { ...o, mapping: { revision: mapping[0], since: mapping[1] ? new Date(Number(mapping[1])).toISOString() : null } };
+        const [o, mapping, windows] = await Promise.all([overview(redis, keys, channelNames), redis.hmget(keys.mapping, 'revision', 'at'), openWindows(redis, keys)]);
+        const result = { ...o, mapping: { revision: mapping[0], since: mapping[1] ? new Date(Number(mapping[1])).toISOString() : null }, throttleWindows: windows };
         print(result, json, () =>
           [
             `mapping    ${mapping[0] ?? 'none loaded yet'}`,
@@ -29,6 +30,8 @@ export function statusCommand(): Command {
                 `${c.channel.padEnd(10)} ${c.lag} waiting, ${c.pending} in progress, ${c.workers} worker(s)${c.down ? `  ← down: ${redactor.redact(c.down)}` : c.workers === 0 && c.length > 0 ? '  ← no live worker: deliveries wait' : ''}`,
             ),
             `dead       ${o.dead} dead letter(s)${o.dead ? ' (hub dead list)' : ''}`,
+            `throttle   ${windows.count} open window(s)${windows.count > windows.first.length ? `, the first ${windows.first.length} to close:` : windows.count ? ':' : ''}`,
+            ...windows.first.map((w) => `  ${describeDigest(w)}`),
           ].join('\n'),
         );
       });
@@ -44,10 +47,17 @@ function describeMessage(s: Awaited<ReturnType<typeof messageStatus>> & object):
     for (const h of d.history ?? []) lines.push(`           ${h.at} ${h.result}${h.error ? `: ${h.error}` : ''}`);
   }
   for (const dead of s.deadLetters) lines.push(`  dead     ${dead.id} (${dead.stage}): ${dead.reason}`);
+  for (const d of s.heldIn ?? []) lines.push(`held in  ${describeDigest(d)}`);
+  if (s.digest) lines.push(`digest   ${describeDigest(s.digest)}`);
   const e = s.escalation;
   if (e) {
     const ack = e.acknowledged ? `, ${e.acknowledged.how} by ${e.acknowledged.by} at ${e.acknowledged.at}` : '';
     lines.push(`escalation ${e.state}: round ${e.round} of ${e.rounds}${e.nextDueAt ? `, next due ${e.nextDueAt}` : ''}${ack}${e.readBy.length ? `; read by ${e.readBy.map((r) => r.by).join(', ')}` : ''}`);
   }
   return lines.join('\n');
+}
+
+function describeDigest(d: DigestStatus): string {
+  const when = d.state === 'sent' ? `sent ${d.sentAt}` : d.state === 'open' ? `window closes ${d.closesAt}` : 'closed, being sent';
+  return `${d.id} of ${d.group} key ${JSON.stringify(d.key)}: ${d.held} held, ${when}`;
 }

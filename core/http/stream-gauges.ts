@@ -31,6 +31,9 @@ export function registerStreamGauges(cradle: Cradle, runsHub: boolean): void {
   metrics.gauge('hub_workers_alive', 'Live worker processes per channel (0: deliveries wait).', ['channel'], async (g) => {
     for (const c of (await read())?.channels ?? []) g.set({ channel: c.channel }, c.workers);
   });
+  metrics.gauge('hub_throttle_windows', 'Throttle windows whose digest is not sent yet (open, or closed and being sent).', [], async (g) => {
+    if (redisHealth.up) g.set(await redis.zcard(keys.digests));
+  });
   if (runsHub) {
     mappingStore.on('change', (mapping) => {
       metrics.mappingRevision.reset();

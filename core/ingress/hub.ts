@@ -85,6 +85,7 @@ export class Hub {
     this.#metrics.messagesIn.inc({ outcome: 'routed' }, outcome.routed);
     this.#metrics.messagesIn.inc({ outcome: 'dead' }, outcome.dead);
     this.#metrics.messagesIn.inc({ outcome: 'duplicate' }, outcome.duplicates);
+    if (outcome.held) this.#metrics.held.inc(outcome.held);
     if (outcome.dead) this.#metrics.deadLetters.inc({ stage: 'ingress' }, outcome.dead);
   }
 

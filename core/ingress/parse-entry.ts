@@ -8,6 +8,8 @@ export interface InboundMessage {
   format: BodyFormat;
   producerId?: string;
   channels?: ReadonlySet<string>;
+  /** The producer's name for "the same thing happening again": repeats of it to a throttled group are folded into a digest. */
+  key?: string;
 }
 
 export type ParseResult = { ok: true; message: InboundMessage } | { ok: false; reason: string };
@@ -89,9 +91,16 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
     channels = new Set(names);
   }
 
+  let key: string | undefined;
+  if (raw.key !== undefined && raw.key !== null && raw.key !== '') {
+    if (typeof raw.key !== 'string' && typeof raw.key !== 'number') return fail('`key` must be a string such as "orders-api:5xx"');
+    key = String(raw.key);
+    if (key.length > 200 || HAS_CONTROL.test(key)) return fail('`key` must be at most 200 characters without control characters');
+  }
+
   return {
     ok: true,
-    message: { to: groups, body, format: format as BodyFormat, ...(subject ? { subject } : {}), ...(producerId ? { producerId } : {}), ...(channels ? { channels } : {}) },
+    message: { to: groups, body, format: format as BodyFormat, ...(subject ? { subject } : {}), ...(producerId ? { producerId } : {}), ...(channels ? { channels } : {}), ...(key ? { key } : {}) },
   };
 }
 

@@ -1,23 +1,25 @@
 /**
  * The router's Lua script. It runs atomically in Redis, which is what makes
  * fan-out crash-safe: an entry is either wholly turned into its deliveries,
- * its record, its escalation and its dead letter and acknowledged, or left
- * pending. It first checks that its entry is still pending and stops if not:
- * whoever acknowledged it first did the work, so two hubs that raced for one
- * entry cannot both act on it.
+ * its record, its escalation, its holds in throttle windows and its dead
+ * letter and acknowledged, or left pending. It first checks that its entry is
+ * still pending and stops if not: whoever acknowledged it first did the work,
+ * so two hubs that raced for one entry cannot both act on it.
  */
 import type { Result } from 'ioredis';
+import { THROTTLE_LUA } from '../digest/throttle-lua.ts';
 import { ENQUEUE_LUA } from '../journal/enqueue.ts';
 
 /**
  * KEYS: in, events, message record, producer-id key (`in` again when none: a Redis Cluster refuses an empty key name), dead, escalations index, escalation hash,
- *       then the deliveries (journal enqueue block).
+ *       digests index, digest id counter, then the t throttle windows, then the deliveries (journal enqueue block).
  * ARGV: group, entry, dedupe ttl ms, record ttl ms, events maxlen, r record field pairs, m dead-letter field pairs,
  *       e escalation field pairs (0: no escalation), escalation due ms, escalation ttl ms,
- *       then the r, m and e pairs, then the deliveries (journal enqueue block).
- * Returns {'ok', n deliveries} | {'duplicate', first entry} | {'gone'}.
+ *       then the r, m and e pairs, then the throttle section (core/digest/throttle-lua.ts: t, and when t > 0
+ *       its windows and which deliveries each may hold), then the deliveries (journal enqueue block).
+ * Returns {'ok', n deliveries, h holds} | {'duplicate', first entry} | {'gone'}.
  */
-const ROUTE = `${ENQUEUE_LUA}
+const ROUTE = `${ENQUEUE_LUA}${THROTTLE_LUA}
 local group, entry = ARGV[1], ARGV[2]
 -- Read-only guard first and the acknowledgement last: Redis does not roll a
 -- script back, so an error half-way must leave the entry pending, not lost.
@@ -39,15 +41,18 @@ local function slice(from, count)
   return out
 end
 local record, dead, escalation = slice(10, r), slice(10 + r * 2, m), slice(10 + (r + m) * 2, e)
-local block = 10 + (r + m + e) * 2
-local n = journal_block_size(block)
-if n > 0 then
-  journal_enqueue_block(7, block)
+local throttle = throttle_plan(9, 10 + (r + m + e) * 2)
+local block = throttle.block
+local n = 0
+if journal_block_size(block) > 0 then n = journal_enqueue_block(9 + throttle.windows, block, throttle.keep) end
+local held = throttle_apply(throttle, entry, KEYS[9], KEYS[8], KEYS[3], KEYS[2], maxlen)
+if n > 0 or held > 0 then
   if KEYS[4] ~= KEYS[1] then redis.call('SET', KEYS[4], entry, 'PX', ARGV[3]) end
+  if held > 0 and r > 0 then record[2] = throttle_record_meta(throttle, record[2]) end
   redis.call('HSET', KEYS[3], unpack(record))
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'routed', 'entry', entry, 'deliveries', n)
-  if e > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'routed', 'entry', entry, 'deliveries', n, 'held', held)
+  if e > 0 and n > 0 then
     redis.call('HSET', KEYS[7], unpack(escalation))
     redis.call('PEXPIRE', KEYS[7], ARGV[10])
     redis.call('ZADD', KEYS[6], ARGV[9], entry)
@@ -59,12 +64,12 @@ if m > 0 then
 end
 redis.call('XACK', KEYS[1], group, entry)
 redis.call('XDEL', KEYS[1], entry)
-return {'ok', tostring(n)}
+return {'ok', tostring(n), tostring(held)}
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    route(numKeys: number, ...args: Array<string | number>): Result<[string, string?], Context>;
+    route(numKeys: number, ...args: Array<string | number>): Result<[string, string?, string?], Context>;
   }
 }
 

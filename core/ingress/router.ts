@@ -1,5 +1,6 @@
 import { type ChainableCommander, type Redis, ReplyError } from 'ioredis';
 import type { HubConfig } from '../config/schema.ts';
+import { type ThrottleSection, throttleSection } from '../digest/throttle-lua.ts';
 import { type ArmedEscalation, escalationFor } from '../escalation/arm.ts';
 import { type DeadLetter, ingressDeadLetter, messageFields } from '../journal/dead-letter.ts';
 import type { QueuedDelivery } from '../journal/delivery.ts';
@@ -17,6 +18,8 @@ export interface RouteOutcome {
   routed: number;
   dead: number;
   duplicates: number;
+  /** Holds in throttle windows (a message held by two groups counts twice). */
+  held: number;
 }
 
 type RouterDeps = { redis: Redis; keys: Keys; config: HubConfig; mappingStore: MappingStore; channels: ReadonlySet<string> };
@@ -64,10 +67,11 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
     // Armed with the fan-out, for the known groups with an `escalate` block; the escalator decides at due time
     // whether any of the deliveries went to a channel that watches for acknowledgements.
     const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
-    queueRoute(pipeline, deps, entry.id, message, deliveries, meta, dead, escalation);
+    const throttle = throttleSection(keys, mappingStore.current, message, routes, now);
+    queueRoute(pipeline, deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
   }
   const results = (await pipeline.exec()) ?? [];
-  const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0 };
+  const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0, held: 0 };
   // Redis refusing for now, or the connection lost: the batch stays pending and is taken over again.
   const transient = results.find(([err]) => err && isTransient(err));
   if (transient) throw transient[0];
@@ -85,9 +89,10 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   }
   for (const [err, reply] of results) {
     if (err) continue;
-    const [status, n] = reply as [string, string?];
+    const [status, n, held] = reply as [string, string?, string?];
+    outcome.held += Number(held ?? 0);
     if (status === 'duplicate') outcome.duplicates += 1;
-    else if (status === 'ok' && n !== '0') outcome.routed += 1;
+    else if (status === 'ok' && (n !== '0' || (held ?? '0') !== '0')) outcome.routed += 1;
     else if (status === 'ok') outcome.dead += 1;
   }
   return outcome;
@@ -102,6 +107,7 @@ function queueRoute(
   meta: MessageMeta | undefined,
   dead: DeadLetter | undefined,
   escalation?: ArmedEscalation,
+  throttle: ThrottleSection = { keys: [], args: [0] },
 ): void {
   const { keys, config } = deps;
   const block = enqueueBlock(keys, message ? deliveries : [], {
@@ -117,11 +123,12 @@ function queueRoute(
   const escalationPairs = escalation ? pairs(escalation.fields) : [];
   const producerKey = message?.producerId ? keys.producerId(message.producerId) : keys.in;
   pipeline.route(
-    7 + block.keys.length,
-    keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, keys.escalations, keys.escalation(entryId), ...block.keys,
+    9 + throttle.keys.length + block.keys.length,
+    keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, keys.escalations, keys.escalation(entryId), keys.digests, keys.digestSeq,
+    ...throttle.keys, ...block.keys,
     HUB_GROUP, entryId, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen,
     record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
-    ...record, ...deadPairs, ...escalationPairs, ...block.args,
+    ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args,
   );
 }
 

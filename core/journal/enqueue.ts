@@ -20,8 +20,9 @@ const MAX_XADD_ARGS = 7000;
  * `journal_enqueue(stream, order, own, shared)`: one entry of `own` then
  * `shared` field pairs; `order` the stream itself for a stream without order lists (ingress): not '', which a
  * Redis Cluster refuses as a key name.
- * `journal_enqueue_block(kb, ab)`: the deliveries {@link enqueueBlock} laid
- * out from KEYS[kb + 1] and ARGV[ab + 1]; returns how many.
+ * `journal_enqueue_block(kb, ab, keep)`: the deliveries {@link enqueueBlock} laid
+ * out from KEYS[kb + 1] and ARGV[ab + 1]; with `keep` (a table of booleans by
+ * index), only those it keeps; returns how many it enqueued.
  * `journal_block_size(ab)`: that count, read before enqueuing.
  */
 export const ENQUEUE_LUA = `
@@ -57,23 +58,27 @@ end
 local function journal_block_size(ab)
   return tonumber(ARGV[ab + 1])
 end
-local function journal_enqueue_block(kb, ab)
+local function journal_enqueue_block(kb, ab, keep)
   local n, k = tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2])
   local a = ab + 2
   local shared = {}
   for i = 1, k * 2 do shared[i] = ARGV[a + i] end
   a = a + k * 2
   local written = {}
+  local enqueued = 0
   for i = 1, n do
     local p = tonumber(ARGV[a + 1])
-    local fields = {}
-    for j = 1, p * 2 do fields[j] = ARGV[a + 1 + j] end
-    for j = 1, #shared do fields[#fields + 1] = shared[j] end
+    if keep == nil or keep[i] then
+      local fields = {}
+      for j = 1, p * 2 do fields[j] = ARGV[a + 1 + j] end
+      for j = 1, #shared do fields[#fields + 1] = shared[j] end
+      local id = journal_append(KEYS[kb + i], KEYS[kb + n + i], fields, written)
+      if type(id) == 'table' then journal_undo(written, id) end
+      enqueued = enqueued + 1
+    end
     a = a + 1 + p * 2
-    local id = journal_append(KEYS[kb + i], KEYS[kb + n + i], fields, written)
-    if type(id) == 'table' then journal_undo(written, id) end
   end
-  return n
+  return enqueued
 end
 `;
 

@@ -30,9 +30,15 @@ export interface Escalation {
   users?: ReadonlyMap<string, Route[]>;
 }
 
+/** `"throttle": {"window": "5m"}`: repeats of one `key` within the window are folded into one digest. */
+export interface Throttle {
+  windowMs: number;
+}
+
 export interface Group {
   routes: Route[];
   escalate?: Escalation;
+  throttle?: Throttle;
 }
 
 export interface Mapping {
@@ -42,7 +48,7 @@ export interface Mapping {
 
 export type Validation = { ok: true; mapping: Mapping } | { ok: false; errors: string[] };
 
-const RESERVED = new Set(['include', 'escalate']);
+const RESERVED = new Set(['include', 'escalate', 'throttle']);
 const GROUP_NAME = /^#[^\s,#\u0000-\u001f\u007f]{1,200}$/;
 const MAX_ERRORS = 20;
 
@@ -62,6 +68,7 @@ export function validateMapping(document: unknown, revision: string, channels: R
   const direct = new Map<string, Route[]>();
   const includes = new Map<string, string[]>();
   const escalations = new Map<string, Escalation>();
+  const throttles = new Map<string, Throttle>();
   // Group names are compared in one Unicode form (NFC), as the router compares a message's `to`.
   const spelled = new Map<string, string>();
   for (const written of Object.keys(raw)) if (!spelled.has(written.normalize('NFC'))) spelled.set(written.normalize('NFC'), written);
@@ -88,6 +95,10 @@ export function validateMapping(document: unknown, revision: string, channels: R
       const escalation = checkEscalation(`${at}.escalate`, body.escalate, channels, fail);
       if (escalation) escalations.set(name, escalation);
     }
+    if (body.throttle !== undefined) {
+      const throttle = checkThrottle(`${at}.throttle`, body.throttle, fail);
+      if (throttle) throttles.set(name, throttle);
+    }
   }
 
   const groups = new Map<string, Group>();
@@ -99,7 +110,8 @@ export function validateMapping(document: unknown, revision: string, channels: R
       continue;
     }
     const escalate = escalations.get(name);
-    groups.set(name, { routes: result.routes, ...(escalate ? { escalate } : {}) });
+    const throttle = throttles.get(name);
+    groups.set(name, { routes: result.routes, ...(escalate ? { escalate } : {}), ...(throttle ? { throttle } : {}) });
   }
   return errors.length ? { ok: false, errors } : { ok: true, mapping: { revision, groups } };
 }
@@ -185,6 +197,25 @@ function checkEscalation(at: string, value: unknown, channels: ReadonlyMap<strin
   if (routes.length === 0 && !users?.size) fail(at, 'names no channel to escalate through, such as "email": ["oncall@example.org"]');
   if (afterMs === undefined) return undefined;
   return { afterMs, everyMs: everyMs ?? afterMs, repeat: repeat as number, routes, ...(users?.size ? { users } : {}) };
+}
+
+const WINDOW_MIN_MS = 1000;
+const WINDOW_MAX_MS = 7 * 24 * 3600 * 1000;
+
+function checkThrottle(at: string, value: unknown, fail: Fail): Throttle | undefined {
+  if (!isObject(value)) {
+    fail(at, 'not an object such as {"window": "5m"}');
+    return undefined;
+  }
+  const unknown = Object.keys(value).find((k) => k !== 'window');
+  if (unknown !== undefined) fail(`${at}.${unknown}`, 'not a throttle option; the only one is "window", such as {"window": "5m"}');
+  const windowMs = checkDuration(`${at}.window`, value.window, true, fail);
+  if (windowMs === undefined) return undefined;
+  if (windowMs < WINDOW_MIN_MS || windowMs > WINDOW_MAX_MS) {
+    fail(`${at}.window`, `${JSON.stringify(value.window)} is outside 1s to 7d`);
+    return undefined;
+  }
+  return unknown === undefined ? { windowMs } : undefined;
 }
 
 const READER = /^[^\s\u0000-\u001f\u007f]{1,255}$/;

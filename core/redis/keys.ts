@@ -28,6 +28,14 @@ export interface Keys {
   escalations: string;
   /** One message's escalation: routes, rounds, state, acknowledgements (a hash). */
   escalation(entryId: string): string;
+  /** The open throttle window of one group and key: a string, the id of the digest it collects into. */
+  throttleWindow(group: string, key: string): string;
+  /** Digests not yet sent: a sorted set of digest id → when its window closes (ms). */
+  digests: string;
+  /** The counter digest ids are drawn from. */
+  digestSeq: string;
+  /** One digest: its window, what it holds, its state (a hash); `:routes` (a set) and `:held` (a list of entry ids) beside it. */
+  digest(id: string): string;
   plugin(name: string, ...parts: string[]): string;
 }
 
@@ -57,6 +65,10 @@ export function createKeys(prefix: string, options: { hashTag?: boolean } = {}):
     order: (channel, target) => `${base}:order:${channel}:${target}`,
     escalations: `${base}:escalations`,
     escalation: (entryId) => `${base}:escalation:${entryId}`,
+    throttleWindow: (group, key) => `${base}:throttle:${group}:${key}`,
+    digests: `${base}:digests`,
+    digestSeq: `${base}:digest-seq`,
+    digest: (id) => `${base}:digest:${id}`,
     plugin: (name, ...parts) => [base, 'plugin', name, ...parts].join(':'),
   };
 }

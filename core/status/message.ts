@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { type DigestStatus, digestStatus, heldIn, isDigestId } from '../digest/status.ts';
 import { type EscalationStatus, escalationStatus } from '../escalation/status.ts';
 import type { Keys } from '../redis/keys.ts';
 import { fromPairs } from '../redis/fields.ts';
@@ -20,6 +21,10 @@ export interface MessageStatus {
   acknowledged?: AckRecord;
   /** When a group of `to` has an `escalate` block: its state, next due time, rounds sent, acknowledgement. */
   escalation?: EscalationStatus;
+  /** A message held in throttle windows: the digest that carries it (or will), per group. */
+  heldIn?: DigestStatus[];
+  /** When this is a digest (`digest-<n>`): its window, how many it holds, its state. */
+  digest?: DigestStatus;
 }
 
 /**
@@ -29,8 +34,14 @@ export interface MessageStatus {
  */
 export async function messageStatus(redis: Redis, keys: Keys, id: string): Promise<MessageStatus | undefined> {
   const entry = /^\d+-\d+$/.test(id) ? id : ((await redis.get(keys.producerId(id))) ?? id);
-  const [record, dead, escalation] = await Promise.all([redis.hgetall(keys.message(entry)), deadLettersOf(redis, keys, entry), escalationStatus(redis, keys, entry)]);
-  if (!hasMessage(record) && dead.length === 0) return undefined;
+  const [record, dead, escalation, digest] = await Promise.all([
+    redis.hgetall(keys.message(entry)),
+    deadLettersOf(redis, keys, entry),
+    escalationStatus(redis, keys, entry),
+    isDigestId(entry) ? digestStatus(redis, keys, entry) : undefined,
+  ]);
+  if (!hasMessage(record) && dead.length === 0 && !digest) return undefined;
+  const held = await heldIn(redis, keys, record);
   const { meta, ack, delivery } = readMessageRecord(record);
   const deliveries: MessageStatus['deliveries'] = (meta.deliveries ?? []).map(([deliveryId, channel, target]) => {
     const saved: Partial<DeliveryRecord> = delivery(deliveryId) ?? {};
@@ -52,6 +63,8 @@ export async function messageStatus(redis: Redis, keys: Keys, id: string): Promi
     deadLetters: dead,
     ...(ack ? { acknowledged: ack } : {}),
     ...(escalation ? { escalation } : {}),
+    ...(held.length ? { heldIn: held } : {}),
+    ...(digest ? { digest } : {}),
   };
 }
 
