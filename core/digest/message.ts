@@ -38,7 +38,7 @@ export function digestMessage(input: DigestInput): DigestMessage {
     `<p><b>${more}</b> to ${escapeHtml(input.group)} with key <code>${escapeHtml(input.key)}</code>, ${span}`,
     ` (held since the first went out at ${when(input.opened)}).</p>`,
     `<p>The latest, at ${when(input.last)}:</p>`,
-    `<blockquote>${input.latest.subject ? `<b>${escapeHtml(input.latest.subject)}</b><br>` : ''}${latestHtml}</blockquote>`,
+    `<blockquote>${input.latest.subject ? `<p><b>${escapeHtml(input.latest.subject)}</b></p>` : ''}${latestHtml}</blockquote>`,
   ].join('');
   return { subject: `${more}: ${oneLine(title, SUBJECT_CHARS)}`, body, format: 'html' };
 }
