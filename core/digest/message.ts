@@ -6,7 +6,7 @@
  * an email's subject and the bold first line of a Matrix or Slack message,
  * and the start of an X post.
  */
-import { type BodyFormat, escapeHtml, oneLine, toHtml, toPlainText } from '../format.ts';
+import { type BodyFormat, escapeHtml, subjectLine, toHtml, toPlainText } from '../format.ts';
 
 export interface DigestInput {
   group: string;
@@ -31,7 +31,7 @@ const when = (t: number): string => new Date(t).toISOString().replace('T', ' ').
 
 export function digestMessage(input: DigestInput): DigestMessage {
   const latestHtml = bodyHtml(input.latest.body, input.latest.format);
-  const title = input.latest.subject || oneLine(plainText(input.latest.body, input.latest.format), SUBJECT_CHARS) || input.key;
+  const title = input.latest.subject || subjectLine(plainText(input.latest.body, input.latest.format)) || input.key;
   const more = `${input.count} more`;
   const span = input.count === 1 ? `at ${when(input.last)}` : `from ${when(input.first)} to ${when(input.last)}`;
   const body = [
@@ -40,7 +40,12 @@ export function digestMessage(input: DigestInput): DigestMessage {
     `<p>The latest, at ${when(input.last)}:</p>`,
     `<blockquote>${input.latest.subject ? `<p><b>${escapeHtml(input.latest.subject)}</b></p>` : ''}${latestHtml}</blockquote>`,
   ].join('');
-  return { subject: `${more}: ${oneLine(title, SUBJECT_CHARS)}`, body, format: 'html' };
+  return { subject: `${more}: ${cut(subjectLine(title))}`, body, format: 'html' };
+}
+
+function cut(text: string): string {
+  const chars = [...text];
+  return chars.length <= SUBJECT_CHARS ? text : `${chars.slice(0, SUBJECT_CHARS - 1).join('').trimEnd()}…`;
 }
 
 function plainText(body: string, format: BodyFormat): string {
