@@ -27,8 +27,9 @@ import { propagation } from './workloads/propagation.ts';
 import { width } from './workloads/width.ts';
 import { workers } from './workloads/workers.ts';
 import { e2ee } from './workloads/e2ee.ts';
+import { throttle } from './workloads/throttle.ts';
 
-const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, workers, e2ee];
+const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, workers, e2ee, throttle];
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
