@@ -25,7 +25,8 @@ export function sendCommand(): Command {
     .option('-f, --format <format>', 'how the body is written: html (the default), text or markdown')
     .option('--id <id>', 'an idempotency key: the same id within the dedupe window is not delivered again')
     .option('--channels <list>', 'limit delivery to these channels, e.g. matrix,email')
-    .action(async (to: string, body: string, opts: { subject?: string; format?: string; id?: string; channels?: string }) => {
+    .option('--key <key>', 'what repeats of this are called, e.g. orders-api:5xx: to a group with throttle, they are folded into a digest')
+    .action(async (to: string, body: string, opts: { subject?: string; format?: string; id?: string; channels?: string; key?: string }) => {
       const fields = Object.fromEntries(Object.entries({ to, body, ...opts }).filter(([, v]) => v !== undefined)) as Record<string, string>;
       await withApp(
         async (app) => {

@@ -65,11 +65,15 @@ export class Digester {
   /** Close the windows due at `now`; resolves with the number of digests this process sent. */
   async tick(now = Date.now()): Promise<number> {
     const { redis, keys } = this.#deps;
-    const due = await redis.zrangebyscore(keys.digests, '-inf', now, 'LIMIT', 0, BATCH);
     let sent = 0;
-    for (const id of due) {
-      if (this.#stopped) break;
-      if ((await this.#close(id, now)) === 'sent') sent += 1;
+    // Many windows may close at once (a storm over many keys): batch after batch, until fewer than a batch are due.
+    for (let due = [''], rounds = 0; due.length > 0 && rounds < 100 && !this.#stopped; rounds++) {
+      due = await redis.zrangebyscore(keys.digests, '-inf', now, 'LIMIT', 0, BATCH);
+      for (const id of due) {
+        if (this.#stopped) break;
+        if ((await this.#close(id, now)) === 'sent') sent += 1;
+      }
+      if (due.length < BATCH) break;
     }
     return sent;
   }
