@@ -69,11 +69,15 @@ export class Digester {
     // Many windows may close at once (a storm over many keys): batch after batch, until fewer than a batch are due.
     for (let due = [''], rounds = 0; due.length > 0 && rounds < 100 && !this.#stopped; rounds++) {
       due = await redis.zrangebyscore(keys.digests, '-inf', now, 'LIMIT', 0, BATCH);
+      let closed = 0;
       for (const id of due) {
         if (this.#stopped) break;
-        if ((await this.#close(id, now)) === 'sent') sent += 1;
+        const result = await this.#close(id, now);
+        if (result === 'sent') sent += 1;
+        if (result !== 'gone') closed += 1;
       }
-      if (due.length < BATCH) break;
+      // What another hub is closing at the same time comes back until it is done: no busy loop over it.
+      if (due.length < BATCH || closed === 0) break;
     }
     return sent;
   }
@@ -92,7 +96,8 @@ export class Digester {
       hash = await redis.hgetall(keys.digest(id));
     }
     if (hash.state !== 'sealed') {
-      if (!hash.state) await redis.zrem(keys.digests, id); // sent and expired with its retention
+      // Sent (or expired with its retention) yet still listed: nothing is left to do for it.
+      if (hash.state !== 'open') await redis.zrem(keys.digests, id);
       return 'gone';
     }
     const routes = (await redis.smembers(`${keys.digest(id)}:routes`)).map((r) => JSON.parse(r) as DigestRoute).sort((a, b) => `${a[0]} ${a[1]}`.localeCompare(`${b[0]} ${b[1]}`));
