@@ -11,7 +11,7 @@
 import { type BenchContext, dropPrefix, groupsMapping, hubReady, startHub, writeMapping } from '../lib/context.ts';
 import { messageFields } from '../lib/e2e.ts';
 import { waitFor } from '../lib/proc.ts';
-import { cpuSecondsOf } from '../lib/proc-stats.ts';
+import { cpuSecondsOf, parseRedisCpu } from '../lib/proc-stats.ts';
 import { preload, streamSpanMs } from '../lib/routing.ts';
 import { round, wallNow } from '../lib/stats.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
@@ -25,6 +25,7 @@ interface Run {
   deliveries: number;
   held: number;
   cpuSeconds: number;
+  redisCpuSeconds: number;
 }
 
 type Mode = 'off' | 'repeats' | 'distinct';
@@ -40,14 +41,16 @@ async function routeAll(ctx: BenchContext, mode: Mode): Promise<Run> {
   const stamp = wallNow();
   try {
     await preload(ctx.redis, `${prefix}:in`, MESSAGES, (i) => [...messageFields(i, GROUPS, stamp), 'key', mode === 'distinct' ? `k${i}` : `k${i % GROUPS}`]);
+    const redisCpuBefore = parseRedisCpu(await ctx.redis.info('cpu'));
     const hub = await startHub(ctx, { prefix, mappingFile, name: `${name}-hub`, wait: false });
     try {
       await hubReady(ctx, prefix, hub);
       await waitFor('the ingress stream drained', async () => (await ctx.redis.xlen(`${prefix}:in`)) === 0, { timeoutMs: 180_000, everyMs: 50, watch: [hub] });
       const cpuSeconds = cpuSecondsOf(hub.pid);
+      const redisCpuSeconds = parseRedisCpu(await ctx.redis.info('cpu')) - redisCpuBefore;
       const seconds = (await streamSpanMs(ctx.redis, `${prefix}:events`)) / 1000;
       const deliveries = await ctx.redis.xlen(`${prefix}:deliver:matrix`);
-      return { seconds: round(seconds, 3), messagesPerSecond: round(MESSAGES / seconds, 0), deliveries, held: MESSAGES - deliveries, cpuSeconds: round(cpuSeconds, 2) };
+      return { seconds: round(seconds, 3), messagesPerSecond: round(MESSAGES / seconds, 0), deliveries, held: MESSAGES - deliveries, cpuSeconds: round(cpuSeconds, 2), redisCpuSeconds: round(redisCpuSeconds, 2) };
     } finally {
       await hub.stop();
     }
@@ -73,6 +76,7 @@ export const throttle: Workload = {
         ['ratio throttle on / off (repeats held)', fmt.pct(ratio)],
         ['ratio throttle on / off (every key new)', fmt.pct(distinctRatio)],
         ['CPU s hub, off / repeats / new keys (incl. start-up)', `${off.cpuSeconds} / ${on.cpuSeconds} / ${distinct.cpuSeconds}`],
+        ['CPU s redis, off / repeats / new keys', `${off.redisCpuSeconds} / ${on.redisCpuSeconds} / ${distinct.redisCpuSeconds}`],
       ],
       figures: { messages: MESSAGES, off, on, distinct, ratio: round(ratio, 3), distinctRatio: round(distinctRatio, 3) },
       checks: [
