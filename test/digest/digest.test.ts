@@ -14,7 +14,8 @@ import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
 import { type XTestServer, startXServer } from '../servers/twitter/server.ts';
-import { type MatrixBot, httpGet, peerEnv } from '../support/e2e.ts';
+import { type MatrixBot, httpGet, peerEnv, runCli } from '../support/e2e.ts';
+import { REDIS_URL } from '../support/redis.ts';
 import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
 
 const SLACK_TOKEN = 'xoxb-digest-test-token-0001';
@@ -152,6 +153,16 @@ describe('throttle: repeats become digests', () => {
     assert.equal((await events(hub, 'folded')).length, 2, 'held for #quiet only');
     const windows = await hub.redis.zrange(`${hub.prefix}:digests`, 0, -1);
     assert.equal(windows.length, 1, 'one window open: #quiet k');
+
+    // The command line: the open window in `hub status`, and a held message's digest in `hub status <id>`.
+    const env = { REDIS_URL, HUB_PREFIX: hub.prefix, MAPPING_FILE: hub.mappingFile };
+    const heldId = (await events(hub, 'folded'))[1]!.entry!;
+    const [overview, held] = await Promise.all([runCli(['status'], env), runCli(['status', heldId], env)]);
+    assert.equal(overview.code, 0, overview.stderr);
+    assert.match(overview.stdout, new RegExp(`^throttle   1 open window\\(s\\):\n  ${windows[0]} of #quiet key "k": 2 held, window closes \\d{4}-`, 'm'));
+    assert.equal(held.code, 0, held.stderr);
+    assert.match(held.stdout, new RegExp(`^  sent +matrix ${shared.replace(/[.$]/g, '\\$&')}`, 'm'), 'sent to the room #loud reaches');
+    assert.match(held.stdout, new RegExp(`^held in  ${windows[0]} of #quiet key "k": 2 held, window closes `, 'm'));
   });
 
   test('a new revision changes the next window; removing throttle never strands the messages an open window holds', async () => {
