@@ -17,8 +17,8 @@ import { fromPairs } from '../../core/redis/fields.ts';
 import { type HubProcess, killAll } from '../support/processes.ts';
 import { RESULTS_FILE, Rig, until } from './rig.ts';
 
-const MESSAGES = Number(process.env.THROTTLE_MESSAGES ?? 2000);
-const SECONDS = Number(process.env.THROTTLE_SECONDS ?? 10);
+const MESSAGES = Number(process.env.THROTTLE_MESSAGES ?? 1500);
+const SECONDS = Number(process.env.THROTTLE_SECONDS ?? 8);
 const WINDOW = process.env.THROTTLE_WINDOW ?? '2s';
 const KEYS = 10;
 
