@@ -49,6 +49,7 @@ export class App {
   http: HttpServer | undefined;
   #runsHub = false;
   #hubStarted = false;
+  #ingressStarted = false;
   #faults: ChannelFault[] = [];
   /** The plugins' signal: the process stops. */
   #controller = new AbortController();
@@ -92,6 +93,12 @@ export class App {
       registerStreamGauges(this.cradle, this.#runsHub);
       this.http = await startHttpServer({ ...this.cradle, runsHub: this.#runsHub, down: this.down });
       logger.info({ port: this.http.port, host: config.http.host }, 'serving /healthz, /readyz and /metrics');
+    }
+    // Before Redis answers, so that producers hear 503 (retry) rather than a refused connection.
+    const ingress = this.cradle.httpIngress;
+    if (this.#runsHub && ingress.enabled) {
+      await ingress.start();
+      this.#ingressStarted = true;
     }
     await whenReady(redis, this.#startAborted.signal);
     redisHealth.watchSettings(config.redis.checkInterval);
@@ -167,6 +174,7 @@ export class App {
       ...this.watchers.map((w) => w.stop()),
       ...this.#faults.map((f) => f.stop()),
       this.http?.close(),
+      this.#ingressStarted ? this.cradle.httpIngress.stop() : undefined,
       this.#stopHub(),
     ]).then(([reports]) => reports);
     // With Redis away nothing can be settled or released: the stop gets the workers' grace, not more,

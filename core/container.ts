@@ -7,6 +7,7 @@ import type { Env } from './config/env.ts';
 import { loadConfigFile, resolveConfig } from './config/load-config.ts';
 import type { HubConfig, HubConfigInput } from './config/schema.ts';
 import { Hub } from './ingress/hub.ts';
+import { HttpIngress } from './ingress/http/server.ts';
 import { createLogger } from './logger.ts';
 import { CouchMappingSource } from './mapping/couch-source.ts';
 import { FileMappingSource } from './mapping/file-source.ts';
@@ -45,6 +46,8 @@ export interface Cradle {
   mappingSource: MappingSource;
   mappingStore: MappingStore;
   hub: Hub;
+  /** POST /v1/… for producers that speak HTTP; on when producer tokens are configured. */
+  httpIngress: HttpIngress;
   /** This process's name in every consumer group and heartbeat set. */
   consumerName: string;
 }
@@ -71,6 +74,7 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
   redactor.addUrl(config.redisUrl);
   redactor.add(config.redis.sentinelPassword);
   redactor.addUrl(config.mapping.couchdbUrl);
+  for (const producer of config.httpIngress.tokens) redactor.add(producer.token);
   const plugins = await PluginRegistry.load(config, env, redactor, options.cwd);
 
   const container = createContainer<Cradle>({ injectionMode: InjectionMode.PROXY, strict: true });
@@ -95,6 +99,7 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
     }).singleton(),
     mappingStore: asClass(MappingStore).singleton(),
     hub: asClass(Hub).singleton(),
+    httpIngress: asClass(HttpIngress).singleton(),
   });
   return container;
 }

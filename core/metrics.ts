@@ -56,6 +56,12 @@ export class Metrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly ingressRequests = new Counter({
+    name: 'hub_http_ingress_requests_total',
+    help: 'Requests to the HTTP ingress, by endpoint (messages, groups, alertmanager, unknown) and answer status (202, 4xx, 503, …).',
+    labelNames: ['endpoint', 'status'],
+    registers: [this.registry],
+  });
   readonly mappingRefused = new Counter({
     name: 'hub_mapping_refused_total',
     help: 'Mapping revisions refused because they did not validate.',

@@ -40,7 +40,7 @@ export function statusCommand(): Command {
 
 function describeMessage(s: Awaited<ReturnType<typeof messageStatus>> & object): string {
   const lines = [`message ${s.entry}${s.producerId ? ` (id ${s.producerId})` : ''} to ${s.to?.join(', ') ?? '?'}${s.subject ? `: ${s.subject}` : ''}`];
-  if (s.receivedAt) lines.push(`received ${s.receivedAt}, mapping ${s.revision}`);
+  if (s.receivedAt) lines.push(`received ${s.receivedAt}${s.producer ? ` from producer ${s.producer}` : ''}, mapping ${s.revision}`);
   for (const d of s.deliveries) {
     const details = Object.entries(d.details ?? {}).map(([key, value]) => `${key} ${value}`).join(', ');
     lines.push(`  ${d.state.padEnd(8)} ${d.channel} ${d.target}${d.attempts ? `  attempts ${d.attempts}` : ''}${d.peerId ? `  peer id ${d.peerId}` : ''}${details ? ` (${details})` : ''}${d.error && d.state !== 'sent' ? `  last error: ${d.error}` : ''}`);

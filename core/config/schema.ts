@@ -40,6 +40,47 @@ const hostList = z
 
 const count = (min: number, fallback: number) => integer.pipe(z.number().min(min)).default(fallback);
 
+/** `"60/min"`, `"10/s"`, `"1000/h"`: at most that many requests per period, in bursts of up to that many. */
+const RATE = /^\s*(\d+)\s*\/\s*(s|sec|second|m|min|minute|h|hour)\s*$/;
+const PERIOD_MS: Record<string, number> = { s: 1000, sec: 1000, second: 1000, m: 60_000, min: 60_000, minute: 60_000, h: 3_600_000, hour: 3_600_000 };
+const rate = z.string().transform((value, ctx) => {
+  const match = RATE.exec(value);
+  if (!match || Number(match[1]) < 1) {
+    ctx.addIssue({ code: 'custom', message: `expected a rate such as "60/min", "10/s" or "1000/h", got ${JSON.stringify(value.slice(0, 40))}` });
+    return z.NEVER;
+  }
+  return { count: Number(match[1]), periodMs: PERIOD_MS[match[2]!]! };
+});
+
+/** One producer of the HTTP ingress; the token itself is a secret and never appears in an error. */
+const producerToken = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'expected a name of 1 to 64 letters, digits, "_", ".", "@" or "-"'),
+  token: z.string().min(16, 'expected a token of at least 16 characters (e.g. from `openssl rand -hex 24`)').max(512, 'expected a token of at most 512 characters'),
+  groups: z.array(z.string().regex(/^(\*|#[^\s,#\u0000-\u001f\u007f]{1,200})$/, 'expected a group such as "#admins", or "*" for every group')).min(1, 'expected at least one group, or ["*"] for every group'),
+  rate: rate.optional(),
+});
+const producerTokens = z
+  .preprocess((value, ctx) => {
+    if (typeof value !== 'string') return value;
+    try {
+      return JSON.parse(value);
+    } catch {
+      // The text itself holds tokens: the error must not repeat it.
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON array such as [{"name":"alertmanager","token":"…","groups":["#ops"]}]; the value does not parse as JSON' });
+      return z.NEVER;
+    }
+  }, z.array(producerToken))
+  .superRefine((tokens, ctx) => {
+    const names = new Set<string>();
+    const secrets = new Set<string>();
+    tokens.forEach((t, i) => {
+      if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `two producers are named ${JSON.stringify(t.name)}; give each its own name` });
+      if (secrets.has(t.token)) ctx.addIssue({ code: 'custom', path: [i, 'token'], message: 'the same token is given to two producers; give each its own' });
+      names.add(t.name);
+      secrets.add(t.token);
+    });
+  });
+
 export const hubConfigSchema = z.strictObject({
   redisUrl: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379' }).default('redis://127.0.0.1:6379'),
   /** High availability and TLS beside `redisUrl` (CONTRACT §10); the URL still gives the user, password, database and redis:// or rediss://. */
@@ -101,6 +142,23 @@ export const hubConfigSchema = z.strictObject({
       host: z.string().default('0.0.0.0'),
     })
     .prefault({}),
+  /** The HTTP ingress (POST /v1/…): on when at least one producer token is configured. */
+  httpIngress: z
+    .strictObject({
+      port: integer.pipe(z.number().min(0).max(65535)).default(9465),
+      host: z.string().default('0.0.0.0'),
+      /** Producer tokens: from HUB_INGRESS_TOKENS (a JSON array) only, never from the file. */
+      tokens: producerTokens.default([]),
+      /** A request body over this is refused with 413 (an Alertmanager notification of many alerts is the largest). */
+      maxRequestBytes: count(1024, 1024 * 1024),
+      /** A client that has not sent its headers within this is answered 408 and dropped. */
+      headersTimeout: duration.default(10_000),
+      /** A client that has not sent its whole request within this is answered 408 and dropped. */
+      requestTimeout: duration.default(30_000),
+      /** Redis not confirming an entry within this is answered 503 (the producer retries). */
+      redisTimeout: duration.default(2000),
+    })
+    .prefault({}),
   plugins: z
     .strictObject({
       /** Folders scanned for plugins: each sub-folder with an `index.ts`/`index.js` is one. */
@@ -139,4 +197,7 @@ export const ENV_OVERRIDES: Record<string, string> = {
   HUB_CONCURRENCY: 'delivery.concurrency',
   HUB_MAX_ATTEMPTS: 'delivery.maxAttempts',
   HUB_PLUGIN_DIRS: 'plugins.externalDirs',
+  HUB_INGRESS_TOKENS: 'httpIngress.tokens',
+  HUB_INGRESS_PORT: 'httpIngress.port',
+  HUB_INGRESS_HOST: 'httpIngress.host',
 };

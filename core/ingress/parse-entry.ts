@@ -7,6 +7,8 @@ export interface InboundMessage {
   subject?: string;
   format: BodyFormat;
   producerId?: string;
+  /** The name of the producer that sent it (the HTTP ingress writes its token's name). */
+  producer?: string;
   channels?: ReadonlySet<string>;
   /** The producer's name for "the same thing happening again": repeats of it to a throttled group are folded into a digest. */
   key?: string;
@@ -82,6 +84,12 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
     if (producerId.length > 200 || HAS_CONTROL.test(producerId)) return fail('`id` must be at most 200 characters without control characters');
   }
 
+  let producer: string | undefined;
+  if (raw.producer !== undefined && raw.producer !== null && raw.producer !== '') {
+    if (typeof raw.producer !== 'string' || raw.producer.length > 64 || HAS_CONTROL.test(raw.producer)) return fail('`producer` must be a name of at most 64 characters without control characters');
+    producer = raw.producer;
+  }
+
   let channels: Set<string> | undefined;
   if (raw.channels !== undefined && raw.channels !== null && raw.channels !== '') {
     const names = listOf(raw.channels);
@@ -100,7 +108,7 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
 
   return {
     ok: true,
-    message: { to: groups, body, format: format as BodyFormat, ...(subject ? { subject } : {}), ...(producerId ? { producerId } : {}), ...(channels ? { channels } : {}), ...(key ? { key } : {}) },
+    message: { to: groups, body, format: format as BodyFormat, ...(subject ? { subject } : {}), ...(producerId ? { producerId } : {}), ...(producer ? { producer } : {}), ...(channels ? { channels } : {}), ...(key ? { key } : {}) },
   };
 }
 

@@ -59,6 +59,7 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
       to: message.to,
       subject: message.subject,
       producerId: message.producerId,
+      ...(message.producer ? { producer: message.producer } : {}),
       receivedAt: now,
       revision,
       deliveries: deliveries.map((d) => [d.id, d.channel, d.target]),

@@ -30,6 +30,7 @@ export function messageFields(message: {
   body: string;
   format: string;
   producerId?: string;
+  producer?: string;
   channels?: ReadonlySet<string>;
   key?: string;
 }): Record<string, string | undefined> {
@@ -40,6 +41,7 @@ export function messageFields(message: {
     format: message.format,
     id: message.producerId,
     channels: message.channels ? [...message.channels].join(',') : undefined,
+    producer: message.producer,
     key: message.key,
   };
 }

@@ -26,6 +26,8 @@ export interface MessageMeta {
   to?: string[];
   subject?: string;
   producerId?: string;
+  /** The producer's name (the HTTP ingress's token name). */
+  producer?: string;
   receivedAt?: number;
   revision?: string;
   /** Each delivery: its id, channel and (normalized) target. */

@@ -140,15 +140,15 @@ export function connectRedis(target: string | RedisTarget, options: { name: stri
   return redis;
 }
 
-/** A second connection with the same settings (for a blocking read), guarded like the first. */
-export function duplicateConnection(redis: Redis, name: string): Redis {
+/** A second connection with the same settings (for a blocking read) or some changed, guarded like the first. */
+export function duplicateConnection(redis: Redis, name: string, overrides: Partial<RedisOptions> = {}): Redis {
   const target = targets.get(redis) ?? { url: `redis://${redis.options.host}:${redis.options.port}/${redis.options.db ?? 0}` };
   let copy: Redis;
   if (redis instanceof Cluster) {
     const cluster = redis as Cluster;
-    copy = cluster.duplicate([], { redisOptions: { ...cluster.options.redisOptions, connectionName: name } }) as unknown as Redis;
+    copy = cluster.duplicate([], { ...overrides, redisOptions: { ...cluster.options.redisOptions, ...overrides, connectionName: name } }) as unknown as Redis;
   } else {
-    copy = redis.duplicate({ connectionName: name });
+    copy = redis.duplicate({ ...overrides, connectionName: name });
   }
   guard(copy, target);
   return copy;

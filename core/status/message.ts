@@ -8,6 +8,8 @@ import { type AckRecord, type DeliveryRecord, hasMessage, readMessageRecord } fr
 export interface MessageStatus {
   entry: string;
   producerId?: string;
+  /** The producer's name, when it sent through the HTTP ingress (or wrote `producer`). */
+  producer?: string;
   to?: string[];
   subject?: string;
   receivedAt?: string;
@@ -54,6 +56,7 @@ export async function messageStatus(redis: Redis, keys: Keys, id: string): Promi
   return {
     entry,
     ...(meta.producerId ? { producerId: meta.producerId } : {}),
+    ...(meta.producer ? { producer: meta.producer } : {}),
     ...(meta.to ? { to: meta.to } : {}),
     ...(meta.subject ? { subject: meta.subject } : {}),
     ...(meta.receivedAt ? { receivedAt: new Date(meta.receivedAt).toISOString() } : {}),
