@@ -78,10 +78,12 @@ export function renderNotification(n: Notification, maxBytes: number): RenderedN
   }
 
   const common = sorted(n.commonLabels);
+  // The alert names are in the first line already.
+  const shownCommon = Object.fromEntries(Object.entries(common).filter(([k]) => k !== 'alertname'));
   const head = [
     `<p><b>${n.status === 'firing' ? '🔥 FIRING' : '✅ RESOLVED'}</b>: ${escapeHtml(names.join(', '))}`,
     ` — ${firing.length} firing${resolved.length ? `, ${resolved.length} resolved` : ''}</p>`,
-    Object.keys(common).length ? `<p>Labels: ${pairs(common)}</p>` : '',
+    Object.keys(shownCommon).length ? `<p>Labels: ${pairs(shownCommon)}</p>` : '',
     annotationLines(n.commonAnnotations),
   ].join('');
   const footer = `${n.truncatedAlerts > 0 ? `<p>… and ${n.truncatedAlerts} more alert(s) that Alertmanager left out (max_alerts).</p>` : ''}${links ? `<p>${links}</p>` : ''}`;

@@ -110,7 +110,7 @@ export class HttpIngress {
       if ('status' in route) return refuse(route, route.status === 405 ? { allow: 'POST' } : {});
       endpoint = route.endpoint;
       if (req.method !== 'POST') return refuse({ status: 405, error: `${req.method} is not allowed here; send a POST` }, { allow: 'POST' });
-      if (req.rawHeaders.length / 2 > MAX_HEADERS) return refuse({ status: 431, error: `the request has more than ${MAX_HEADERS} headers` }, { connection: 'close' });
+      if (req.rawHeaders.length / 2 > MAX_HEADERS) return refuse({ status: 431, error: `the request headers are too large (at most ${MAX_HEADERS} headers of ${MAX_HEADER_BYTES / 1024} KiB in all)` }, { connection: 'close' });
       const producer = this.producers.authenticate(req.headers.authorization);
       if (!producer) return refuse({ status: 401, error: 'no valid producer token: send "Authorization: Bearer <token>" with a token from HUB_INGRESS_TOKENS' }, { 'www-authenticate': 'Bearer' });
       if ('group' in route && !producer.mayAddress(route.group)) return refuse({ status: 403, error: `producer ${producer.name} may not address ${route.group}; its token lists the groups it may`, field: 'to' });
@@ -168,7 +168,7 @@ export class HttpIngress {
   #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code?.startsWith('HPE_') ? 400 : 0;
     const reasons: Record<number, string> = {
-      431: `the request headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
+      431: `the request headers are too large (at most ${MAX_HEADERS} headers of ${MAX_HEADER_BYTES / 1024} KiB in all)`,
       408: 'the request was not received in time; send the whole request at once',
       400: 'the request is not valid HTTP/1.1',
     };
