@@ -45,13 +45,13 @@ describe('HTTP ingress: POST → 202 → notify:in → the rooms', () => {
   const waitForMessages = (room: string, count: number) => eventually(`${count} message(s) in ${room}`, () => hs.messages(room).length >= count && hs.messages(room));
 
   test('curl -d to a group: the text arrives with its Title, and hub status names the producer', async () => {
-    const answer = await post(port, '/v1/groups/ops', { token: OPS_TOKEN, body: 'Backup done', type: 'application/x-www-form-urlencoded', headers: { title: 'Nightly backup' } });
+    const answer = await post(port, '/v1/groups/ops', { token: OPS_TOKEN, body: 'Backup done', type: 'application/x-www-form-urlencoded', headers: { title: Buffer.from('Nightly backup ✓').toString('latin1') } });
     assert.equal(answer.status, 202);
     const id = answer.json.id as string;
     assert.match(id, /^\d+-\d+$/, 'the answer is the entry id XADD returned');
     await settled(hub, id, 1);
     const [event] = await waitForMessages(rooms.ops!, 1);
-    assert.equal(event!.content.body, 'Nightly backup\n\nBackup done');
+    assert.equal(event!.content.body, 'Nightly backup ✓\n\nBackup done', 'a UTF-8 Title is read as UTF-8');
     const status = await messageStatus(hub.redis, hub.app.cradle.keys, id);
     assert.equal(status?.producer, 'ops-scripts');
     assert.deepEqual(status?.to, ['#ops']);

@@ -38,6 +38,8 @@ export async function startAlertmanager(options: { webhookUrl: string; token: st
   const dir = mkdtempSync(join(tmpdir(), 'hub-alertmanager-'));
   const [webPort, clusterPort] = [await freePort(), await freePort()];
   const config = join(dir, 'alertmanager.yml');
+  const tokenFile = join(dir, 'hub-token');
+  writeFileSync(tokenFile, options.token);
   writeFileSync(
     config,
     [
@@ -54,7 +56,7 @@ export async function startAlertmanager(options: { webhookUrl: string; token: st
       '        send_resolved: true',
       '        http_config:',
       '          authorization:',
-      `            credentials: ${options.token}`,
+      `            credentials_file: ${tokenFile}`,
       '',
     ].join('\n'),
   );

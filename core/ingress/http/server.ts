@@ -137,7 +137,7 @@ export class HttpIngress {
         route.endpoint === 'messages'
           ? messageEntry(body, ctx)
           : route.endpoint === 'groups'
-            ? groupEntry(route.group, body, format ?? 'text', headerOf(req, 'title'), ctx)
+            ? groupEntry(route.group, body, format ?? 'text', utf8Header(headerOf(req, 'title')), ctx)
             : alertmanagerEntry(route.group, body, ctx);
       if (!built.ok) return refuse(built);
 
@@ -207,6 +207,16 @@ function headerOf(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   const first = Array.isArray(value) ? value[0] : value;
   return first === undefined || first === '' ? undefined : first;
+}
+
+/** Node reads header bytes as Latin-1; `curl -H "Title: Sauvegarde réussie"` sends UTF-8. */
+function utf8Header(value: string | undefined): string | undefined {
+  if (value === undefined || !/[\u0080-\u00ff]/.test(value)) return value;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
 }
 
 /**
