@@ -28,8 +28,9 @@ import { width } from './workloads/width.ts';
 import { workers } from './workloads/workers.ts';
 import { e2ee } from './workloads/e2ee.ts';
 import { throttle } from './workloads/throttle.ts';
+import { ingress } from './workloads/ingress.ts';
 
-const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, workers, e2ee, throttle];
+const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, workers, e2ee, throttle, ingress];
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 

@@ -15,6 +15,7 @@ import { Producers } from './producers.ts';
 /** More headers than any client sends; a flood of small ones is refused, not silently cut. */
 const MAX_HEADERS = 100;
 const MAX_HEADER_BYTES = 16 * 1024;
+const STOP_GRACE_MS = 2000;
 
 const TEXT_FORMATS: Record<string, 'text' | 'markdown' | 'html'> = {
   'text/plain': 'text',
@@ -86,19 +87,29 @@ export class HttpIngress {
     this.#logger.info({ host, port: this.port, producers: this.producers.size }, 'HTTP ingress listening');
   }
 
+  /** No new requests; those in flight get up to 2 s to be answered, then their connections are cut. */
   async stop(): Promise<void> {
     const server = this.#server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections());
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
+    }
     this.#writer?.disconnect();
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let endpoint = 'unknown';
+    let bodyRead = false;
     const answer = (status: number, body: object, headers: Record<string, string> = {}) => {
       this.#deps.metrics.ingressRequests.inc({ endpoint, status: String(status) });
       if (res.headersSent || res.destroyed) return;
       const text = this.#deps.redactor.redact(JSON.stringify(body));
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...headers });
+      // A body left unread would be read and thrown away to keep the connection: close it instead.
+      const close: Record<string, string> = bodyRead || req.complete ? {} : { connection: 'close' };
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...close, ...headers });
       res.end(text);
     };
     const refuse = (r: Refusal, headers?: Record<string, string>) => {
@@ -126,6 +137,7 @@ export class HttpIngress {
       const body = await readBody(req, this.#deps.config.httpIngress.maxRequestBytes);
       if (body === 'too large') return refuse({ status: 413, error: `the body is over the ${kib(this.#deps.config.httpIngress.maxRequestBytes)} limit of a request` }, { connection: 'close' });
       if (body === 'aborted') return;
+      bodyRead = true;
 
       const ctx: EntryContext = {
         producer,
