@@ -2,7 +2,7 @@
  * `npm run bench [-- <workload>…] [--profile] [--concurrency N]`
  *
  * Runs the workloads (all by default: delivery, routing, latency,
- * propagation, width, workers), prints a table, and writes the figures to
+ * propagation, width, workers, e2ee, ingress), prints a table, and writes the figures to
  * bench/results/<timestamp>.json and bench/results/latest.json. With
  * --profile, every child process writes a V8 CPU profile, summarized into
  * the JSON and the output (profiles slow the children: use the figures of a
