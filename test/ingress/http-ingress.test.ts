@@ -12,10 +12,10 @@ import { App } from '../../core/app.ts';
 import { resolveConfig } from '../../core/config/load-config.ts';
 import { messageStatus } from '../../core/status/message.ts';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
-import { type MatrixBot, matrixEnv, settled } from '../support/e2e.ts';
+import { type MatrixBot, matrixEnv, runCli, settled } from '../support/e2e.ts';
 import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
 import { startPrivateRedis } from '../support/private-redis.ts';
-import { testPrefix } from '../support/redis.ts';
+import { REDIS_URL, testPrefix } from '../support/redis.ts';
 import { ALERTS_TOKEN, notification, OPS_TOKEN, post, rawExchange, SLOW_TOKEN, TOKENS } from './support.ts';
 
 describe('HTTP ingress: POST → 202 → notify:in → the rooms', () => {
@@ -52,9 +52,8 @@ describe('HTTP ingress: POST → 202 → notify:in → the rooms', () => {
     await settled(hub, id, 1);
     const [event] = await waitForMessages(rooms.ops!, 1);
     assert.equal(event!.content.body, 'Nightly backup ✓\n\nBackup done', 'a UTF-8 Title is read as UTF-8');
-    const status = await messageStatus(hub.redis, hub.app.cradle.keys, id);
-    assert.equal(status?.producer, 'ops-scripts');
-    assert.deepEqual(status?.to, ['#ops']);
+    const status = await runCli(['status', id], { REDIS_URL, HUB_PREFIX: hub.prefix, MAPPING_FILE: hub.mappingFile });
+    assert.match(status.stdout, /^received \S+ from producer ops-scripts, mapping /m, status.stdout + status.stderr);
 
     const markdown = await post(port, '/v1/groups/%23dev', { token: OPS_TOKEN, body: 'Deploy **done**', type: 'text/markdown; charset=utf-8' });
     assert.equal(markdown.status, 202, 'the group may be given with its # (percent-encoded)');
