@@ -270,5 +270,8 @@ describe('HTTP ingress: Redis away, and the configuration', () => {
     assert.deepEqual([config.httpIngress.port, config.httpIngress.host, config.httpIngress.tokens.length], [19465, '127.0.0.1', 3]);
     assert.deepEqual(config.httpIngress.tokens[2]!.rate, { count: 2, periodMs: 60_000 });
     assert.deepEqual(resolveConfig({}, {}).httpIngress.tokens, [], 'no tokens: the ingress is off');
+    const file = join(mkdtempSync(join(tmpdir(), 'hub-test-')), 'tokens.json');
+    writeFileSync(file, `${JSON.stringify(TOKENS)}\n`);
+    assert.equal(resolveConfig({}, { HUB_INGRESS_TOKENS_FILE: file }).httpIngress.tokens[1]!.name, 'alertmanager', 'HUB_INGRESS_TOKENS_FILE names a secret file');
   });
 });
