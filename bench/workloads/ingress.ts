@@ -11,7 +11,7 @@ import { Pool } from 'undici';
 import { type BenchContext, REDIS_URL, dropPrefix, groupsMapping, startHub, startMatrixWorker, writeMapping } from '../lib/context.ts';
 import { roundSummary } from '../lib/e2e.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
-import { cpuSecondsOf } from '../lib/proc-stats.ts';
+import { cpuSecondsOf, parseRedisCpu } from '../lib/proc-stats.ts';
 import { waitFor } from '../lib/proc.ts';
 import { round, summarize, wallNow } from '../lib/stats.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
@@ -100,25 +100,34 @@ export const ingress: Workload = {
       // Throughput: 16 clients, each POSTing as soon as its previous one was answered (the hub routes
       // what it accepts; no worker runs).
       const hubCpu = cpuSecondsOf(hub.pid);
+      const clientCpu = process.cpuUsage();
       const http = await closedLoop(REQUESTS, async (i) => {
         const status = await post(total + i, 0);
         if (status !== 202) throw new Error(`POST answered ${status}`);
       });
       const hubCpuSeconds = cpuSecondsOf(hub.pid) - hubCpu;
+      const httpClientCpuSeconds = cpuSeconds(process.cpuUsage(clientCpu));
       await waitFor('the hub to route every accepted entry', async () => (await ctx.redis.xlen(`${prefix}:in`)) === 0, { watch: [hub], timeoutMs: 120_000 });
 
       // The ceiling: the same fields XADDed by a bare loop, 16 in flight, on the same Redis.
       const redis = new Redis(REDIS_URL);
+      await redis.ping();
+      const redisCpu = parseRedisCpu(await ctx.redis.info('cpu'));
+      const rawCpu = process.cpuUsage();
       const raw = await closedLoop(REQUESTS, async (i) => {
         await redis.xadd(`${prefix}:raw:in`, '*', 'to', '#g0', 'body', BODY(i), 'format', 'html', 'subject', `bench seq=${i} t=0`, 'producer', 'bench');
       });
+      const rawClientCpuSeconds = cpuSeconds(process.cpuUsage(rawCpu));
+      const rawRedisCpuSeconds = parseRedisCpu(await ctx.redis.info('cpu')) - redisCpu;
       redis.disconnect();
+      const perRequest = (seconds: number) => round((seconds * 1e6) / REQUESTS, 0);
       const ratio = http.perSecond / raw.perSecond;
 
       return {
         rows: [
           ['HTTP ingress, 16 keep-alive clients', `${fmt.rate(http.perSecond)} (${http.seconds.toFixed(2)} s; hub CPU ${round((hubCpuSeconds * 1e6) / REQUESTS, 0)} µs/request incl. routing)`],
-          ['bare XADD loop, 16 in flight', `${fmt.rate(raw.perSecond)} (${raw.seconds.toFixed(2)} s)`],
+          ['bare XADD loop, 16 in flight', `${fmt.rate(raw.perSecond)} (${raw.seconds.toFixed(2)} s; loop CPU ${perRequest(rawClientCpuSeconds)} µs + Redis ${perRequest(rawRedisCpuSeconds)} µs per XADD)`],
+          ['CPU µs/request of the 16 undici clients', String(perRequest(httpClientCpuSeconds))],
           ['ratio ingress / bare XADD', fmt.pct(ratio)],
           [`POST → 202 at ${RATE.toLocaleString('en-US')} req/s`, `${fmt.lat(latency)} (${latency.n} requests)`],
           ['POST → arrival in the room', `${fmt.lat(toRoom)} (${toRoom.n} messages)`],
@@ -129,7 +138,8 @@ export const ingress: Workload = {
           clients: CLIENTS,
           requests: REQUESTS,
           ingress: { ...http, hubCpuSeconds: round(hubCpuSeconds, 2) },
-          bareXadd: raw,
+          bareXadd: { ...raw, loopCpuSeconds: round(rawClientCpuSeconds, 2), redisCpuSeconds: round(rawRedisCpuSeconds, 2) },
+          httpClientCpuSeconds: round(httpClientCpuSeconds, 2),
           ratio: round(ratio, 3),
           latencyMs: roundSummary(latency),
           toRoomMs: roundSummary(toRoom),
@@ -161,6 +171,10 @@ async function closedLoop(count: number, one: (i: number) => Promise<void>): Pro
   );
   const seconds = (wallNow() - started) / 1000;
   return { perSecond: Math.round(count / seconds), seconds: round(seconds, 2) };
+}
+
+function cpuSeconds(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1e6;
 }
 
 function freePort(): Promise<number> {
