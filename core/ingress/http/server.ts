@@ -172,6 +172,10 @@ export class HttpIngress {
     } catch (err) {
       const reason = this.#deps.redactor.redact((err as Error).message).slice(0, 200);
       this.#logger.warn({ reason }, 'HTTP ingress could not append to the ingress stream');
+      // Sent but not confirmed: Redis may have it after all. The producer's Idempotency-Key makes the retry safe.
+      if (/timed out/i.test(reason)) {
+        return { status: 503, error: `Redis did not confirm the message within ${this.#deps.config.httpIngress.redisTimeout} ms; retry it with the same Idempotency-Key, so that it is delivered once` };
+      }
       return unavailable(reason);
     }
   }
