@@ -11,23 +11,14 @@ import { duplicateConnection } from '../../redis/connect.ts';
 import type { Keys } from '../../redis/keys.ts';
 import { type Built, type EntryContext, type Refusal, alertmanagerEntry, groupEntry, messageEntry } from './entries.ts';
 import { Producers } from './producers.ts';
+import { TEXT_FORMATS, contentType, headerOf, kib, readBody, routeOf, utf8Header } from './request.ts';
 
 /** More headers than any client sends; a flood of small ones is refused, not silently cut. */
 const MAX_HEADERS = 100;
 const MAX_HEADER_BYTES = 16 * 1024;
 const STOP_GRACE_MS = 2000;
 
-const TEXT_FORMATS: Record<string, 'text' | 'markdown' | 'html'> = {
-  'text/plain': 'text',
-  'text/markdown': 'markdown',
-  'text/html': 'html',
-  // What `curl -d` sends: the text is taken as it is, not form-decoded.
-  'application/x-www-form-urlencoded': 'text',
-};
-
 type IngressDeps = { config: HubConfig; redis: Redis; keys: Keys; mappingStore: MappingStore; channelNames: ReadonlySet<string>; metrics: Metrics; redactor: Redactor };
-
-type Route = { endpoint: 'messages' } | { endpoint: 'groups' | 'alertmanager'; group: string };
 
 /**
  * The HTTP ingress (CONTRACT §8): producers that speak HTTP POST a message,
@@ -196,73 +187,6 @@ export class HttpIngress {
     }
     socket.destroySoon();
   }
-}
-
-function routeOf(url: string): Route | Refusal {
-  const path = url.split('?')[0]!;
-  const notFound: Refusal = { status: 404, error: 'not found: this port serves POST /v1/messages, /v1/groups/{group} and /v1/alertmanager/{group}' };
-  if (path === '/v1/messages') return { endpoint: 'messages' };
-  const match = /^\/v1\/(groups|alertmanager)\/([^/]+)$/.exec(path);
-  if (!match) return notFound;
-  let name: string;
-  try {
-    name = decodeURIComponent(match[2]!);
-  } catch {
-    return { status: 400, error: 'the group in the path is not valid percent-encoding', field: 'to' };
-  }
-  return { endpoint: match[1] as 'groups' | 'alertmanager', group: (name.startsWith('#') ? name : `#${name}`).normalize('NFC') };
-}
-
-function contentType(header: string | undefined): { media: string; charset?: string } {
-  const [media = '', ...params] = (header ?? '').split(';').map((s) => s.trim());
-  const charset = params.find((p) => /^charset=/i.test(p))?.slice(8).replace(/^"|"$/g, '');
-  return { media: media.toLowerCase(), ...(charset ? { charset } : {}) };
-}
-
-function headerOf(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  const first = Array.isArray(value) ? value[0] : value;
-  return first === undefined || first === '' ? undefined : first;
-}
-
-/** Node reads header bytes as Latin-1; `curl -H "Title: Sauvegarde réussie"` sends UTF-8. */
-function utf8Header(value: string | undefined): string | undefined {
-  if (value === undefined || !/[\u0080-\u00ff]/.test(value)) return value;
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(value, 'latin1'));
-  } catch {
-    return value;
-  }
-}
-
-/**
- * The whole body, or why not: over `limit` (reading stops at once; the answer
- * closes the connection), or the client went away or was too slow.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large' | 'aborted'> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve('too large');
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (result: Buffer | 'too large' | 'aborted') => {
-      req.off('data', onData).off('end', onEnd).off('error', onAbort).off('close', onAbort);
-      if (result === 'too large') req.pause();
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) return done('too large');
-      chunks.push(chunk);
-    };
-    const onEnd = () => done(Buffer.concat(chunks, size));
-    const onAbort = () => done('aborted');
-    req.on('data', onData).on('end', onEnd).on('error', onAbort).on('close', onAbort);
-  });
-}
-
-function kib(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`;
 }
 
 function listenError(err: NodeJS.ErrnoException, host: string, port: number): HubError {
