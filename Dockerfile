@@ -24,7 +24,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist ./
 COPY mapping.json ./
 USER node
-EXPOSE 9464
+EXPOSE 9464 9465
 # The port on the address HUB_HTTP_HOST binds (127.0.0.1 when it binds every address).
 HEALTHCHECK --interval=30s --timeout=3s CMD node -e "const h=process.env.HUB_HTTP_HOST||'0.0.0.0';const a=h==='0.0.0.0'||h==='::'?'127.0.0.1':h.includes(':')?'['+h+']':h;fetch('http://'+a+':'+(process.env.HUB_HTTP_PORT||9464)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # Exec form, node itself as PID 1 (no shell, no npm): SIGTERM from `docker stop` reaches the hub, which
