@@ -12,7 +12,7 @@ import { type BenchContext, REDIS_URL, dropPrefix, groupsMapping, startHub, star
 import { roundSummary } from '../lib/e2e.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
 import { cpuSecondsOf, parseRedisCpu } from '../lib/proc-stats.ts';
-import { waitFor } from '../lib/proc.ts';
+import { type Child, waitFor } from '../lib/proc.ts';
 import { round, summarize, wallNow } from '../lib/stats.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
 
@@ -45,13 +45,14 @@ export const ingress: Workload = {
       await res.body.dump();
       return res.statusCode;
     };
+    let worker: Child | undefined;
     const hs = await startHomeserver({ logDir: ctx.logDir, ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}), name: 'ingress-homeserver' });
     try {
       await waitFor('the ingress to answer', async () => (await post(-1, 0).catch(() => 0)) === 202, { watch: [hub], timeoutMs: 30_000 });
 
       // Latency first, with a matrix worker delivering into the homeserver: an open loop at RATE/s,
       // POST → 202 and POST → arrival in the room, after a warm-up left out of the figures.
-      const worker = await startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: ctx.concurrency, name: 'ingress-worker' });
+      worker = await startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: ctx.concurrency, name: 'ingress-worker' });
       await hs.expect(1, 30_000);
       await hs.reset();
       const total = RATE * (SECONDS + WARMUP_SECONDS);
@@ -93,6 +94,7 @@ export const ingress: Workload = {
       await reached;
       const arrivals = ((await hs.stats(true)).arrivals ?? []).filter(([seq]) => seq >= warmup && seq < total).map(([seq, at]) => at - sentAt[seq]!);
       await worker.stop();
+      worker = undefined;
       const latency = summarize(answered);
       const toRoom = summarize(arrivals);
       const lag = summarize(lags);
@@ -153,6 +155,7 @@ export const ingress: Workload = {
       };
     } finally {
       await pool.close();
+      await worker?.stop();
       await hub.stop();
       await hs.stop();
       await dropPrefix(ctx.redis, prefix);
