@@ -27,7 +27,9 @@ const GROUP = /^#[^\s,#\u0000-\u001f\u007f]{1,200}$/;
 const FORMATS = new Set(['html', 'text', 'markdown']);
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;
 const LINE_BREAKS_AND_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
-const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
+/** The longest `key` an entry may carry. */
+export const KEY_MAX_LENGTH = 200;
+export const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
  * Turn the fields of one entry (flat, or one `content` JSON field) into a
@@ -103,7 +105,7 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
   if (raw.key !== undefined && raw.key !== null && raw.key !== '') {
     if (typeof raw.key !== 'string' && typeof raw.key !== 'number') return fail('`key` must be a string such as "orders-api:5xx"');
     key = String(raw.key);
-    if (key.length > 200 || HAS_CONTROL.test(key)) return fail('`key` must be at most 200 characters without control characters');
+    if (key.length > KEY_MAX_LENGTH || HAS_CONTROL.test(key)) return fail('`key` must be at most 200 characters without control characters');
   }
 
   return {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { escapeHtml } from '../../format.ts';
+import { HAS_CONTROL, KEY_MAX_LENGTH } from '../parse-entry.ts';
 
 const labels = z.record(z.string(), z.string());
 const alert = z.looseObject({
@@ -74,7 +75,7 @@ export function renderNotification(n: Notification, maxBytes: number): RenderedN
   if (n.message?.trim()) {
     // Grafana's contact point rendered its own text: it is what its user chose to read.
     const text = escapeHtml(n.message.trim()).replace(/\r?\n/g, '<br>');
-    return { subject, body: bounded(`<p>${text}</p>${links ? `<p>${links}</p>` : ''}`, maxBytes), key: n.groupKey, id: notificationId(n) };
+    return { subject, body: bounded(`<p>${text}</p>${links ? `<p>${links}</p>` : ''}`, maxBytes), key: digestKey(n.groupKey), id: notificationId(n) };
   }
 
   const common = sorted(n.commonLabels);
@@ -99,7 +100,17 @@ export function renderNotification(n: Notification, maxBytes: number): RenderedN
   }
   const left = items.length - shown.length;
   const more = left > 0 ? `<p>… and ${left} more alert(s), too many to show here.</p>` : '';
-  return { subject, body: bounded(`${head}<ul>${shown.join('')}</ul>${more}${footer}`, maxBytes), key: n.groupKey, id: notificationId(n) };
+  return { subject, body: bounded(`${head}<ul>${shown.join('')}</ul>${more}${footer}`, maxBytes), key: digestKey(n.groupKey), id: notificationId(n) };
+}
+
+/**
+ * A group key names every label of the route's `group_by`, so it can outgrow an
+ * entry's `key` (200 characters, no control characters): such a key is
+ * replaced by its hash, which folds repeats just as well.
+ */
+function digestKey(groupKey: string): string {
+  if (groupKey.length <= KEY_MAX_LENGTH && !HAS_CONTROL.test(groupKey)) return groupKey;
+  return `alertmanager:${createHash('sha256').update(groupKey).digest('hex')}`;
 }
 
 function alertItem(a: Alert, n: Notification, common: Record<string, string>): string {
