@@ -4,6 +4,7 @@ import { HubError } from './errors.ts';
 import { type HttpServer, startHttpServer } from './http/server.ts';
 import { registerStreamGauges } from './http/stream-gauges.ts';
 import { type BuildOptions, type Cradle, buildContainer } from './container.ts';
+import { createConsole } from './console/index.ts';
 import { acknowledgements } from './escalation/acknowledge.ts';
 import { Digester } from './digest/digester.ts';
 import { Escalator } from './escalation/escalator.ts';
@@ -91,8 +92,9 @@ export class App {
     void redisHealth;
     if (options.http ?? true) {
       registerStreamGauges(this.cradle, this.#runsHub);
-      this.http = await startHttpServer({ ...this.cradle, runsHub: this.#runsHub, down: this.down });
-      logger.info({ port: this.http.port, host: config.http.host }, 'serving /healthz, /readyz and /metrics');
+      const consoleRoutes = config.console.token ? createConsole(this.cradle, config.console.token) : undefined;
+      this.http = await startHttpServer({ ...this.cradle, runsHub: this.#runsHub, down: this.down, ...(consoleRoutes ? { console: consoleRoutes } : {}) });
+      logger.info({ port: this.http.port, host: config.http.host }, `serving /healthz, /readyz and /metrics${consoleRoutes ? ', and the console at /console' : ''}`);
     }
     // Before Redis answers, so that producers hear 503 (retry) rather than a refused connection.
     const ingress = this.cradle.httpIngress;

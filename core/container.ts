@@ -75,6 +75,7 @@ export async function buildContainer(options: BuildOptions = {}): Promise<Awilix
   redactor.add(config.redis.sentinelPassword);
   redactor.addUrl(config.mapping.couchdbUrl);
   for (const producer of config.httpIngress.tokens) redactor.add(producer.token);
+  redactor.add(config.console.token);
   const plugins = await PluginRegistry.load(config, env, redactor, options.cwd);
 
   const container = createContainer<Cradle>({ injectionMode: InjectionMode.PROXY, strict: true });

@@ -44,6 +44,9 @@ export function resolveConfig(fileConfig: HubConfigInput, env: Env = process.env
   if (!sources.has('httpIngress.tokens') && getPath(merged, 'httpIngress.tokens') !== undefined) {
     throw new HubError('HUB_ERR_CONFIG', 'httpIngress.tokens: producer tokens do not belong in the config file; set HUB_INGRESS_TOKENS (or HUB_INGRESS_TOKENS_FILE) in the environment instead');
   }
+  if (!sources.has('console.token') && getPath(merged, 'console.token') !== undefined) {
+    throw new HubError('HUB_ERR_CONFIG', 'console.token: a token does not belong in the config file; set HUB_CONSOLE_TOKEN (or HUB_CONSOLE_TOKEN_FILE) in the environment instead');
+  }
   const parsed = hubConfigSchema.safeParse(merged);
   if (!parsed.success) throw new HubError('HUB_ERR_CONFIG', describeIssues(parsed.error, sources));
   return parsed.data;

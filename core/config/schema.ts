@@ -171,6 +171,12 @@ export const hubConfigSchema = z.strictObject({
       modules: z.array(z.string()).default([]),
     })
     .prefault({}),
+  console: z
+    .strictObject({
+      /** The operators' sign-in secret (`HUB_CONSOLE_TOKEN`); the console at `/console` is off without it. */
+      token: z.string().min(16, 'expected at least 16 characters: it is the one secret guarding replay, purge and the mapping').optional(),
+    })
+    .prefault({}),
   /** Per-channel settings (never secrets: those come from the environment). */
   channels: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
 });
@@ -200,4 +206,5 @@ export const ENV_OVERRIDES: Record<string, string> = {
   HUB_INGRESS_TOKENS: 'httpIngress.tokens',
   HUB_INGRESS_PORT: 'httpIngress.port',
   HUB_INGRESS_HOST: 'httpIngress.host',
+  HUB_CONSOLE_TOKEN: 'console.token',
 };

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -14,7 +14,10 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-/** The three documented paths and nothing else: `/healthz`, `/readyz`, `/metrics`. */
+/** Requests under `/console` when the console is on (core/console/). */
+export type ConsoleRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+
+/** The three documented paths, and `/console` when it is on: nothing else. */
 export async function startHttpServer(deps: {
   config: HubConfig;
   redis: Redis;
@@ -26,13 +29,15 @@ export async function startHttpServer(deps: {
   runsHub: boolean;
   /** Channels this process was to run and could not start, with the reason. */
   down: ReadonlyMap<string, string>;
+  console?: ConsoleRoutes;
 }): Promise<HttpServer> {
   const server = createServer(async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : deps.redactor.redact(body));
     };
+    if (deps.console && (path === '/console' || path.startsWith('/console/'))) return deps.console(req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
     try {
       if (path === '/healthz') return send(200, 'ok\n');
@@ -50,7 +55,7 @@ export async function startHttpServer(deps: {
         return send(200, `ready${warning}\n`);
       }
       if (path === '/metrics') return send(200, await deps.metrics.registry.metrics(), deps.metrics.registry.contentType);
-      return send(404, 'not found: this port serves /healthz, /readyz and /metrics\n');
+      return send(404, `not found: this port serves /healthz, /readyz${deps.console ? ', /metrics and /console' : ' and /metrics'}\n`);
     } catch (err) {
       deps.logger.error({ err: (err as Error).message, path }, 'HTTP request failed');
       return send(500, 'internal error\n');

@@ -2,6 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Keys } from '../redis/keys.ts';
+import { keepRevision } from './revisions.ts';
 import type { MappingSource, MappingUpdate } from './source.ts';
 import { type Mapping, type Route, type TargetRules, validateMapping } from './validate.ts';
 
@@ -101,6 +102,7 @@ export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [st
     if (from === 'source') {
       this.#redis
         .hset(this.#keys.mapping, { revision: update.revision, document: JSON.stringify(update.document), at: Date.now() })
+        .then(() => keepRevision(this.#redis, this.#keys, update.revision, update.document))
         .catch((err: Error) => this.#logger.warn({ err: err.message }, 'could not keep the mapping in Redis'));
     }
     this.emit('change', result.mapping);

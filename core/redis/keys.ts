@@ -14,6 +14,8 @@ export interface Keys {
   producerId(id: string): string;
   /** The last good mapping. */
   mapping: string;
+  /** Recent revisions in force (revision → `{at, document}`), for the console's diff. */
+  mappingRevisions: string;
   /** Live workers of a channel: a sorted set of consumer → last heartbeat (ms). */
   workers(channel: string): string;
   /** Why a channel could not start in some process (a string with a short TTL, refreshed while that process runs). */
@@ -58,6 +60,7 @@ export function createKeys(prefix: string, options: { hashTag?: boolean } = {}):
     message: (entryId) => `${base}:msg:${entryId}`,
     producerId: (id) => `${base}:id:${id}`,
     mapping: `${base}:mapping`,
+    mappingRevisions: `${base}:mapping:revisions`,
     workers: (channel) => `${base}:workers:${channel}`,
     channelDown: (channel) => `${base}:down:${channel}`,
     hubs: `${base}:hubs`,
