@@ -9,7 +9,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json hub.config.ts ./
 COPY core ./core
 COPY plugins ./plugins
-RUN npx tsc -p tsconfig.build.json
+RUN npx tsc -p tsconfig.build.json && cp -r core/console/public dist/core/console/public
 
 # Run: production dependencies only, the compiled hub and every plugin, as a non-root user.
 FROM node:24-bookworm-slim

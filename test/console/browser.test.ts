@@ -191,7 +191,7 @@ describe('the console in Chromium', () => {
     await phone.setViewportSize({ width: 390, height: 844 });
     await phone.goto(`${base}#flow`);
     await phone.locator('.charts [data-channel=matrix]').waitFor();
-    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await phone.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     assert.equal(overflow, 0, 'nothing wider than a phone screen');
     await shoot('phone', phone);
     await phone.close();

@@ -161,7 +161,7 @@ function Flow() {
 }
 
 function Fields({ fields }) {
-  return html`<dl class="fields">${Object.entries(fields).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => html`<dt>${k}</dt><dd>${typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>`)}</dl>`;
+  return html`<dl class="fields">${Object.entries(fields).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => html`<dt>${k}</dt><dd>${Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>`)}</dl>`;
 }
 
 function Trace({ arg }) {
