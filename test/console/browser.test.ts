@@ -4,7 +4,8 @@
  * homeserver: sign in, see the flow, find a message the test sent and its
  * attempts, replay a dead letter and see it delivered, save a bad mapping and
  * see the error at its path, save a good one and see it in force. Each page
- * is photographed (into a temporary folder; the README's copy under docs/).
+ * is photographed into a temporary folder (`CONSOLE_SCREENSHOTS=docs` also
+ * renews the README's pictures under docs/).
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
@@ -20,8 +21,10 @@ import { REPO_ROOT } from '../support/processes.ts';
 
 const TOKEN = 'console-test-token-7f3a9c2e1b';
 const CHROMIUM = '/usr/bin/chromium';
+const WAIT_MS = 120_000;
 const shots = mkdtempSync(join(tmpdir(), 'console-shots-'));
 const docs = join(REPO_ROOT, 'docs');
+const README_SHOTS = ['flow', 'trace', 'dead-letters', 'mapping', 'phone'];
 
 describe('the console in Chromium', () => {
   let hs: Homeserver;
@@ -34,11 +37,14 @@ describe('the console in Chromium', () => {
   let base: string;
   const pageErrors: string[] = [];
 
+  /** Into the temporary folder; with CONSOLE_SCREENSHOTS=docs, the README's pictures are replaced too. */
   const shoot = async (name: string, target = page) => {
     const file = join(shots, `${name}.png`);
     await target.screenshot({ path: file, fullPage: true });
-    mkdirSync(docs, { recursive: true });
-    copyFileSync(file, join(docs, `console-${name}.png`));
+    if (process.env.CONSOLE_SCREENSHOTS === 'docs' && README_SHOTS.includes(name)) {
+      mkdirSync(docs, { recursive: true });
+      copyFileSync(file, join(docs, `console-${name}.png`));
+    }
   };
 
   before(async () => {
@@ -61,6 +67,8 @@ describe('the console in Chromium', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       viewport: { width: 1200, height: 800 },
     });
+    // Generous deadlines: the suite runs beside another copy of itself on two cores.
+    browser.setDefaultTimeout(WAIT_MS);
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('pageerror', (err) => pageErrors.push(err.message));
   });
@@ -102,7 +110,7 @@ describe('the console in Chromium', () => {
 
   test('a message the test sent: its trace shows the target, the attempt and the peer\'s event id', async () => {
     const entry = await hub.send({ to: '#ops', subject: 'Disk full', body: 'db-1 /var at 97%', id: 'console-disk-1' });
-    await settled(hub, entry, 1);
+    await settled(hub, entry, 1, WAIT_MS);
     const eventId = hs.messages(open)[0]!.event_id;
     await page.goto(`${base}#trace`);
     await page.fill('input[name=id]', 'console-disk-1');
@@ -118,7 +126,7 @@ describe('the console in Chromium', () => {
 
   test('a dead letter, replayed from the console once the room lets the bot in, is delivered', async () => {
     const entry = await hub.send({ to: '#locked', body: 'Backup failed on db-2' });
-    const [outcome] = await settled(hub, entry, 1);
+    const [outcome] = await settled(hub, entry, 1, WAIT_MS);
     assert.equal(outcome!.type, 'dead');
     hs.invite(closed, bot.userId);
 
@@ -134,7 +142,7 @@ describe('the console in Chromium', () => {
     await page.getByRole('dialog').filter({ hasText: 'Replay 1 selected dead letter?' }).waitFor();
     await page.getByRole('button', { name: 'Yes, do it' }).click();
     await page.locator('#said').filter({ hasText: 'Replayed 1 dead letter.' }).waitFor();
-    await eventually('the replayed message in the room', () => hs.messages(closed).length === 1);
+    await eventually('the replayed message in the room', () => hs.messages(closed).length === 1, WAIT_MS);
     assert.equal((hs.messages(closed)[0]!.content as { body: string }).body, 'Backup failed on db-2');
     await page.locator(`#letters tr[data-letter="${letter.id}"]`).waitFor({ state: 'detached' });
   });
@@ -163,7 +171,7 @@ describe('the console in Chromium', () => {
     await page.getByRole('button', { name: 'Yes, do it' }).click();
     await result.filter({ hasText: 'Saved as revision' }).waitFor();
     const saved = /revision (\S+);/.exec((await result.textContent())!)![1]!;
-    await eventually('the new revision in force', () => hub.app.cradle.mappingStore.current?.revision === saved);
+    await eventually('the new revision in force', () => hub.app.cradle.mappingStore.current?.revision === saved, WAIT_MS);
     await page.reload();
     await page.locator('#in-force').filter({ hasText: saved }).waitFor();
     await table.filter({ hasText: '#night' }).waitFor();
@@ -174,7 +182,7 @@ describe('the console in Chromium', () => {
 
     // What a producer sends to the new group goes out by it.
     const entry = await hub.send({ to: '#night', body: 'Night shift check' });
-    await settled(hub, entry, 2);
+    await settled(hub, entry, 2, WAIT_MS);
   });
 
   test('the flow page charts the outcomes and updates without a reload; it reads on a phone', async () => {
@@ -183,7 +191,7 @@ describe('the console in Chromium', () => {
     await page.locator('#mapping-revision').filter({ hasText: hub.app.cradle.mappingStore.current!.revision }).waitFor();
     const sent = await page.locator('.charts [data-channel=matrix] .legend').textContent();
     const entry = await hub.send({ to: '#ops', body: 'one more' });
-    await settled(hub, entry, 1);
+    await settled(hub, entry, 1, WAIT_MS);
     await page.locator('.charts [data-channel=matrix] .legend').filter({ hasNotText: sent! }).waitFor();
     await shoot('flow');
 
