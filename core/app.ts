@@ -92,7 +92,8 @@ export class App {
     void redisHealth;
     if (options.http ?? true) {
       registerStreamGauges(this.cradle, this.#runsHub);
-      const consoleRoutes = config.console.token ? createConsole(this.cradle, config.console.token) : undefined;
+      // Where the hub runs (its mapping store is the console's mapping in force), not in `hub worker` processes.
+      const consoleRoutes = config.console.token && this.#runsHub ? createConsole(this.cradle, config.console.token) : undefined;
       this.http = await startHttpServer({ ...this.cradle, runsHub: this.#runsHub, down: this.down, ...(consoleRoutes ? { console: consoleRoutes } : {}) });
       logger.info({ port: this.http.port, host: config.http.host }, `serving /healthz, /readyz and /metrics${consoleRoutes ? ', and the console at /console' : ''}`);
     }
