@@ -74,6 +74,8 @@ describe('the console in Chromium', () => {
   });
 
   after(async () => {
+    // The page as it was last: what a failed wait was looking at.
+    await page?.screenshot({ path: join(shots, 'last.png'), fullPage: true }).catch(() => {});
     await browser?.close();
     await hub?.stop();
     await hs?.close();
