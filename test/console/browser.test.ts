@@ -76,6 +76,7 @@ describe('the console in Chromium', () => {
   after(async () => {
     // The page as it was last: what a failed wait was looking at.
     await page?.screenshot({ path: join(shots, 'last.png'), fullPage: true }).catch(() => {});
+    for (const [channel, reason] of hub?.app.down ?? []) console.log(`# channel ${channel} did not start: ${reason}`);
     await browser?.close();
     await hub?.stop();
     await hs?.close();
