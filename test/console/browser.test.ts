@@ -71,6 +71,8 @@ describe('the console in Chromium', () => {
     browser.setDefaultTimeout(WAIT_MS);
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    // A module that fails to load is no page error, only a console one.
+    page.on('console', (message) => void (message.type() === 'error' && !message.text().includes('401') && pageErrors.push(message.text())));
   });
 
   after(async () => {
