@@ -12,7 +12,7 @@ import type { ChannelSender, ChannelWatcher } from './plugin-api.ts';
 import { whenReady } from './redis/connect.ts';
 import { ChannelFault } from './runtime/channel-fault.ts';
 import { createPluginContext } from './runtime/plugin-context.ts';
-import { ChannelWorker, STOP_GRACE_MS } from './runtime/worker.ts';
+import { ChannelWorker } from './runtime/worker.ts';
 
 export interface StartOptions {
   /** Run the hub (routing). Default true. */
@@ -184,7 +184,7 @@ export class App {
     // and what was not settled stays pending for another process.
     const reports = this.cradle.redisHealth.up
       ? await stopped
-      : await Promise.race([stopped, sleep(STOP_GRACE_MS + 1000, undefined, { ref: false }).then(() => this.workers.map((w) => w.stopReport))]);
+      : await Promise.race([stopped, sleep(this.cradle.config.delivery.stopGrace + 1000, undefined, { ref: false }).then(() => this.workers.map((w) => w.stopReport))]);
     this.cradle.redisHealth.close();
     await this.container.dispose();
     return reports.reduce((sum, r) => ({ finished: sum.finished + r.finished, cutOff: sum.cutOff + r.cutOff }), { finished: 0, cutOff: 0 });

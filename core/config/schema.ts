@@ -129,6 +129,12 @@ export const hubConfigSchema = z.strictObject({
       rateLimitFloor: duration.pipe(z.number().min(100, 'expected at least "100ms": a 429 must never be retried in a hot loop')).default(1000),
       timeout: duration.default(30_000),
       claimIdle: duration.default(30_000),
+      /**
+       * At a stop (SIGTERM), how long calls to a peer already in flight may take to finish;
+       * one cut then is sent again by another worker. Keep it under the supervisor's own
+       * (Docker 10 s, Kubernetes terminationGracePeriodSeconds, systemd TimeoutStopSec).
+       */
+      stopGrace: duration.default(5000),
       batchSize: count(1, 200),
     })
     .prefault({}),

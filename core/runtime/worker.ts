@@ -17,9 +17,6 @@ import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, ownPending, setIdle 
 import { type Failure, type Tries, afterFailure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
-/** How long a stop lets the calls to peers in flight finish before cutting them. */
-export const STOP_GRACE_MS = 5000;
-
 interface Job {
   entry: string;
   /** Its `target` is the receiver, normalized: it orders the target's deliveries and names it in records. */
@@ -140,7 +137,7 @@ export class ChannelWorker {
    * rest pending for another worker. Resolves with how many of the calls in
    * flight finished and how many were cut at the end of the grace.
    */
-  async stop(graceMs = STOP_GRACE_MS): Promise<{ finished: number; cutOff: number }> {
+  async stop(graceMs = this.#deps.config.delivery.stopGrace): Promise<{ finished: number; cutOff: number }> {
     this.#controller.abort();
     this.#reader?.disconnect();
     await this.#running;

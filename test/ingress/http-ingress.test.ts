@@ -28,10 +28,10 @@ describe('HTTP ingress: POST → 202 → notify:in → the rooms', () => {
   before(async () => {
     hs = await startHomeserver();
     bot = hs.registerUser('bot');
-    for (const name of ['ops', 'alerts', 'dev', 'grafana']) rooms[name] = hs.createRoom(bot.userId, { name });
+    for (const name of ['ops', 'alerts', 'dev', 'grafana', 'storm']) rooms[name] = hs.createRoom(bot.userId, { name });
     hub = await startTestHub({
       name: 'http-ingress',
-      mapping: Object.fromEntries(Object.entries(rooms).map(([name, room]) => [`#${name}`, { matrix: [room] }])),
+      mapping: Object.fromEntries(Object.entries(rooms).map(([name, room]) => [`#${name}`, { matrix: [room], ...(name === 'storm' ? { throttle: { window: '1h' } } : {}) }])),
       env: { ...matrixEnv(hs, bot), HUB_INGRESS_TOKENS: JSON.stringify(TOKENS) },
       config: { logLevel: 'debug', httpIngress: { port: 0, host: '127.0.0.1', headersTimeout: 1500, requestTimeout: 1500, maxRequestBytes: 256 * 1024 } },
     });
@@ -98,6 +98,30 @@ describe('HTTP ingress: POST → 202 → notify:in → the rooms', () => {
     const status = await messageStatus(hub.redis, hub.app.cradle.keys, answers[0]!.json.id as string);
     assert.equal(status?.producer, 'alertmanager');
     assert.equal(hs.messages(rooms.alerts!).length, 2, 'the firing and the resolved notification, each once');
+  });
+
+  test('Alertmanager\'s repeats to a throttled group fold into a digest by their group key, however long it is', async () => {
+    // A route grouping by many labels makes a group key longer than an entry's `key` may be.
+    const groupKey = `{}/{severity="page"}:{${Array.from({ length: 12 }, (_, i) => `label_${i}="value-of-some-length-${i}"`).join(', ')}}`;
+    assert.ok(groupKey.length > 200);
+    const posted: string[] = [];
+    for (const instance of ['db-1:9100', 'db-2:9100', 'db-3:9100']) {
+      const body = JSON.stringify(notification({ status: 'firing', groupKey, alerts: [{ name: 'DiskFull', instance }] }));
+      const answer = await post(port, '/v1/alertmanager/storm', { token: OPS_TOKEN, body, type: 'application/json' });
+      assert.equal(answer.status, 202, JSON.stringify(answer.json));
+      posted.push(answer.json.id as string);
+    }
+    const [first] = await waitForMessages(rooms.storm!, 1);
+    assert.match(String(first!.content.body), /db-1:9100/);
+    const held = await eventually('the two repeats held in one window', async () => {
+      const statuses = await Promise.all(posted.slice(1).map((id) => messageStatus(hub.redis, hub.app.cradle.keys, id)));
+      const digests = statuses.map((s) => s?.heldIn?.[0]);
+      return digests.every((d) => d?.state === 'open') && digests;
+    });
+    assert.equal(held[0]!.id, held[1]!.id, 'one digest carries both');
+    assert.equal(held[0]!.held, 2);
+    assert.match(held[0]!.key, /^alertmanager:[0-9a-f]{64}$/);
+    assert.equal(hs.messages(rooms.storm!).length, 1, 'the repeats are not sent on their own');
   });
 
   test('Grafana\'s webhook contact point: its title and message are what people read', async () => {

@@ -83,7 +83,8 @@ export async function idle(hub: TestHub, timeoutMs = 30_000): Promise<void> {
     async () => {
       const streams = [`${hub.prefix}:in`, ...(await hub.redis.keys(`${hub.prefix}:deliver:*`))];
       for (const stream of streams) {
-        if ((await hub.redis.exists(stream)) === 0) continue;
+        // `deliver:<channel>:making:<entry>` marks (strings) match the pattern too.
+        if ((await hub.redis.type(stream)) !== 'stream') continue;
         if ((await hub.redis.xlen(stream)) > 0) return false;
       }
       return true;

@@ -184,7 +184,7 @@ function Trace({ arg }) {
     if (`#trace/${encodeURIComponent(id)}` === location.hash) load(id);
     else location.hash = `#trace/${encodeURIComponent(id)}`;
   };
-  const { deliveries = [], deadLetters = [], escalation, acknowledged, entry, ...rest } = status ?? {};
+  const { deliveries = [], deadLetters = [], escalation, acknowledged, entry, heldIn = [], digest, ...rest } = status ?? {};
   return html`
     <h1>Message trace</h1>
     <form class="row" onSubmit=${submit}>
@@ -207,6 +207,9 @@ function Trace({ arg }) {
             ${d.history?.length > 0 && html`<details><summary>${plural(d.history.length, 'attempt')}</summary><ol>${d.history.map((a) => html`<li>${time(a.at)}: ${a.result}${a.error ? html` <span class="error">${a.error}</span>` : ''}</li>`)}</ol></details>`}
           </td></tr>`)}</tbody></table>
       </section>
+      ${heldIn.length > 0 && html`<section class="card" id="held"><h2>Held for a digest</h2><ul>${heldIn.map((d) => html`<li>
+        <a href=${`#trace/${d.id}`}>${d.id}</a> of ${d.group}, key <code>${d.key}</code>: ${d.state}${d.sentAt ? ` ${time(d.sentAt)}` : d.closesAt ? `, closes ${time(d.closesAt)}` : ''} (${plural(d.held, 'message')} held)</li>`)}</ul></section>`}
+      ${digest && html`<section class="card" id="digest"><h2>Digest</h2><${Fields} fields=${digest} /></section>`}
       ${escalation && html`<section class="card" id="escalation"><h2>Escalation</h2><${Fields} fields=${escalation} /></section>`}
       ${acknowledged && html`<section class="card"><h2>Acknowledged</h2><${Fields} fields=${acknowledged} /></section>`}
       ${deadLetters.length > 0 && html`<section class="card"><h2>Dead letters</h2>${deadLetters.map((l) => html`<${Fields} fields=${l} />`)}</section>`}`}`;
