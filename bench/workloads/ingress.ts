@@ -5,12 +5,12 @@
  * Pool) to the hub process, which also routes what it accepts; against it, a
  * bare XADD loop with the same 16 in flight on the same Redis.
  */
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { type BenchContext, REDIS_URL, dropPrefix, groupsMapping, startHub, startMatrixWorker, writeMapping } from '../lib/context.ts';
 import { roundSummary } from '../lib/e2e.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
+import { freePort } from '../../test/servers/free-port.ts';
 import { cpuSecondsOf, parseRedisCpu } from '../lib/proc-stats.ts';
 import { type Child, waitFor } from '../lib/proc.ts';
 import { round, summarize, wallNow } from '../lib/stats.ts';
@@ -180,13 +180,3 @@ function cpuSeconds(usage: NodeJS.CpuUsage): number {
   return (usage.user + usage.system) / 1e6;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}

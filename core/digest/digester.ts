@@ -15,6 +15,7 @@ import { enqueueBlock } from '../journal/enqueue.ts';
 import { type MessageMeta, RECORD_META_FIELD } from '../journal/record.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Keys } from '../redis/keys.ts';
+import { Poller } from '../runtime/poller.ts';
 import { digestMessage } from './message.ts';
 import type { DigestRoute } from './throttle-lua.ts';
 
@@ -31,35 +32,21 @@ const BATCH = 100;
 
 export class Digester {
   #deps: DigesterDeps;
-  #pollMs: number;
   #logger: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #stopped = false;
+  #poller: Poller;
 
   constructor(deps: DigesterDeps, options: { pollMs?: number } = {}) {
     this.#deps = deps;
-    this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     this.#logger = deps.logger.child({ component: 'digester' });
+    this.#poller = new Poller(() => this.tick(), options.pollMs ?? DEFAULT_POLL_MS, (err) => this.#logger.warn({ err: err.message }, 'digest poll failed; trying again'));
   }
 
   start(): void {
-    this.#stopped = false;
-    const loop = () => {
-      if (this.#stopped) return;
-      this.#running = this.tick()
-        .then(() => undefined, (err: Error) => this.#logger.warn({ err: err.message }, 'digest poll failed; trying again'))
-        .finally(() => {
-          if (!this.#stopped) this.#timer = setTimeout(loop, this.#pollMs);
-        });
-    };
-    loop();
+    this.#poller.start();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#poller.stop();
   }
 
   /** Close the windows due at `now`; resolves with the number of digests this process sent. */
@@ -67,11 +54,11 @@ export class Digester {
     const { redis, keys } = this.#deps;
     let sent = 0;
     // Many windows may close at once (a storm over many keys): batch after batch, until fewer than a batch are due.
-    for (let due = [''], rounds = 0; due.length > 0 && rounds < 100 && !this.#stopped; rounds++) {
+    for (let due = [''], rounds = 0; due.length > 0 && rounds < 100 && !this.#poller.stopped; rounds++) {
       due = await redis.zrangebyscore(keys.digests, '-inf', now, 'LIMIT', 0, BATCH);
       let closed = 0;
       for (const id of due) {
-        if (this.#stopped) break;
+        if (this.#poller.stopped) break;
         const result = await this.#close(id, now);
         if (result === 'sent') sent += 1;
         if (result !== 'gone') closed += 1;

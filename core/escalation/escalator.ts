@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Keys } from '../redis/keys.ts';
+import { Poller } from '../runtime/poller.ts';
 import type { QueuedDelivery } from '../journal/delivery.ts';
 import { enqueueBlock } from '../journal/enqueue.ts';
 import { readMessageRecord } from '../journal/record.ts';
@@ -35,37 +36,23 @@ export type EscalationDelivery = [string, string, string, number];
 export class Escalator {
   #deps: EscalatorDeps;
   #watching: ReadonlySet<string>;
-  #pollMs: number;
   #logger: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #stopped = false;
+  #poller: Poller;
 
   /** `watching`: the channels whose plugins watch for acknowledgements (only deliveries to those can be read). */
   constructor(deps: EscalatorDeps, options: { watching: ReadonlySet<string>; pollMs?: number }) {
     this.#deps = deps;
     this.#watching = options.watching;
-    this.#pollMs = options.pollMs ?? DEFAULT_POLL_MS;
     this.#logger = deps.logger.child({ component: 'escalator' });
+    this.#poller = new Poller(() => this.tick(), options.pollMs ?? DEFAULT_POLL_MS, (err) => this.#logger.warn({ err: err.message }, 'escalation poll failed; trying again'));
   }
 
   start(): void {
-    this.#stopped = false;
-    const loop = () => {
-      if (this.#stopped) return;
-      this.#running = this.tick()
-        .then(() => undefined, (err: Error) => this.#logger.warn({ err: err.message }, 'escalation poll failed; trying again'))
-        .finally(() => {
-          if (!this.#stopped) this.#timer = setTimeout(loop, this.#pollMs);
-        });
-    };
-    loop();
+    this.#poller.start();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#poller.stop();
   }
 
   /** Fire what is due at `now`; resolves with the number of rounds this process fired. */
@@ -74,7 +61,7 @@ export class Escalator {
     const due = await redis.zrangebyscore(keys.escalations, '-inf', now, 'LIMIT', 0, BATCH);
     let fired = 0;
     for (const entry of due) {
-      if (this.#stopped) break;
+      if (this.#poller.stopped) break;
       // A stale read (an acknowledgement or another process changed it meanwhile) is read again once.
       for (let tries = 0; tries < 3; tries++) {
         const result = await this.#fire(entry, now);

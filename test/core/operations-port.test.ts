@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { after, afterEach, describe, test } from 'node:test';
-import { freePort } from '../servers/couchdb.ts';
+import { freePort } from '../servers/free-port.ts';
 import { httpGet } from '../support/e2e.ts';
 import { type TestHub, eventually, startTestHub } from '../support/hub.ts';
 import { REPO_ROOT, killAll, spawnHub } from '../support/processes.ts';

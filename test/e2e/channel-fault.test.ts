@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { freePort } from '../servers/couchdb.ts';
+import { freePort } from '../servers/free-port.ts';
 import { type TestWebhookServer, startWebhookServer } from '../servers/webhook.ts';
 import { httpGet } from '../support/e2e.ts';
 import { eventually } from '../support/hub.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort } from '../servers/couchdb.ts';
+import { freePort } from '../servers/free-port.ts';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
 import { type CliProcess, type MatrixBot, REPO, httpGet, matrixEnv, runCli, spawnCli } from '../support/e2e.ts';
 import { eventually } from '../support/hub.ts';

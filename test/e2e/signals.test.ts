@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { freePort } from '../servers/couchdb.ts';
+import { freePort } from '../servers/free-port.ts';
 import { httpGet } from '../support/e2e.ts';
 import { eventually } from '../support/hub.ts';
 import { type HubProcess, REPO_ROOT, killAll, spawnHub } from '../support/processes.ts';

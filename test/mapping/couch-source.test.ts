@@ -6,7 +6,8 @@ import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CouchMappingSource, type CouchMappingSourceOptions, type CouchSourceError } from '../../core/mapping/couch-source.ts';
 import type { MappingUpdate } from '../../core/mapping/source.ts';
-import { freePort, startCouch, type TestCouch } from '../servers/couchdb.ts';
+import { startCouch, type TestCouch } from '../servers/couchdb.ts';
+import { freePort } from '../servers/free-port.ts';
 
 const DOC = 'ccs.notifications';
 const fast = { heartbeatMs: 200, timeoutMs: 1_000, backoff: { initialMs: 50, maxMs: 300 } };

@@ -6,10 +6,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { App } from '../../core/app.ts';
 import type { HubConfigInput } from '../../core/config/schema.ts';
 import { REPO } from '../support/e2e.ts';
+import { collectLogs } from '../support/hub.ts';
 
 export interface HubOn {
   app: App;
@@ -29,13 +29,7 @@ export async function startHubOn(options: {
 }): Promise<HubOn> {
   const dir = mkdtempSync(join(tmpdir(), 'hub-on-'));
   writeFileSync(join(dir, 'mapping.json'), JSON.stringify({ _id: 'ccs.notifications', mapping: options.mapping }));
-  const logs: string[] = [];
-  const logDestination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
+  const { logs, logDestination } = collectLogs();
   const config: HubConfigInput = {
     logLevel: 'info',
     plugins: { dirs: [], modules: [join(REPO, 'plugins', options.channel, 'index.ts')] },

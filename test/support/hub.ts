@@ -74,6 +74,18 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
 }
 
+/** A log destination for a hub in this process, and the lines it wrote. */
+export function collectLogs(): { logs: string[]; logDestination: Writable } {
+  const logs: string[] = [];
+  const logDestination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { logs, logDestination };
+}
+
 /**
  * A whole hub in this process on `prefix`, against the real Redis, with short
  * timings for tests and its log lines collected.
@@ -82,13 +94,7 @@ export async function launchHub(
   prefix: string,
   options: { config?: HubConfigInput; env?: Record<string, string>; start?: StartOptions },
 ): Promise<{ app: App; logs: string[] }> {
-  const logs: string[] = [];
-  const logDestination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(...String(chunk).split('\n').filter(Boolean));
-      done();
-    },
-  });
+  const { logs, logDestination } = collectLogs();
   const config: HubConfigInput = {
     logLevel: 'debug',
     ...options.config,

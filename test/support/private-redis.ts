@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort } from '../servers/couchdb.ts';
+import { freePort } from '../servers/free-port.ts';
 
 export interface PrivateRedis {
   port: number;

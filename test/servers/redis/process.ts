@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
-import { freePort } from '../couchdb.ts';
+import { freePort } from '../free-port.ts';
 
 export interface RedisProcess {
   port: number;
