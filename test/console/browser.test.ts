@@ -145,8 +145,10 @@ describe('the console in Chromium', () => {
     const link = held.locator('a');
     const digestId = (await link.textContent())!;
     assert.match(digestId, /^digest-\d+$/);
+    await shoot('trace-held');
     await link.click();
     await page.locator('#digest').filter({ hasText: 'open' }).filter({ hasText: '#storm' }).waitFor();
+    await shoot('trace-digest');
   });
 
   test('a dead letter, replayed from the console once the room lets the bot in, is delivered', async () => {

@@ -10,12 +10,11 @@
  * `THROTTLE_SECONDS` and `THROTTLE_WINDOW` scale it back up.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { fromPairs } from '../../core/redis/fields.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fromPairs } from '../../core/redis/fields.ts';
 import { type PrivateRedis, startPrivateRedis } from '../support/private-redis.ts';
 import { type HubProcess, killAll } from '../support/processes.ts';
 import { RESULTS_FILE, Rig, until } from './rig.ts';
