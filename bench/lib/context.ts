@@ -129,7 +129,7 @@ export async function workerReady(ctx: BenchContext, prefix: string, child: Chil
 }
 
 /** `hub worker matrix --concurrency C` against the bench homeserver. */
-export async function startMatrixWorker(ctx: BenchContext, options: { prefix: string; mappingFile: string; homeserver: string; concurrency: number; name?: string; wait?: boolean }): Promise<Child> {
+export async function startMatrixWorker(ctx: BenchContext, options: { prefix: string; mappingFile: string; homeserver: string; concurrency: number; name?: string; wait?: boolean; env?: Record<string, string> }): Promise<Child> {
   const child = spawnNode(options.name ?? 'worker', {
     args: [ctx.cli, 'worker', 'matrix', '--concurrency', String(options.concurrency)],
     cwd: ctx.hubRoot,
@@ -139,6 +139,7 @@ export async function startMatrixWorker(ctx: BenchContext, options: { prefix: st
       MATRIX_USER_ID: HS_USER_ID,
       MATRIX_ACCESS_TOKEN: HS_TOKEN,
       MATRIX_DEVICE_ID: 'BENCH',
+      ...options.env,
     },
     logDir: ctx.logDir,
     nodeArgs: ctx.nodeArgs,

@@ -3,6 +3,7 @@
  * → `<prefix>:deliver:matrix` → matrix worker(s) (children) → the bench
  * homeserver (child). Used by the delivery, latency and workers workloads.
  */
+import { writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BenchContext, dropPrefix, groupsMapping, hubReady, startHub, startMatrixWorker, workerReady, writeMapping } from './context.ts';
@@ -22,6 +23,8 @@ export interface E2EOptions {
   workers?: number;
   concurrency: number;
   rateLimitEvery?: number;
+  /** `delivery.*` of the workers' config (durations as strings or ms). */
+  delivery?: Record<string, string | number>;
   producer: Producer;
   /** Per-stage timings from the outcome stream (costs a read of it afterwards). */
   stages?: boolean;
@@ -88,6 +91,12 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
   const dir = ctx.tempDir(options.name);
   const mappingFile = `${dir}/mapping.json`;
   writeMapping(mappingFile, groupsMapping(groups));
+  const workerEnv: Record<string, string> = {};
+  if (options.delivery) {
+    // HUB_CONFIG is loaded with import(): plain data.
+    writeFileSync(`${dir}/hub.config.mjs`, `export default ${JSON.stringify({ delivery: options.delivery })};\n`);
+    workerEnv.HUB_CONFIG = `${dir}/hub.config.mjs`;
+  }
   await hs.reset({ rateLimitEvery: options.rateLimitEvery ?? 0 });
   const children: Child[] = [];
   try {
@@ -96,7 +105,7 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
     const hub = await startHub(ctx, { prefix, mappingFile, name: `${options.name}-hub`, wait: false });
     children.push(hub);
     for (let w = 1; w <= (options.workers ?? 1); w += 1) {
-      children.push(await startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: options.concurrency, name: `${options.name}-worker${w}`, wait: false }));
+      children.push(await startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: options.concurrency, name: `${options.name}-worker${w}`, wait: false, env: workerEnv }));
     }
     await Promise.all([hubReady(ctx, prefix, hub), ...children.slice(1).map((c) => workerReady(ctx, prefix, c))]);
     const startupMs = Date.now() - t0;

@@ -145,6 +145,7 @@ describe('the console in Chromium', () => {
     const link = held.locator('a');
     const digestId = (await link.textContent())!;
     assert.match(digestId, /^digest-\d+$/);
+    assert.match((await page.locator('#deliveries').textContent())!, /None: held for the digest below/);
     await shoot('trace-held');
     await link.click();
     await page.locator('#digest').filter({ hasText: 'open' }).filter({ hasText: '#storm' }).waitFor();

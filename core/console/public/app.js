@@ -195,7 +195,7 @@ function Trace({ arg }) {
     ${status && html`
       <section class="card" id="message"><h2>Message <code>${entry}</code></h2><${Fields} fields=${rest} /></section>
       <section class="card scroll" id="deliveries"><h2>Targets and attempts</h2>
-        <table><thead><tr><th>channel</th><th>target</th><th>state</th><th class="num">attempts</th><th>peer's answer</th></tr></thead>
+        ${deliveries.length === 0 ? html`<p class="label">${heldIn.length ? 'None: held for the digest below.' : digest ? 'None yet: the digest goes out when its window closes.' : 'None.'}</p>` : html`<table><thead><tr><th>channel</th><th>target</th><th>state</th><th class="num">attempts</th><th>peer's answer</th></tr></thead>
         <tbody>${deliveries.map((d) => html`<tr data-target=${d.target}>
           <td>${d.channel}${d.escalation ? html` <span class="warn">(reminder, round ${d.escalation})</span>` : ''}</td>
           <td><code>${d.target}</code></td>
@@ -205,7 +205,7 @@ function Trace({ arg }) {
             ${d.details && html`<${Fields} fields=${d.details} />`}
             ${d.error && html`<div class="error">${d.error}</div>`}
             ${d.history?.length > 0 && html`<details><summary>${plural(d.history.length, 'attempt')}</summary><ol>${d.history.map((a) => html`<li>${time(a.at)}: ${a.result}${a.error ? html` <span class="error">${a.error}</span>` : ''}</li>`)}</ol></details>`}
-          </td></tr>`)}</tbody></table>
+          </td></tr>`)}</tbody></table>`}
       </section>
       ${heldIn.length > 0 && html`<section class="card" id="held"><h2>Held for a digest</h2><ul>${heldIn.map((d) => html`<li>
         <a href=${`#trace/${d.id}`}>${d.id}</a> of ${d.group}, key <code>${d.key}</code>: ${d.state}${d.sentAt ? ` ${time(d.sentAt)}` : d.closesAt ? `, closes ${time(d.closesAt)}` : ''} (${plural(d.held, 'message')} held)</li>`)}</ul></section>`}
