@@ -60,6 +60,12 @@ export interface Delivery {
   message: OutboundMessage;
   /** 1 for the first try; rate-limited tries do not count. */
   attempt: number;
+  /**
+   * True when the message escalates unless someone acknowledges it (an escalation was armed when it
+   * was routed, or this is one of its reminders): a plugin that watches for acknowledgements keeps
+   * what it needs to map them back (ask {@link PluginContext.awaitsAcknowledgement} whether it still does).
+   */
+  awaitsAcknowledgement?: boolean;
 }
 
 /** What the peer said when it accepted a delivery (event id, Message-ID, ts): kept in the delivery record. */

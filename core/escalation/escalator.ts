@@ -136,6 +136,7 @@ export class Escalator {
       body: reminder.body,
       format: reminder.format,
       escalation: String(round),
+      watch: '1',
     });
     const result = await redis.escalationFire(
       base.length + block.keys.length,

@@ -21,6 +21,8 @@ export interface DeliveryFields {
   address?: string;
   /** For an escalation's reminder: its round. */
   escalation?: string;
+  /** `1` when the message escalates unless acknowledged (and for its reminders): plugins that watch keep its peer ids. */
+  watch?: string;
   /** The message: the same for every delivery of it. */
   to: string;
   subject?: string;
@@ -31,13 +33,13 @@ export interface DeliveryFields {
 
 /** Every field of a delivery entry (the record type above, as a list, checked by the compiler both ways). */
 const FIELDS: Record<keyof DeliveryFields, true> = {
-  delivery: true, entry: true, channel: true, target: true, address: true, escalation: true,
+  delivery: true, entry: true, channel: true, target: true, address: true, escalation: true, watch: true,
   to: true, subject: true, body: true, format: true, id: true,
 };
 export const DELIVERY_FIELDS = Object.keys(FIELDS) as Array<keyof DeliveryFields>;
 
 /** The fields one message's deliveries share. */
-export type SharedFields = Pick<DeliveryFields, 'entry' | 'escalation' | 'to' | 'subject' | 'body' | 'format' | 'id'>;
+export type SharedFields = Pick<DeliveryFields, 'entry' | 'escalation' | 'watch' | 'to' | 'subject' | 'body' | 'format' | 'id'>;
 
 /** What differs between the deliveries of one message. */
 export interface QueuedDelivery {
@@ -77,6 +79,7 @@ export function readDelivery(keys: Keys, channel: string, streamId: string, fiel
       channel,
       target,
       attempt: 1,
+      ...(fields.watch === '1' ? { awaitsAcknowledgement: true } : {}),
       message: {
         to: (fields.to ?? '').split(',').filter(Boolean),
         body: fields.body ?? '',

@@ -75,8 +75,9 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
   }
 
   /** Remember the event when its message awaits an acknowledgement (an escalation), so that the watcher can map signs back to it. */
-  async function track(roomId: string, eventId: string, messageId: string): Promise<void> {
-    if (!settings.watch || !ctx.awaitsAcknowledgement || !ctx.acknowledge) return;
+  async function track(roomId: string, eventId: string, delivery: Delivery): Promise<void> {
+    if (!settings.watch || !delivery.awaitsAcknowledgement || !ctx.awaitsAcknowledgement || !ctx.acknowledge) return;
+    const { messageId } = delivery;
     const acknowledge = ctx.acknowledge;
     const awaits = ctx.awaitsAcknowledgement;
     try {
@@ -154,7 +155,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
           sent = await checkedSend(roomId, txnId, content, signal);
         }
         const { eventId } = sent;
-        await track(roomId, eventId, delivery.messageId);
+        await track(roomId, eventId, delivery);
         const details: Record<string, string> = { roomId, link: permalink(roomId, eventId, settings.userId) };
         if (sent.encrypted) details.encrypted = 'm.megolm.v1.aes-sha2';
         return { peerId: eventId, details };
