@@ -10,6 +10,7 @@ import { type Faults, faultReply } from './faults.ts';
 import { type Reply, type Route, routes } from './routes.ts';
 import { check, checkEventContent, checkResponse, findOperation, type Operation } from './spec-check.ts';
 import { type HomeserverState, MatrixFault, type Session } from './state.ts';
+import { text } from 'node:stream/consumers';
 
 /** One request; `at` is when it arrived (`performance.now()`), to measure the gaps between retries. */
 export interface RequestRecord { method: string; path: string; status: number; at: number; userId?: string; query?: string }
@@ -44,7 +45,7 @@ export function handler(hub: Hub) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
-    const raw = await readBody(req);
+    const raw = await text(req);
     const record: RequestRecord = { method, path: url.pathname, status: 0, at: performance.now(), ...(url.search ? { query: url.search } : {}) };
     const gone = new AbortController();
     res.on('close', () => gone.abort());
@@ -164,10 +165,4 @@ function send(hub: Hub, res: ServerResponse, record: RequestRecord, op: Operatio
   const text = JSON.stringify(reply.body);
   res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...reply.headers });
   res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }

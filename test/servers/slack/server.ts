@@ -9,6 +9,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SlackSpec } from './spec.ts';
+import { text } from 'node:stream/consumers';
 
 /** The token the server accepts by default. */
 export const SLACK_TEST_TOKEN = 'xoxe-1234567890-0987654321-hubtestsecret';
@@ -168,7 +169,7 @@ export async function startSlackServer(options: SlackServerOptions = {}): Promis
       return;
     }
 
-    const raw = await readBody(req);
+    const raw = await text(req);
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     let args: Record<string, unknown>;
     let form = true;
@@ -259,10 +260,4 @@ export async function startSlackServer(options: SlackServerOptions = {}): Promis
         server.closeAllConnections();
       }),
   };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }

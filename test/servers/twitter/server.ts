@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import twitterText from 'twitter-text';
 import { OAuthVerifier } from './oauth.ts';
 import { XSpec } from './spec.ts';
+import { text } from 'node:stream/consumers';
 
 export interface XCredentials {
   appKey: string;
@@ -194,7 +195,7 @@ export async function startXServer(options: XServerOptions = {}): Promise<XTestS
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
-    const raw = await readBody(req);
+    const raw = await text(req);
     const route = ROUTES.find((r) => r.method === req.method && r.pattern.test(url.pathname));
     const reply = (answer: Answer): void => {
       const contentType = answer.status < 400 ? 'application/json' : 'application/problem+json';
@@ -283,10 +284,4 @@ export async function startXServer(options: XServerOptions = {}): Promise<XTestS
         server.closeAllConnections();
       }),
   };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
