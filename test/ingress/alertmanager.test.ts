@@ -89,6 +89,13 @@ describe('a real Alertmanager → HTTP ingress → the room', () => {
     const duplicates = (await hub.read('events')).filter((e) => e.type === 'duplicate').length;
     console.log(`alertmanager posts accepted: ${accepted} in all, ${duplicates} of them peers' copies folded by their id`);
     assert.ok(duplicates >= 1, 'both peers sent at least one notification (else this test shows nothing of the hub)');
-    assert.deepEqual(bodies(rooms.ops!).map((b) => b.split('\n')[0]), ['[FIRING:2] DiskFull', '[RESOLVED] DiskFull'], 'each notification once');
+    // On a loaded machine a peer may also notify once before it holds both alerts ([FIRING:1]): a notification
+    // of its own, rightly delivered. What the hub must not do is deliver any one notification twice.
+    const seen = bodies(rooms.ops!);
+    assert.deepEqual(seen, [...new Set(seen)], 'each notification once');
+    const heads = seen.map((b) => b.split('\n')[0]);
+    assert.ok(heads.includes('[FIRING:2] DiskFull'), heads.join(' | '));
+    assert.equal(heads.at(-1), '[RESOLVED] DiskFull');
+    assert.equal(heads.filter((h) => h === '[RESOLVED] DiskFull').length, 1, heads.join(' | '));
   });
 });
