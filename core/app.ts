@@ -100,14 +100,17 @@ export class App {
     // Before Redis answers, so that producers hear 503 (retry) rather than a refused connection.
     const ingress = this.cradle.httpIngress;
     if (this.#runsHub && ingress.enabled) {
-      await ingress.start();
+      // Set first: a stop while it starts closes what it opened.
       this.#ingressStarted = true;
+      await ingress.start();
     }
     await whenReady(redis, this.#startAborted.signal);
     redisHealth.watchSettings(config.redis.checkInterval);
     if (this.#runsHub) {
       this.#hubStarted = true;
       await this.cradle.mappingStore.start();
+      // Stopped while the mapping loaded: nothing more may start after stop() has run.
+      this.#startAborted.signal.throwIfAborted();
       this.cradle.mappingStore.on('refused', () => this.cradle.metrics.mappingRefused.inc());
       this.cradle.hub.start();
       const watching = new Set([...plugins.entries.values()].filter((e) => typeof e.plugin.watch === 'function').map((e) => e.plugin.name));

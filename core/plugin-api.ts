@@ -64,6 +64,7 @@ export interface Delivery {
    * True when the message escalates unless someone acknowledges it (an escalation was armed when it
    * was routed, or this is one of its reminders): a plugin that watches for acknowledgements keeps
    * what it needs to map them back (ask {@link PluginContext.awaitsAcknowledgement} whether it still does).
+   * False when it does not; absent when unknown (a delivery queued by an older hub): then ask.
    */
   awaitsAcknowledgement?: boolean;
 }

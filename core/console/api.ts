@@ -12,6 +12,9 @@ import { diffDocuments, mappingTable } from './mapping-view.ts';
 
 const LIST_LIMIT = 200;
 const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
+const MAX_ID_PART = 2n ** 64n - 1n;
+/** A stream entry id Redis takes: both parts fit in 64 bits. */
+const isEntryId = (id: string) => ENTRY_ID.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_ID_PART);
 
 type Deps = Pick<Cradle, 'redis' | 'keys' | 'channelNames' | 'mappingStore' | 'targetRules' | 'logger'>;
 
@@ -24,7 +27,7 @@ export function consoleApi(deps: Deps) {
   /** The letters an action names: `ids`, or every one a `filter` matches. */
   async function* chosen(body: Record<string, unknown>): AsyncGenerator<Letter[]> {
     if (Array.isArray(body.ids)) {
-      const ids = body.ids.filter((id): id is string => typeof id === 'string' && ENTRY_ID.test(id));
+      const ids = body.ids.filter((id): id is string => typeof id === 'string' && isEntryId(id));
       if (ids.length !== body.ids.length || ids.length === 0) throw new ClientError(400, 'ids: expected dead letter ids such as 1717171717171-0');
       yield await lettersById(redis, keys, ids);
     } else if (body.filter !== null && typeof body.filter === 'object') {

@@ -29,7 +29,7 @@ export function filterOf(query: URLSearchParams | Record<string, unknown>): Lett
     const value = get(name);
     if (value === undefined) return undefined;
     const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-    if (!Number.isFinite(ms)) throw new RangeError(`${name}: expected a time such as 2026-12-04T16:00:00Z, got ${JSON.stringify(value)}`);
+    if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`${name}: expected a time such as 2026-12-04T16:00:00Z, got ${JSON.stringify(value)}`);
     return ms;
   };
   const filter: LetterFilter = {};

@@ -100,7 +100,7 @@ export class Digester {
     const queued = routes.map(([channel, target, address], i): QueuedDelivery => ({ id: `${keys.prefix}:${id}:${i}`, channel, target, ...(address ? { address } : {}) }));
     const to = hash.group ?? '';
     const meta: MessageMeta = { to: [to], subject: message.subject, receivedAt: now, deliveries: queued.map((d) => [d.id, d.channel, d.target]) };
-    const block = enqueueBlock(keys, queued, { entry: id, to, subject: message.subject, body: message.body, format: message.format });
+    const block = enqueueBlock(keys, queued, { entry: id, to, subject: message.subject, body: message.body, format: message.format, watch: '0' });
     const [status] = await redis.digestSend(
       4 + block.keys.length,
       keys.digests, keys.digest(id), keys.message(id), keys.events, ...block.keys,

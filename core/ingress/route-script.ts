@@ -52,7 +52,8 @@ if n > 0 or held > 0 then
   redis.call('HSET', KEYS[3], unpack(record))
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 'type', 'routed', 'entry', entry, 'deliveries', n, 'held', held)
-  if e > 0 and n > 0 then
+  -- A message partly or wholly held for a digest arms no escalation: its held targets never saw it.
+  if e > 0 and n > 0 and held == 0 then
     redis.call('HSET', KEYS[7], unpack(escalation))
     redis.call('PEXPIRE', KEYS[7], ARGV[10])
     redis.call('ZADD', KEYS[6], ARGV[9], entry)

@@ -118,7 +118,7 @@ function queueRoute(
     body: message?.body ?? '',
     format: message?.format,
     id: message?.producerId,
-    ...(escalation ? { watch: '1' } : {}),
+    watch: escalation ? '1' : '0',
   });
   const record = meta ? [RECORD_META_FIELD, JSON.stringify(meta)] : [];
   const deadPairs = dead ? pairs(dead) : [];

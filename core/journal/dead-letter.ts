@@ -11,7 +11,7 @@ import type { Delivery } from '../plugin-api.ts';
 import { DELIVERY_FIELDS, type DeliveryFields, deliveryFieldsOf } from './delivery.ts';
 
 /** The fields a producer may send (CONTRACT §1): an ingress dead letter keeps these, and replay sends them again. */
-export const INGRESS_FIELDS = ['to', 'subject', 'body', 'format', 'id', 'channels', 'key', 'content'] as const;
+export const INGRESS_FIELDS = ['to', 'subject', 'body', 'format', 'id', 'channels', 'key', 'producer', 'content'] as const;
 
 /** The dead letter's own fields: a producer's field of the same name is not copied over them. */
 const OWN = new Set(['reason', 'stage', 'entry', 'at', 'truncated', 'dropped', 'attempts', 'error']);

@@ -21,7 +21,7 @@ export interface DeliveryFields {
   address?: string;
   /** For an escalation's reminder: its round. */
   escalation?: string;
-  /** `1` when the message escalates unless acknowledged (and for its reminders): plugins that watch keep its peer ids. */
+  /** `1` when the message escalates unless acknowledged (and for its reminders), `0` when not: plugins that watch keep its peer ids. Absent in deliveries queued by an older hub. */
   watch?: string;
   /** The message: the same for every delivery of it. */
   to: string;
@@ -79,7 +79,7 @@ export function readDelivery(keys: Keys, channel: string, streamId: string, fiel
       channel,
       target,
       attempt: 1,
-      ...(fields.watch === '1' ? { awaitsAcknowledgement: true } : {}),
+      ...(fields.watch === '1' || fields.watch === '0' ? { awaitsAcknowledgement: fields.watch === '1' } : {}),
       message: {
         to: (fields.to ?? '').split(',').filter(Boolean),
         body: fields.body ?? '',

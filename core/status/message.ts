@@ -35,7 +35,7 @@ export interface MessageStatus {
  * the producer's own `id`.
  */
 export async function messageStatus(redis: Redis, keys: Keys, id: string): Promise<MessageStatus | undefined> {
-  const entry = /^\d+-\d+$/.test(id) ? id : ((await redis.get(keys.producerId(id))) ?? id);
+  const entry = /^\d+-\d+$/.test(id) || isDigestId(id) ? id : ((await redis.get(keys.producerId(id))) ?? id);
   const [record, dead, escalation, digest] = await Promise.all([
     redis.hgetall(keys.message(entry)),
     deadLettersOf(redis, keys, entry),

@@ -76,7 +76,7 @@ export function createMatrixSender(ctx: PluginContext<MatrixSettings>): ChannelS
 
   /** Remember the event when its message awaits an acknowledgement (an escalation), so that the watcher can map signs back to it. */
   async function track(roomId: string, eventId: string, delivery: Delivery): Promise<void> {
-    if (!settings.watch || !delivery.awaitsAcknowledgement || !ctx.awaitsAcknowledgement || !ctx.acknowledge) return;
+    if (!settings.watch || delivery.awaitsAcknowledgement === false || !ctx.awaitsAcknowledgement || !ctx.acknowledge) return;
     const { messageId } = delivery;
     const acknowledge = ctx.acknowledge;
     const awaits = ctx.awaitsAcknowledgement;

@@ -102,8 +102,13 @@ describe('console access', () => {
     assert.deepEqual(await get('trace?id=nope'), { status: 404, body: { error: 'no message "nope": neither an entry id nor a producer id the hub remembers' } });
     assert.deepEqual(await get('dead?since=yesterday'), { status: 400, body: { error: 'since: expected a time such as 2026-12-04T16:00:00Z, got "yesterday"' } });
     assert.deepEqual(await get('mapping/diff?from=a&to=b'), { status: 404, body: { error: `revision "a" is not among the last 1 kept` } });
-    const replay = await post('dead/replay', { ids: ['DROP TABLE'] }, headers);
-    assert.deepEqual([replay.status, await replay.json()], [400, { error: 'ids: expected dead letter ids such as 1717171717171-0' }]);
+    // Times and ids that parse but that Redis would refuse as stream ids: a sentence, not a 500.
+    assert.equal((await get('dead?since=-000001-01-01T00:00:00Z')).status, 400);
+    assert.equal((await get('dead?until=999999999999999999999')).status, 400);
+    for (const ids of [['DROP TABLE'], ['99999999999999999999-0']]) {
+      const replay = await post('dead/replay', { ids }, headers);
+      assert.deepEqual([replay.status, await replay.json()], [400, { error: 'ids: expected dead letter ids such as 1717171717171-0' }]);
+    }
     const check = await post('mapping/check', { text: '{"mapping": ' }, headers);
     assert.equal(check.status, 422);
     assert.match(((await check.json()) as { error: string }).error, /^not valid JSON: /);

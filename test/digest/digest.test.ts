@@ -165,6 +165,21 @@ describe('throttle: repeats become digests', () => {
     assert.match(held.stdout, new RegExp(`^held in  ${windows[0]} of #quiet key "k": 2 held, window closes `, 'm'));
   });
 
+  test('a throttled group that escalates: the first message arms its escalation, a repeat held for the digest arms none', async () => {
+    const pager = hs.createRoom(bot.userId, { name: 'pager' });
+    const ops = hs.createRoom(bot.userId, { name: 'ops' });
+    const hub = await hubWith({
+      '#pager': { matrix: [pager], throttle: { window: '30s' }, escalate: { after: '1h', email: ['oncall@example.org'] } },
+      '#ops': { matrix: [ops] },
+    });
+    const first = await hub.send({ to: '#pager,#ops', key: 'disk', body: 'disk full', format: 'text' });
+    await eventually('the first in both rooms', () => hs.messages(pager).length === 1 && hs.messages(ops).length === 1);
+    const repeat = await hub.send({ to: '#pager,#ops', key: 'disk', body: 'disk still full', format: 'text' });
+    await eventually('the repeat in #ops, held for #pager', async () => hs.messages(ops).length === 2 && (await events(hub, 'folded')).some((e) => e.entry === repeat));
+    const armed = await hub.redis.zrange(`${hub.prefix}:escalations`, 0, -1);
+    assert.deepEqual(armed, [first], 'only the message #pager saw escalates');
+  });
+
   test('a new revision changes the next window; removing throttle never strands the messages an open window holds', async () => {
     const room = hs.createRoom(bot.userId, { name: 'revisions' });
     const hub = await hubWith({ '#a': { matrix: [room], throttle: { window: '5s' } } });

@@ -230,6 +230,8 @@ describe('HTTP ingress: POST → 202 → notify:in → the rooms', () => {
     const textToMessages = await post(port, '/v1/messages', { token: OPS_TOKEN, body: 'hi', type: 'text/plain' });
     assert.deepEqual([textToMessages.status, textToMessages.json.error], [415, 'Content-Type text/plain is not accepted here; send application/json']);
     assert.equal((await post(port, '/v1/groups/ops', { token: OPS_TOKEN, body: 'hi', type: 'text/plain; charset=latin1' })).status, 415);
+    // A media type named like an Object property is still just an unknown type.
+    assert.equal((await post(port, '/v1/groups/ops', { token: OPS_TOKEN, body: 'hi', type: 'constructor' })).status, 415);
 
     // The connection still works for the next producer after all that.
     assert.equal((await post(port, '/v1/groups/ops', { token: OPS_TOKEN, body: 'still here' })).status, 202);

@@ -33,6 +33,7 @@ export class HttpIngress {
   #logger: Logger;
   #server: Server | undefined;
   #writer: Redis | undefined;
+  #stopped = false;
 
   constructor(deps: IngressDeps & { logger: Logger }) {
     this.#deps = deps;
@@ -71,15 +72,25 @@ export class HttpIngress {
     server.on('request', (req, res) => void this.#handle(req, res));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        // Not listening: nothing will stop this writer but us.
+        this.#writer?.disconnect();
+        reject(listenError(err, host, port));
+      });
       server.listen(port, host, () => resolve());
     });
+    if (this.#stopped) {
+      // stop() ran while it was opening.
+      server.close();
+      return;
+    }
     this.#server = server;
     this.#logger.info({ host, port: this.port, producers: this.producers.size }, 'HTTP ingress listening');
   }
 
   /** No new requests; those in flight get up to 2 s to be answered, then their connections are cut. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     const server = this.#server;
     if (server) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -119,7 +130,7 @@ export class HttpIngress {
       const wait = producer.throttle();
       if (wait > 0) return refuse({ status: 429, error: `producer ${producer.name} is over its rate; retry in ${wait} s` }, { 'retry-after': String(wait) });
       const type = contentType(req.headers['content-type']);
-      const format = TEXT_FORMATS[type.media];
+      const format = Object.hasOwn(TEXT_FORMATS, type.media) ? TEXT_FORMATS[type.media] : undefined;
       const wantsJson = route.endpoint !== 'groups';
       if (type.charset && !/^(utf-?8|us-ascii)$/i.test(type.charset)) return refuse({ status: 415, error: `charset ${type.charset.slice(0, 40)} is not supported; send UTF-8` });
       if (wantsJson && type.media !== 'application/json' && type.media !== '') return refuse({ status: 415, error: `Content-Type ${type.media.slice(0, 60)} is not accepted here; send application/json` });
