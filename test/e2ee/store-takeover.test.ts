@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { eventually } from '../support/hub.ts';
 import { runHub, spawnHub } from '../support/processes.ts';
-import { testPrefix } from '../support/redis.ts';
+import { dropPrefix, testPrefix } from '../support/redis.ts';
 import { type E2ee, startE2ee } from './fixture.ts';
 
 describe('matrix crypto store: taken over when its holder is gone', () => {
@@ -54,7 +54,9 @@ describe('matrix crypto store: taken over when its holder is gone', () => {
   test('a second worker started while the first holds the store waits, its deliveries wait with it (never dead), and it takes over when the first exits', async (t) => {
     const router = await e.startHub('router', {}, ['start', '--only', 'hub']);
     // The first worker holds the store but consumes another hub's streams (another prefix): every delivery here reaches the second one.
-    const holder = await e.startHub('holder', { HUB_PREFIX: testPrefix('takeover-other') }, ['worker', 'matrix']);
+    const otherPrefix = testPrefix('takeover-other');
+    t.after(() => dropPrefix(otherPrefix));
+    const holder = await e.startHub('holder', { HUB_PREFIX: otherPrefix }, ['worker', 'matrix']);
     await holder.waitFor(/end-to-end encryption running/);
     const waiter = await e.startHub('waiter', { HUB_MAX_ATTEMPTS: '1' }, ['worker', 'matrix']);
     const waitLine = await waiter.waitFor(/waiting to take it over/);
