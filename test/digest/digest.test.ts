@@ -11,14 +11,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { messageStatus } from '../../core/status/message.ts';
 import { type Homeserver, startHomeserver } from '../servers/matrix/index.ts';
-import { type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
+import { SLACK_TEST_TOKEN, type SlackTestServer, startSlackServer } from '../servers/slack/server.ts';
 import { type TestSmtpServer, startSmtpServer } from '../servers/smtp.ts';
 import { type XTestServer, startXServer } from '../servers/twitter/server.ts';
 import { type MatrixBot, httpGet, peerEnv, runCli } from '../support/e2e.ts';
 import { REDIS_URL } from '../support/redis.ts';
 import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
-
-const SLACK_TOKEN = 'xoxb-digest-test-token-0001';
 
 describe('throttle: repeats become digests', () => {
   let hs: Homeserver;
@@ -29,7 +27,7 @@ describe('throttle: repeats become digests', () => {
   const hubs: TestHub[] = [];
 
   before(async () => {
-    [hs, smtp, slack, x] = await Promise.all([startHomeserver(), startSmtpServer(), startSlackServer({ tokens: { [SLACK_TOKEN]: 'active' } }), startXServer()]);
+    [hs, smtp, slack, x] = await Promise.all([startHomeserver(), startSmtpServer(), startSlackServer(), startXServer()]);
     bot = hs.registerUser('bot');
   });
 
@@ -44,7 +42,7 @@ describe('throttle: repeats become digests', () => {
   async function hubWith(mapping: unknown): Promise<TestHub> {
     const hub = await startTestHub({
       name: 'digest',
-      env: peerEnv({ matrix: { hs, bot }, smtp, slack: { url: slack.url, token: SLACK_TOKEN }, x }),
+      env: peerEnv({ matrix: { hs, bot }, smtp, slack: { url: slack.url, token: SLACK_TEST_TOKEN }, x }),
       mapping,
       config: { channels: { email: { tlsCa: smtp.ca } } },
       start: { digestPollMs: 50 },
