@@ -1,5 +1,6 @@
 /** Small HTTP pieces of the console: JSON in and out, every answer through the redactor. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from '../http/read-body.ts';
 import type { Redactor } from '../redactor.ts';
 
 /** A mapping document is the largest thing the page sends. */
@@ -29,15 +30,11 @@ export function sendJson(res: ServerResponse, redactor: Redactor, status: number
 
 export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new ClientError(415, 'send JSON (Content-Type: application/json)');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new ClientError(413, `the request is over ${MAX_BODY_BYTES / 1024} KiB`);
-    chunks.push(chunk);
-  }
+  const raw = await readBody(req, MAX_BODY_BYTES);
+  if (raw === 'too large') throw new ClientError(413, `the request is over ${MAX_BODY_BYTES / 1024} KiB`);
+  if (raw === 'aborted') throw new ClientError(400, 'the request body did not arrive whole');
   try {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    const body = JSON.parse(raw.toString('utf8')) as unknown;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
     return body as Record<string, unknown>;
   } catch {

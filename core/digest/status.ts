@@ -1,5 +1,6 @@
 /** Throttle windows and digests as `hub status` shows them. */
 import type { Redis } from 'ioredis';
+import type { BodyFormat } from '../format.ts';
 import type { Keys } from '../redis/keys.ts';
 import { HELD_FIELD } from './throttle-lua.ts';
 
@@ -19,28 +20,60 @@ export interface DigestStatus {
   sentAt?: string;
 }
 
-const iso = (ms: string | undefined): string | undefined => (ms && Number.isFinite(Number(ms)) ? new Date(Number(ms)).toISOString() : undefined);
+const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 const DIGEST_ID = /^digest-\d+$/;
 
 export function isDigestId(id: string): boolean {
   return DIGEST_ID.test(id);
 }
 
-export async function digestStatus(redis: Redis, keys: Keys, id: string): Promise<DigestStatus | undefined> {
+/** A digest's hash (`<prefix>:digest:<id>`, written by the throttle scripts) as the digester and `hub status` read it. */
+export interface DigestRecord {
+  state: string;
+  group: string;
+  key: string;
+  count: number;
+  opened?: number;
+  due?: number;
+  first?: number;
+  last?: number;
+  sentAt?: number;
+  latest: { subject?: string; body: string; format: BodyFormat };
+}
+
+export async function readDigest(redis: Redis, keys: Keys, id: string): Promise<DigestRecord | undefined> {
   const h = await redis.hgetall(keys.digest(id));
   if (!h.state) return undefined;
+  const ms = (value: string | undefined) => (value && Number.isFinite(Number(value)) ? Number(value) : undefined);
+  return {
+    state: h.state,
+    group: h.group ?? '',
+    key: h.key ?? '',
+    count: Number(h.count ?? 0),
+    opened: ms(h.opened),
+    due: ms(h.due),
+    first: ms(h.first),
+    last: ms(h.last),
+    sentAt: ms(h.sentAt),
+    latest: { ...(h.subject ? { subject: h.subject } : {}), body: h.body ?? '', format: (h.format ?? 'html') as BodyFormat },
+  };
+}
+
+export async function digestStatus(redis: Redis, keys: Keys, id: string): Promise<DigestStatus | undefined> {
+  const d = await readDigest(redis, keys, id);
+  if (!d) return undefined;
   const opt = (name: string, value: string | undefined) => (value === undefined ? {} : { [name]: value });
   return {
     id,
-    group: h.group ?? '',
-    key: h.key ?? '',
-    state: h.state,
-    held: Number(h.count ?? 0),
-    ...opt('openedAt', iso(h.opened)),
-    ...opt('closesAt', iso(h.due)),
-    ...opt('firstHeldAt', iso(h.first)),
-    ...opt('lastHeldAt', iso(h.last)),
-    ...opt('sentAt', iso(h.sentAt)),
+    group: d.group,
+    key: d.key,
+    state: d.state,
+    held: d.count,
+    ...opt('openedAt', iso(d.opened)),
+    ...opt('closesAt', iso(d.due)),
+    ...opt('firstHeldAt', iso(d.first)),
+    ...opt('lastHeldAt', iso(d.last)),
+    ...opt('sentAt', iso(d.sentAt)),
   };
 }
 

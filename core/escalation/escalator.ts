@@ -27,32 +27,22 @@ export interface EscalatorDeps {
   metrics: Metrics;
 }
 
-export const DEFAULT_POLL_MS = 250;
 const BATCH = 100;
 
 /** An escalation's delivery as kept in its hash: id, channel, target, round. */
 export type EscalationDelivery = [string, string, string, number];
 
-export class Escalator {
+export class Escalator extends Poller {
   #deps: EscalatorDeps;
   #watching: ReadonlySet<string>;
   #logger: Logger;
-  #poller: Poller;
 
   /** `watching`: the channels whose plugins watch for acknowledgements (only deliveries to those can be read). */
   constructor(deps: EscalatorDeps, options: { watching: ReadonlySet<string>; pollMs?: number }) {
+    super(options.pollMs, (err) => this.#logger.warn({ err: err.message }, 'escalation poll failed; trying again'));
     this.#deps = deps;
     this.#watching = options.watching;
     this.#logger = deps.logger.child({ component: 'escalator' });
-    this.#poller = new Poller(() => this.tick(), options.pollMs ?? DEFAULT_POLL_MS, (err) => this.#logger.warn({ err: err.message }, 'escalation poll failed; trying again'));
-  }
-
-  start(): void {
-    this.#poller.start();
-  }
-
-  async stop(): Promise<void> {
-    await this.#poller.stop();
   }
 
   /** Fire what is due at `now`; resolves with the number of rounds this process fired. */
@@ -61,7 +51,7 @@ export class Escalator {
     const due = await redis.zrangebyscore(keys.escalations, '-inf', now, 'LIMIT', 0, BATCH);
     let fired = 0;
     for (const entry of due) {
-      if (this.#poller.stopped) break;
+      if (this.stopped) break;
       // A stale read (an acknowledgement or another process changed it meanwhile) is read again once.
       for (let tries = 0; tries < 3; tries++) {
         const result = await this.#fire(entry, now);

@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
-import { HubError } from '../errors.ts';
 import type { MappingStore } from '../mapping/store.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redactor.ts';
 import type { RedisHealth } from '../redis/health.ts';
+import { listen } from './listen.ts';
 
 export interface HttpServer {
   port: number;
@@ -62,10 +62,7 @@ export async function startHttpServer(deps: {
     }
   });
   const { host, port } = deps.config.http;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
-    server.listen(port, host, () => resolve());
-  });
+  await listen(server, host, port, { serving: '/healthz, /readyz and /metrics', hostVar: 'HUB_HTTP_HOST', portVar: 'HUB_HTTP_PORT' });
   return {
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve()).closeAllConnections()),
@@ -79,17 +76,4 @@ async function ping(redis: Redis): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** The operations port cannot open: a sentence naming the address and the setting to change. */
-function listenError(err: NodeJS.ErrnoException, host: string, port: number): HubError {
-  const why: Record<string, string> = {
-    EADDRINUSE: 'the port is in use by another process; set HUB_HTTP_PORT to a free port (0 picks one)',
-    EACCES: 'the port needs privileges this process does not have; set HUB_HTTP_PORT above 1023',
-    EADDRNOTAVAIL: 'no network interface of this machine has that address; set HUB_HTTP_HOST to one of its addresses (0.0.0.0 for all, 127.0.0.1 for this machine only)',
-    ENOTFOUND: 'that host name does not resolve; set HUB_HTTP_HOST to an address of this machine (0.0.0.0 for all)',
-    EAI_AGAIN: 'that host name does not resolve; set HUB_HTTP_HOST to an address of this machine (0.0.0.0 for all)',
-  };
-  const reason = why[err.code ?? ''] ?? `${err.message}; check HUB_HTTP_HOST and HUB_HTTP_PORT`;
-  return new HubError('HUB_ERR_CONFIG', `cannot serve /healthz, /readyz and /metrics on ${host}:${port}: ${reason}`, { cause: err });
 }

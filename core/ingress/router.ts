@@ -29,6 +29,11 @@ type RouterDeps = { redis: Redis; keys: Keys; config: HubConfig; mappingStore: M
  * for what cannot be delivered, a dead letter) in one atomic script call, all
  * calls pipelined into one round trip.
  */
+/** Why a message whose groups are all known reaches no target: the dead letter's reason, and the HTTP ingress's 422. */
+export function noTargets(message: Pick<InboundMessage, 'to' | 'channels'>): string {
+  return `${message.to.join(', ')} has no targets${message.channels ? ` on channels ${[...message.channels].join(', ')}` : ''}; add targets to the mapping or change \`channels\``;
+}
+
 export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Promise<RouteOutcome> {
   const { redis, keys, config, mappingStore } = deps;
   const maxBodyBytes = config.ingress.maxBodyBytes;
@@ -50,8 +55,7 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
       const reason = `no group ${unknown.join(', ')} in the mapping (revision ${revision}); add it to the mapping or fix \`to\` (known groups include ${known || 'none'})`;
       dead = ingressDeadLetter(entry.id, reason, { ...messageFields(message), to: unknown.join(','), id: undefined }, maxBodyBytes);
     } else if (routes.length === 0) {
-      const reason = `${message.to.join(', ')} has no targets${message.channels ? ` on channels ${[...message.channels].join(', ')}` : ''}; add targets to the mapping or change \`channels\``;
-      dead = ingressDeadLetter(entry.id, reason, messageFields(message), maxBodyBytes);
+      dead = ingressDeadLetter(entry.id, noTargets(message), messageFields(message), maxBodyBytes);
     }
     // One receiver under two spellings is one target: its normalized form orders and names it; the plugin gets it as written.
     const deliveries = routes.map((r, i): QueuedDelivery => ({ id: deliveryId(keys, entry.id, i), channel: r.channel, target: r.receiver, address: r.target }));

@@ -1,25 +1,27 @@
 /**
- * Runs a tick now and again `intervalMs` after each one ends (never two at
- * once), until stopped; a failed tick is reported and the next one goes on.
- * The hub's timed duties (escalations, digests) poll Redis this way, so that
- * any hub may do them and a stopped one lets its last tick finish.
+ * A duty that runs its tick now and again `intervalMs` after each one ends
+ * (never two at once), until stopped; a failed tick is reported and the next
+ * one goes on. The hub's timed duties (escalations, digests) poll Redis this
+ * way, so that any hub may do them and a stopped one lets its last tick finish.
  */
-export class Poller {
-  readonly #tick: () => Promise<unknown>;
+export abstract class Poller {
   readonly #intervalMs: number;
   readonly #onError: (err: Error) => void;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
 
-  constructor(tick: () => Promise<unknown>, intervalMs: number, onError: (err: Error) => void) {
-    this.#tick = tick;
-    this.#intervalMs = intervalMs;
+  /** `intervalMs`: a quarter of a second unless told (due times are kept to about that). */
+  protected constructor(intervalMs: number | undefined, onError: (err: Error) => void) {
+    this.#intervalMs = intervalMs ?? 250;
     this.#onError = onError;
   }
 
+  /** One round of the duty; callable directly (tests do). */
+  abstract tick(): Promise<unknown>;
+
   /** True once stopped: a long tick checks it between steps. */
-  get stopped(): boolean {
+  protected get stopped(): boolean {
     return this.#stopped;
   }
 
@@ -27,8 +29,8 @@ export class Poller {
     this.#stopped = false;
     const loop = () => {
       if (this.#stopped) return;
-      this.#running = this.#tick()
-        .then(() => undefined, this.#onError)
+      this.#running = this.tick()
+        .then(() => undefined, (err: Error) => this.#onError(err))
         .finally(() => {
           if (!this.#stopped) this.#timer = setTimeout(loop, this.#intervalMs);
         });

@@ -5,6 +5,7 @@
  */
 import type { MappingStore } from '../../mapping/store.ts';
 import { parseEntry, type ParseLimits } from '../parse-entry.ts';
+import { noTargets } from '../router.ts';
 import { notificationSchema, renderNotification } from './alertmanager.ts';
 import type { Producer } from './producers.ts';
 
@@ -96,7 +97,7 @@ function checked(fields: Record<string, string>, ctx: EntryContext): Built {
   if (ctx.mappingStore.current) {
     const { routes, unknown } = ctx.mappingStore.resolve(message.to, message.channels);
     if (unknown.length) return refuse(422, `no group ${unknown.join(', ')} in the mapping; add it to the mapping or address another group`, 'to');
-    if (routes.length === 0) return refuse(422, `${message.to.join(', ')} has no targets${message.channels ? ` on channels ${[...message.channels].join(', ')}` : ''}; add targets to the mapping or change \`channels\``, 'to');
+    if (routes.length === 0) return refuse(422, noTargets(message), 'to');
   }
   return { ok: true, fields };
 }

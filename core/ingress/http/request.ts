@@ -2,13 +2,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Refusal } from './entries.ts';
 
-export const TEXT_FORMATS: Record<string, 'text' | 'markdown' | 'html'> = {
-  'text/plain': 'text',
-  'text/markdown': 'markdown',
-  'text/html': 'html',
+export const TEXT_FORMATS = new Map<string, 'text' | 'markdown' | 'html'>([
+  ['text/plain', 'text'],
+  ['text/markdown', 'markdown'],
+  ['text/html', 'html'],
   // What `curl -d` sends: the text is taken as it is, not form-decoded.
-  'application/x-www-form-urlencoded': 'text',
-};
+  ['application/x-www-form-urlencoded', 'text'],
+]);
 
 export type Route = { endpoint: 'messages' } | { endpoint: 'groups' | 'alertmanager'; group: string };
 
@@ -48,32 +48,6 @@ export function utf8Header(value: string | undefined): string | undefined {
   } catch {
     return value;
   }
-}
-
-/**
- * The whole body, or why not: over `limit` (reading stops at once; the answer
- * closes the connection), or the client went away or was too slow.
- */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large' | 'aborted'> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve('too large');
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (result: Buffer | 'too large' | 'aborted') => {
-      req.off('data', onData).off('end', onEnd).off('error', onAbort).off('close', onAbort);
-      if (result === 'too large') req.pause();
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) return done('too large');
-      chunks.push(chunk);
-    };
-    const onEnd = () => done(Buffer.concat(chunks, size));
-    const onAbort = () => done('aborted');
-    req.on('data', onData).on('end', onEnd).on('error', onAbort).on('close', onAbort);
-  });
 }
 
 export function kib(bytes: number): string {

@@ -3,15 +3,16 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../../config/schema.ts';
-import { HubError } from '../../errors.ts';
 import type { MappingStore } from '../../mapping/store.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Redactor } from '../../redactor.ts';
+import { listen } from '../../http/listen.ts';
+import { readBody } from '../../http/read-body.ts';
 import { duplicateConnection } from '../../redis/connect.ts';
 import type { Keys } from '../../redis/keys.ts';
 import { type Built, type EntryContext, type Refusal, alertmanagerEntry, groupEntry, messageEntry } from './entries.ts';
 import { Producers } from './producers.ts';
-import { TEXT_FORMATS, contentType, headerOf, kib, readBody, routeOf, utf8Header } from './request.ts';
+import { TEXT_FORMATS, contentType, headerOf, kib, routeOf, utf8Header } from './request.ts';
 
 /** More headers than any client sends; a flood of small ones is refused, not silently cut. */
 const MAX_HEADERS = 100;
@@ -71,14 +72,13 @@ export class HttpIngress {
     server.maxHeadersCount = MAX_HEADERS + 1;
     server.on('request', (req, res) => void this.#handle(req, res));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#clientError(err, socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        // Not listening: nothing will stop this writer but us.
-        this.#writer?.disconnect();
-        reject(listenError(err, host, port));
-      });
-      server.listen(port, host, () => resolve());
-    });
+    try {
+      await listen(server, host, port, { serving: 'the HTTP ingress', hostVar: 'HUB_INGRESS_HOST', portVar: 'HUB_INGRESS_PORT' });
+    } catch (err) {
+      // Not listening: nothing will stop this writer but us.
+      this.#writer.disconnect();
+      throw err;
+    }
     if (this.#stopped) {
       // stop() ran while it was opening.
       server.close();
@@ -130,7 +130,7 @@ export class HttpIngress {
       const wait = producer.throttle();
       if (wait > 0) return refuse({ status: 429, error: `producer ${producer.name} is over its rate; retry in ${wait} s` }, { 'retry-after': String(wait) });
       const type = contentType(req.headers['content-type']);
-      const format = Object.hasOwn(TEXT_FORMATS, type.media) ? TEXT_FORMATS[type.media] : undefined;
+      const format = TEXT_FORMATS.get(type.media);
       const wantsJson = route.endpoint !== 'groups';
       if (type.charset && !/^(utf-?8|us-ascii)$/i.test(type.charset)) return refuse({ status: 415, error: `charset ${type.charset.slice(0, 40)} is not supported; send UTF-8` });
       if (wantsJson && type.media !== 'application/json' && type.media !== '') return refuse({ status: 415, error: `Content-Type ${type.media.slice(0, 60)} is not accepted here; send application/json` });
@@ -198,15 +198,4 @@ export class HttpIngress {
     }
     socket.destroySoon();
   }
-}
-
-function listenError(err: NodeJS.ErrnoException, host: string, port: number): HubError {
-  const why: Record<string, string> = {
-    EADDRINUSE: 'the port is in use by another process; set HUB_INGRESS_PORT to a free port',
-    EACCES: 'the port needs privileges this process does not have; set HUB_INGRESS_PORT above 1023',
-    EADDRNOTAVAIL: 'no network interface of this machine has that address; set HUB_INGRESS_HOST to one of its addresses (0.0.0.0 for all)',
-    ENOTFOUND: 'that host name does not resolve; set HUB_INGRESS_HOST to an address of this machine (0.0.0.0 for all)',
-  };
-  const reason = why[err.code ?? ''] ?? `${err.message}; check HUB_INGRESS_HOST and HUB_INGRESS_PORT`;
-  return new HubError('HUB_ERR_CONFIG', `cannot serve the HTTP ingress on ${host}:${port}: ${reason}`, { cause: err });
 }
