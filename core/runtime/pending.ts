@@ -8,24 +8,33 @@ import type { Scripts } from '../redis/connect.ts';
  * group an operator destroyed and made anew, must not be made here as well.
  */
 
-// Whether the entry is pending to this consumer, and no other consumer is making it right now.
-// A delivery being made is marked (`<stream>:making:<entry>`, for about one attempt): a group
-// destroyed and made anew forgets who holds what, and its new reader must not make the same
-// delivery while the first attempt is still under way. Under memory pressure the mark is
-// skipped (pcall): the delivery goes on, only that protection is lost for the moment.
-// KEYS: stream, mark. ARGV: group, consumer, entry, mark ttl ms. Returns 1 go, 0 not ours, -1 wait.
+// Whether the entry may be made now: first (when asked, ARGV[5] = '1') it heads its target's
+// order list, i.e. every older delivery to that target is settled, wherever it was being made (an
+// entry not in the list at all, routed before lists existed, has nothing to wait for); then it is
+// pending to this consumer, and no other consumer is making it right now. A delivery being made is
+// marked (`<stream>:making:<entry>`, for about one attempt): a group destroyed and made anew
+// forgets who holds what, and its new reader must not make the same delivery while the first
+// attempt is still under way. Under memory pressure the mark is skipped (pcall): the delivery goes
+// on, only that protection is lost for the moment. One script, so that a delivery costs one round
+// trip before its attempt.
+// KEYS: stream, mark, order list. ARGV: group, consumer, entry, mark ttl ms, check order.
+// Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list.
 const BEGIN_ATTEMPT = `
+if ARGV[5] == '1' then
+  local head = redis.call('LINDEX', KEYS[3], 0)
+  if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then return {2, head} end
+end
 local rows = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if rows.err then
-  if string.find(rows.err, 'NOGROUP') then return 0 end
+  if string.find(rows.err, 'NOGROUP') then return {0} end
   return rows
 end
 local row = rows[1]
-if not row or row[2] ~= ARGV[2] then return 0 end
+if not row or row[2] ~= ARGV[2] then return {0} end
 local maker = redis.call('GET', KEYS[2])
-if maker and maker ~= ARGV[2] then return -1 end
+if maker and maker ~= ARGV[2] then return {-1} end
 redis.pcall('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
-return 1
+return {1}
 `;
 
 // Atomic, so that an entry another consumer just took is never taken back from it.
@@ -64,7 +73,7 @@ export const pendingScripts: Scripts = { beginAttempt: BEGIN_ATTEMPT, claimMine:
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    beginAttempt(numKeys: 2, stream: string, mark: string, group: string, consumer: string, entry: string, ttlMs: number): Result<number, Context>;
+    beginAttempt(numKeys: 3, stream: string, mark: string, order: string, group: string, consumer: string, entry: string, ttlMs: number, checkOrder: '1' | '0'): Result<[number, string?], Context>;
     claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
     dropStaleHeads(numKeys: 2, orderList: string, stream: string): Result<number, Context>;
   }
@@ -76,12 +85,21 @@ export function makingKey(stream: string, entry: string): string {
 }
 
 /**
- * Before an attempt: `go` (pending to `consumer`, and now marked as being
- * made by it for `ttlMs`), `not ours` (settled, taken over, or its group made
- * anew and read by another), or `wait` (another consumer is making it now).
+ * Before an attempt: `go` (its turn, pending to `consumer`, and now marked as
+ * being made by it for `ttlMs`), `not ours` (settled, taken over, or its group
+ * made anew and read by another), `wait` (another consumer is making it now),
+ * or, when `orderList` is given, `{ after }`: the older delivery `after`
+ * heads the target's order list and must be settled first.
  */
-export async function beginAttempt(redis: Redis, stream: string, group: string, consumer: string, entry: string, ttlMs: number): Promise<'go' | 'not ours' | 'wait'> {
-  const answer = await redis.beginAttempt(2, stream, makingKey(stream, entry), group, consumer, entry, ttlMs);
+export async function beginAttempt(
+  redis: Redis,
+  at: { stream: string; group: string; consumer: string; orderList?: string },
+  entry: string,
+  ttlMs: number,
+): Promise<'go' | 'not ours' | 'wait' | { after: string }> {
+  const { stream, group, consumer, orderList } = at;
+  const [answer, head] = await redis.beginAttempt(3, stream, makingKey(stream, entry), orderList ?? stream, group, consumer, entry, ttlMs, orderList ? '1' : '0');
+  if (answer === 2) return { after: head! };
   return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';
 }
 

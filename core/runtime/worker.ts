@@ -62,8 +62,6 @@ export class ChannelWorker {
   #settledWhileStopping = 0;
   #running: Promise<void> | undefined;
   #refresh: NodeJS.Timeout | undefined;
-  /** Per target: the next deliveries known to follow the one this process just made. */
-  #cleared = new Map<string, string[]>();
   /** Every delivery read and not yet settled here, by stream entry id: read again, it is not taken twice. */
   #held = new Map<string, Job>();
   /** The last refresh of the idle times, awaited before handing back (which must come last). */
@@ -210,13 +208,13 @@ export class ChannelWorker {
     const { config, metrics } = this.#deps;
     const policy = retryPolicy(config.delivery);
     const shutdown = this.#controller.signal;
-    const turn = await this.#awaitTurn(job);
-    if (turn !== 'go') return turn === 'stop' ? undefined : turn;
     let tries: Tries = { counted: 0, rateLimitedInARow: 0 };
-    while (!shutdown.aborted) {
+    for (let first = true; !shutdown.aborted; first = false) {
       // Only the consumer the group lists may make a delivery: one taken over by
       // another worker, or read again by a group made anew, is that one's now.
-      if (!(await this.#begin(job))) return;
+      // Its turn is asked once: a delivery that heads its target's list stays at the head until settled.
+      const begun = await this.#begin(job, first);
+      if (begun !== 'go') return begun === 'stop' ? undefined : begun;
       job.record.attempts += 1;
       try {
         const receipt = await this.#attempt({ ...job.delivery, target: job.address, attempt: tries.counted + 1 });
@@ -263,46 +261,6 @@ export class ChannelWorker {
       clearTimeout(timer);
       cutoff.removeEventListener('abort', onCutoff);
     }
-  }
-
-  /**
-   * Per-target order across workers: a delivery goes only when it heads its
-   * target's order list, i.e. every older delivery to that target is settled,
-   * wherever it was being made. A list read ahead lets the next deliveries of
-   * this process through without asking again.
-   */
-  async #awaitTurn(job: Job): Promise<'go' | { yieldTo: Job } | 'stop'> {
-    const { redis, keys } = this.#deps;
-    const target = job.delivery.target;
-    const cleared = this.#cleared.get(target);
-    if (cleared?.[0] === job.entry) {
-      cleared.shift();
-      return 'go';
-    }
-    const key = keys.order(this.channel, target);
-    for (let waited = 0; !this.#controller.signal.aborted; waited += 1) {
-      try {
-        const head = await redis.lrange(key, 0, 31);
-        if (head.length === 0 || head[0] === job.entry) {
-          this.#cleared.set(target, head.slice(1));
-          return 'go';
-        }
-        // The list decides the order, not the order of this process's queue:
-        // a head held here runs now, wherever it is queued.
-        const first = this.#held.get(head[0]!);
-        if (first && first.delivery.target === target) return { yieldTo: first };
-        // Not in the list (routed before it existed): nothing to wait for.
-        if (!head.includes(job.entry) && (await redis.lpos(key, job.entry)) === null) return 'go';
-        // Heads settled without leaving the list (a purge, a deleted or trimmed stream): all dropped in one step.
-        if ((await dropStaleHeads(redis, key, keys.deliver(this.channel))) > 0) continue;
-        if (waited % 50 === 10) this.#logger.info({ target, waitingFor: head[0] }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
-      } catch (err) {
-        this.#logger.warn({ err: (err as Error).message }, 'cannot read the order of a target; waiting');
-      }
-      // The head is usually being made elsewhere and settles within one delivery: ask soon, then every 100 ms.
-      await sleep(Math.min(100, 10 * 2 ** waited), undefined, { signal: this.#controller.signal }).catch(() => {});
-    }
-    return 'stop';
   }
 
   #note(job: Job, result: string, error?: string): void {
@@ -360,30 +318,46 @@ export class ChannelWorker {
   }
 
   /**
-   * Whether this worker may make an attempt now: the group still lists the
-   * delivery as pending to it (if not, it is dropped here), and no other
-   * worker is making it (then it waits for that attempt to end).
+   * Whether this worker may make an attempt now. On the first attempt, per-target
+   * order across workers: the delivery goes only when it heads its target's
+   * order list, i.e. every older delivery to that target is settled, wherever
+   * it was being made. Then the group must still list it as pending to this
+   * worker (if not, it is dropped here), and no other worker may be making it
+   * (then it waits for that attempt to end). One script call for all of it.
    */
-  async #begin(job: Job): Promise<boolean> {
+  async #begin(job: Job, first: boolean): Promise<'go' | { yieldTo: Job } | 'stop'> {
     const { redis, keys, consumerName, config } = this.#deps;
     const stream = keys.deliver(this.channel);
-    while (!this.#controller.signal.aborted) {
+    const target = job.delivery.target;
+    const at = { stream, group: this.channel, consumer: consumerName, ...(first ? { orderList: keys.order(this.channel, target) } : {}) };
+    let failed = false;
+    for (let waited = 0; !this.#controller.signal.aborted; waited += 1) {
       try {
-        const answer = await beginAttempt(redis, stream, this.channel, consumerName, job.entry, config.delivery.timeout + 1000);
-        if (answer === 'go') return true;
+        const answer = await beginAttempt(redis, at, job.entry, config.delivery.timeout + 1000);
+        if (answer === 'go') return 'go';
         if (answer === 'not ours') {
           this.#held.delete(job.entry);
-          // What was read ahead of the list assumed this one would be made here first: ask the list again.
-          this.#cleared.delete(job.delivery.target);
-          this.#logger.debug({ target: job.delivery.target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
-          return false;
+          this.#logger.debug({ target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
+          return 'stop';
+        }
+        if (answer !== 'wait') {
+          // The list decides the order, not the order of this process's queue:
+          // a head held here runs now, wherever it is queued.
+          const head = this.#held.get(answer.after);
+          if (head && head.delivery.target === target) return { yieldTo: head };
+          // Heads settled without leaving the list (a purge, a deleted or trimmed stream): all dropped in one step.
+          if ((await dropStaleHeads(redis, at.orderList!, stream)) > 0) continue;
+          if (waited % 50 === 10) this.#logger.info({ target, waitingFor: answer.after }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
         }
       } catch (err) {
-        this.#logger.debug({ err: (err as Error).message }, 'cannot tell whether a delivery is still pending here; asking again');
+        // Once per delivery: with Redis away, every delivery held asks every 100 ms.
+        this.#logger[failed ? 'debug' : 'warn']({ err: (err as Error).message }, 'cannot ask Redis whether a delivery may be made now; asking again');
+        failed = true;
       }
-      await sleep(100, undefined, { signal: this.#controller.signal }).catch(() => {});
+      // What waits is usually being made elsewhere and settles within one delivery: ask soon, then every 100 ms.
+      await sleep(Math.min(100, 10 * 2 ** waited), undefined, { signal: this.#controller.signal }).catch(() => {});
     }
-    return false;
+    return 'stop';
   }
 
   /** Keeps the idle time of what this worker holds low (only what is still pending to it: nothing is taken back from another). */
