@@ -1,16 +1,19 @@
 /**
- * The few client-server calls the plugin makes, through matrix-js-sdk.
+ * The few client-server calls the plugin makes: each one HTTP request on one
+ * keep-alive undici pool, cancellable, answered with the JSON body or thrown
+ * as an error shaped like matrix-js-sdk's (`errcode`, `httpStatus`, `data`,
+ * `httpHeaders`; a network failure named `ConnectionError`), which
+ * classify-error.ts reads by shape.
  *
- * Why `client.http.authedRequest` and not `sendEvent`/`joinRoom`: the SDK's
- * high-level calls build local-echo events and room models, queue sends in a
- * `MatrixScheduler` that retries them on its own (createClient always adds
- * one), and take no abort signal. The hub's runtime owns retries and
- * timeouts, so every call here is one HTTP request, cancellable, with the
- * SDK's authentication and error parsing (`MatrixError`) and nothing else.
- * `new MatrixClient` (not `createClient`) so that no scheduler, store or
- * crypto store is made at all. Connections are kept alive by fetch's pool.
+ * Why not matrix-js-sdk's HTTP layer: the plugin uses none of the SDK's
+ * high-level calls (they build local-echo events and room models, queue sends
+ * in a scheduler that retries on its own, and take no abort signal; the hub's
+ * runtime owns retries and timeouts), and loading the SDK for its request
+ * wrapper cost every matrix worker about 28 MB and ~10 % of its CPU per send
+ * (bench/). The SDK is loaded only by the end-to-end crypto
+ * (crypto/engine.ts), whose client gets {@link MatrixApi.sdkOptions}.
  */
-import { ClientPrefix, type ICreateClientOpts, MatrixClient, Method } from 'matrix-js-sdk';
+import type { ICreateClientOpts } from 'matrix-js-sdk';
 import { Agent, request } from 'undici';
 import type { MatrixSettings } from './settings.ts';
 
@@ -20,34 +23,38 @@ const silent: NonNullable<ICreateClientOpts['logger']> = { trace: noop, debug: n
 
 const enc = encodeURIComponent;
 
-/**
- * The SDK's `fetchFn`: undici's `request` on one keep-alive pool, answering
- * the few members of a Response the SDK reads. Measured in bench/: global
- * fetch cost 222 µs of CPU per send, this 83 µs. Its errors keep the network
- * reason (`connect ECONNREFUSED …`), which fetch hides behind "fetch failed".
- */
-const agent = new Agent({ keepAliveTimeout: 30_000 });
-const explainedFetch = (async (input: URL | string, init: RequestInit) => {
-  const res = await request(input, {
-    dispatcher: agent,
-    method: (init.method ?? 'GET') as 'GET',
-    headers: init.headers as Record<string, string>,
-    body: init.body as string | undefined,
-    signal: init.signal ?? undefined,
-  });
-  const text = await res.body.text();
-  const header = (name: string) => {
-    const value = res.headers[name.toLowerCase()];
-    return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-  };
+type Headers = Record<string, string | string[] | undefined>;
+
+function headerReader(headers: Headers): { get(name: string): string | null } {
   return {
-    ok: res.statusCode >= 200 && res.statusCode < 300,
-    status: res.statusCode,
-    headers: { get: header },
-    text: async () => text,
-    json: async () => JSON.parse(text) as unknown,
+    get(name) {
+      const value = headers[name.toLowerCase()];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    },
   };
-}) as unknown as typeof fetch;
+}
+
+/** A refusal as matrix-js-sdk's MatrixError shapes it (errors.js): the errcode is its name, the JSON body its `data`. */
+function answerError(url: string, status: number, headers: Headers, text: string): Error {
+  const type = String(headers['content-type'] ?? '').split(';')[0]!.trim();
+  let data: Record<string, unknown> | undefined;
+  if (type === 'application/json' && text) {
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) data = parsed as Record<string, unknown>;
+    } catch {
+      // Not JSON after all: an HTTP error without a Matrix body.
+    }
+  }
+  const httpHeaders = headerReader(headers);
+  if (!data) {
+    const said = type === 'text/plain' && text ? `: ${text.slice(0, 500)}` : '';
+    return Object.assign(new Error(`Server returned ${status} error${said}`), { name: 'HTTPError', httpStatus: status, httpHeaders });
+  }
+  const errcode = typeof data.errcode === 'string' ? data.errcode : undefined;
+  const said = typeof data.error === 'string' ? data.error : 'Unknown message';
+  return Object.assign(new Error(`MatrixError: [${status}] ${said} (${url})`), { name: errcode ?? 'Unknown error code', errcode, data, httpStatus: status, httpHeaders, url });
+}
 
 export type DirectRooms = Record<string, string[]>;
 
@@ -68,70 +75,114 @@ export interface SyncResponse {
 
 export class MatrixApi {
   readonly userId: string;
-  private readonly client: MatrixClient;
+  readonly #settings: MatrixSettings;
+  readonly #base: string;
+  readonly #auth: Record<string, string>;
+  readonly #json: Record<string, string>;
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000 });
 
   constructor(settings: MatrixSettings) {
     this.userId = settings.userId;
-    this.client = new MatrixClient({
-      baseUrl: settings.homeserver,
-      accessToken: settings.accessToken,
-      userId: settings.userId,
-      deviceId: settings.deviceId,
-      disableVoip: true,
-      logger: silent,
-      fetchFn: explainedFetch,
-    });
+    this.#settings = settings;
+    this.#base = `${settings.homeserver.replace(/\/+$/, '')}/_matrix/client/v3`;
+    this.#auth = { authorization: `Bearer ${settings.accessToken}` };
+    this.#json = { ...this.#auth, 'content-type': 'application/json' };
   }
 
-  private request<T>(method: Method, path: string, body: Record<string, unknown> | undefined, signal: AbortSignal): Promise<T> {
-    // `priority` is the DOM's RequestInit field, which Node's types lack: the SDK's type then wants it spelled out.
-    const opts = { abortSignal: signal, prefix: ClientPrefix.V3, priority: undefined };
-    return this.client.http.authedRequest<T>(method, path, undefined, body, opts);
+  private async request<T>(method: 'GET' | 'PUT' | 'POST', path: string, body: object | undefined, signal: AbortSignal, query?: Record<string, string>): Promise<T> {
+    const url = `${this.#base}${path}${query ? `?${new URLSearchParams(query)}` : ''}`;
+    let status: number;
+    let headers: Headers;
+    let text: string;
+    try {
+      const res = await request(url, {
+        dispatcher: this.#agent,
+        method,
+        headers: body ? this.#json : this.#auth,
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        signal,
+      });
+      ({ statusCode: status, headers } = res);
+      text = await res.body.text();
+    } catch (err) {
+      if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : err;
+      const { name, message } = err as Error;
+      if (name === 'AbortError' || name === 'TimeoutError') throw err;
+      // Named as the SDK names it; the message keeps the network's reason (`connect ECONNREFUSED …`).
+      throw Object.assign(new Error(message, { cause: err }), { name: 'ConnectionError' });
+    }
+    if (status < 200 || status >= 300) throw answerError(url, status, headers, text);
+    return (text ? JSON.parse(text) : {}) as T;
   }
 
-  /** The SDK client itself, for the end-to-end crypto (plugins/matrix/crypto), which runs inside it. */
-  get sdk(): MatrixClient {
-    return this.client;
+  /**
+   * The options of a matrix-js-sdk client for the same bot and homeserver
+   * (the crypto runs inside one), its requests on this pool: undici's
+   * `request` answering the few members of a Response the SDK reads
+   * (measured in bench/: global fetch cost 222 µs of CPU per send, this 83 µs),
+   * its errors keeping the network reason that fetch hides behind "fetch failed".
+   */
+  sdkOptions(): ICreateClientOpts {
+    const { homeserver, accessToken, userId, deviceId } = this.#settings;
+    const agent = this.#agent;
+    const fetchFn = (async (input: URL | string, init: RequestInit) => {
+      const res = await request(input, {
+        dispatcher: agent,
+        method: (init.method ?? 'GET') as 'GET',
+        headers: init.headers as Record<string, string>,
+        body: init.body as string | undefined,
+        signal: init.signal ?? undefined,
+      });
+      const text = await res.body.text();
+      return {
+        ok: res.statusCode >= 200 && res.statusCode < 300,
+        status: res.statusCode,
+        headers: headerReader(res.headers),
+        text: async () => text,
+        json: async () => JSON.parse(text) as unknown,
+      };
+    }) as unknown as typeof fetch;
+    return { baseUrl: homeserver, accessToken, userId, deviceId, disableVoip: true, logger: silent, fetchFn };
   }
 
   async send(roomId: string, txnId: string, content: object, signal: AbortSignal, eventType = 'm.room.message'): Promise<string> {
     const path = `/rooms/${enc(roomId)}/send/${enc(eventType)}/${enc(txnId)}`;
-    const res = await this.request<{ event_id: string }>(Method.Put, path, content as Record<string, unknown>, signal);
+    const res = await this.request<{ event_id: string }>('PUT', path, content, signal);
     return res.event_id;
   }
 
   /** The content of a state event; throws the SDK's error (M_NOT_FOUND when unset). */
   stateEvent(roomId: string, type: string, stateKey: string, signal: AbortSignal): Promise<Record<string, unknown>> {
-    return this.request(Method.Get, `/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, undefined, signal);
+    return this.request('GET', `/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, undefined, signal);
   }
 
   /** The room's current `m.room.member` events (rooms.yaml `/members`), for whom to share room keys with. */
   async members(roomId: string, signal: AbortSignal): Promise<Array<Record<string, unknown>>> {
-    const res = await this.request<{ chunk: Array<Record<string, unknown>> }>(Method.Get, `/rooms/${enc(roomId)}/members`, undefined, signal);
+    const res = await this.request<{ chunk: Array<Record<string, unknown>> }>('GET', `/rooms/${enc(roomId)}/members`, undefined, signal);
     return res.chunk;
   }
 
   async join(roomIdOrAlias: string, signal: AbortSignal): Promise<string> {
-    const res = await this.request<{ room_id: string }>(Method.Post, `/join/${enc(roomIdOrAlias)}`, {}, signal);
+    const res = await this.request<{ room_id: string }>('POST', `/join/${enc(roomIdOrAlias)}`, {}, signal);
     return res.room_id;
   }
 
   async resolveAlias(alias: string, signal: AbortSignal): Promise<string> {
-    const res = await this.request<{ room_id: string }>(Method.Get, `/directory/room/${enc(alias)}`, undefined, signal);
+    const res = await this.request<{ room_id: string }>('GET', `/directory/room/${enc(alias)}`, undefined, signal);
     return res.room_id;
   }
 
   /** A direct room with `userId`, invited with the creator's power level. */
   async createDirectRoom(userId: string, signal: AbortSignal): Promise<string> {
     const body = { is_direct: true, invite: [userId], preset: 'trusted_private_chat' };
-    const res = await this.request<{ room_id: string }>(Method.Post, '/createRoom', body, signal);
+    const res = await this.request<{ room_id: string }>('POST', '/createRoom', body, signal);
     return res.room_id;
   }
 
   /** The bot's `m.direct` account data; `{}` when it has none. */
   async directRooms(signal: AbortSignal): Promise<DirectRooms> {
     try {
-      return await this.request<DirectRooms>(Method.Get, this.accountDataPath('m.direct'), undefined, signal);
+      return await this.request<DirectRooms>('GET', this.accountDataPath('m.direct'), undefined, signal);
     } catch (err) {
       if ((err as { errcode?: string }).errcode === 'M_NOT_FOUND') return {};
       throw err;
@@ -139,7 +190,7 @@ export class MatrixApi {
   }
 
   async setDirectRooms(direct: DirectRooms, signal: AbortSignal): Promise<void> {
-    await this.request(Method.Put, this.accountDataPath('m.direct'), direct, signal);
+    await this.request('PUT', this.accountDataPath('m.direct'), direct, signal);
   }
 
   /**
@@ -149,23 +200,21 @@ export class MatrixApi {
   sync(params: { since?: string; filter: string; timeoutMs: number }, signal: AbortSignal): Promise<SyncResponse> {
     const query: Record<string, string> = { filter: params.filter, timeout: String(params.timeoutMs), set_presence: 'offline' };
     if (params.since) query.since = params.since;
-    // A long poll the server never answers is given up (the SDK's own localTimeoutMs leaves a timer behind that holds the process).
-    const abortSignal = AbortSignal.any([signal, AbortSignal.timeout(params.timeoutMs + 30_000)]);
-    const opts = { abortSignal, prefix: ClientPrefix.V3, priority: undefined };
-    return this.client.http.authedRequest<SyncResponse>(Method.Get, '/sync', query, undefined, opts);
+    // A long poll the server never answers is given up.
+    return this.request<SyncResponse>('GET', '/sync', undefined, AbortSignal.any([signal, AbortSignal.timeout(params.timeoutMs + 30_000)]), query);
   }
 
   /** One event of a room (for its `origin_server_ts`). */
   event(roomId: string, eventId: string, signal: AbortSignal): Promise<SyncEvent> {
-    return this.request(Method.Get, `/rooms/${enc(roomId)}/event/${enc(eventId)}`, undefined, signal);
+    return this.request('GET', `/rooms/${enc(roomId)}/event/${enc(eventId)}`, undefined, signal);
   }
 
   private accountDataPath(type: string): string {
     return `/user/${enc(this.userId)}/account_data/${enc(type)}`;
   }
 
+  /** Ends every request still running. */
   close(): void {
-    this.client.stopClient();
-    this.client.http.abort();
+    void this.#agent.destroy().catch(() => undefined);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The matrix channel: notifications into rooms (`!room:server`), aliases
  * (`#alias:server`, resolved) and people (`@user:server`, a direct room made
- * once and reused), through matrix-js-sdk. Encrypted rooms get encrypted
- * events when MATRIX_CRYPTO_STORE is set (crypto/), and are refused otherwise. It watches read receipts, reactions and
+ * once and reused), through the client-server API (client.ts). Encrypted rooms get encrypted
+ * events when MATRIX_CRYPTO_STORE is set (crypto/, matrix-js-sdk's Rust crypto), and are refused otherwise. It watches read receipts, reactions and
  * replies (a light /sync) for the messages an escalation waits on.
  */
 import { PLUGIN_API_VERSION, definePlugin, loadSender } from 'notification-hub/plugin-api';
@@ -30,6 +30,6 @@ export default definePlugin({
   normalizeTarget: (target) => target.trim(),
   createSender: loadSender(import.meta.url, './sender', 'createMatrixSender'),
   // Read receipts, reactions and replies: what stops an `escalate` block from nagging.
-  // Imported when a worker starts it: the watcher needs matrix-js-sdk, which the hub and the CLI never load.
+  // Imported when a worker starts it: the hub and the CLI never load it.
   watch: async (ctx) => (await import('./watcher.ts')).createMatrixWatcher(ctx),
 });

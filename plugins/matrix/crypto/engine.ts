@@ -11,7 +11,7 @@
  * invited, as history visibility says) member, verified or not.
  */
 import { mkdirSync } from 'node:fs';
-import { MatrixEvent, Room } from 'matrix-js-sdk';
+import type { MatrixClient, MatrixEvent, Room } from 'matrix-js-sdk';
 import type { Logger } from 'pino';
 import type { MatrixApi } from '../client.ts';
 import type { RoomSync, SyncAnswer } from '../room-sync.ts';
@@ -50,6 +50,9 @@ export class MatrixCrypto {
   private readonly rooms = new Map<string, Room>();
   private readonly stop = new AbortController();
   private backend: Backend | undefined;
+  /** matrix-js-sdk and the client the crypto runs in: loaded by `start`, so that a worker without encryption never loads the SDK. */
+  private sdk: typeof import('matrix-js-sdk') | undefined;
+  private client: MatrixClient | undefined;
   private storeLock: StoreLock | undefined;
   /** Counters for metrics (the plugin API has no metrics registry yet). */
   readonly counts = { encryptedSends: 0, keyShareFailures: 0 };
@@ -90,7 +93,10 @@ export class MatrixCrypto {
     // Loaded only when encryption is configured: without MATRIX_CRYPTO_STORE the plugin loads nothing more than before.
     const { installIndexedDb } = await import('./indexeddb.ts');
     installIndexedDb(storeDir);
-    const client = this.api.sdk;
+    this.sdk = await import('matrix-js-sdk');
+    // `new MatrixClient`, not `createClient`: no scheduler or store is made, only the crypto.
+    const client = new this.sdk.MatrixClient(this.api.sdkOptions());
+    this.client = client;
     unrefLocalTimeouts(client.http as unknown as Http);
     await client.initRustCrypto({ cryptoDatabasePrefix: 'notification-hub', storageKey: this.options.storeKey });
     const backend = client.getCrypto() as unknown as Backend;
@@ -127,9 +133,9 @@ export class MatrixCrypto {
    * the room's members first; throws when keys cannot be shared.
    */
   async encrypt(roomId: string, encryption: Json, content: object, signal: AbortSignal): Promise<{ type: string; content: Json }> {
-    const backend = this.backend;
-    if (this.state !== 'running' || !backend) throw new Error(this.reason);
-    const client = this.api.sdk;
+    const { backend, client, sdk } = this;
+    if (this.state !== 'running' || !backend || !client || !sdk) throw new Error(this.reason);
+    const { MatrixEvent, Room } = sdk;
     const members = await this.api.members(roomId, signal);
     let room = this.rooms.get(roomId);
     const encEvent = new MatrixEvent({ type: 'm.room.encryption', state_key: '', content: encryption, room_id: roomId, event_id: `$encryption:${roomId}` });
@@ -161,7 +167,7 @@ export class MatrixCrypto {
     this.state = 'stopped';
     if (this.storeLock) {
       // The crypto lets go of the store (its IndexedDB connections) before another process may take it.
-      this.api.sdk.stopClient();
+      this.client?.stopClient();
       this.storeLock.release();
       this.storeLock = undefined;
     }
