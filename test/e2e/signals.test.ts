@@ -160,13 +160,17 @@ describe('signals: a graceful stop, whoever sends it', () => {
     const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
     const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? 'null') as string[] | null;
     const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? 'null') as string[] | null;
-    // Exec form, node itself: no shell or npm in between to swallow the signal.
-    assert.deepEqual(entrypoint, ['node', 'core/cli/main.js']);
+    // Exec form, node itself (with its flags): no shell or npm in between to swallow the signal.
+    assert.ok(entrypoint, 'the Dockerfile has an exec-form ENTRYPOINT');
+    assert.equal(entrypoint[0], 'node');
+    assert.equal(entrypoint.at(-1), 'core/cli/main.js');
+    const flags = entrypoint.slice(1, -1);
+    assert.ok(flags.every((flag) => flag.startsWith('--')), `only Node flags between node and the script: ${flags.join(' ')}`);
     assert.deepEqual(cmd, ['start']);
 
-    // The same entry on the sources, as PID 1 of a PID namespace of its own, as in a container.
+    // The same entry on the sources, flags and all, as PID 1 of a PID namespace of its own, as in a container.
     const env = await hubEnv();
-    const command = ['unshare', '--user', '--map-root-user', '--pid', '--fork', process.execPath, join(REPO_ROOT, 'core/cli/main.ts')];
+    const command = ['unshare', '--user', '--map-root-user', '--pid', '--fork', process.execPath, ...flags, join(REPO_ROOT, 'core/cli/main.ts')];
     const container = spawnHub(cmd, { env, name: 'entry as PID 1', command });
     await container.waitFor(/"msg":"started"/, 60_000);
     assert.equal(container.logs.find((l) => l.msg === 'started')?.pid, 1, 'node is PID 1 in its namespace');
