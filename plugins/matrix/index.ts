@@ -12,7 +12,7 @@ import { targetProblem } from './targets.ts';
 export default definePlugin({
   name: 'matrix',
   apiVersion: PLUGIN_API_VERSION,
-  description: 'Matrix rooms, aliases and direct messages (matrix-js-sdk); m.text by default, sanitized HTML',
+  description: 'Matrix rooms, aliases and direct messages; m.text by default, sanitized HTML; end-to-end encryption with MATRIX_CRYPTO_STORE',
   settings: {
     schema: settingsSchema,
     env: {
