@@ -28,7 +28,7 @@ HEALTHCHECK --interval=30s --timeout=3s CMD node -e "const h=process.env.HUB_HTT
 # handles it from its first moment (a graceful stop within 9 s, under docker's 10 s); it starts no child
 # processes, so it needs no init to reap them.
 # A small young generation and an old generation grown by 20 % (not V8's up to 4×): under load most of the RSS
-# was garbage, not data (README, Performance: a matrix worker's peak 290 → 150 MB, CPU per delivery the same).
+# was garbage, not data (README, Performance: a matrix worker's peak 290 → 150 MB for a few per cent more CPU at steady load).
 # On the command line, not in NODE_OPTIONS, which refuses --heap-growing-percent.
 ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=20", "core/cli/main.js"]
 CMD ["start"]

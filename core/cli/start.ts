@@ -76,10 +76,15 @@ function stopSignals(logger: Logger): Promise<NodeJS.Signals> {
   });
 }
 
-/** Exit once the log lines are written: nothing left running (a plugin's socket, a timer) can keep the process alive. */
+/**
+ * Exit once the log lines are written: nothing left running (a plugin's socket, a timer) can keep the process
+ * alive. A stdout that drains slowly (a loaded machine, a busy journald) gets a few seconds, so that the last
+ * line ("stopped: …") is not lost to the exit, as it was after one second beside a second test suite; one that
+ * nobody reads does not hold the exit for ever.
+ */
 function exitAfterFlush(logger: Logger, code: number): void {
   logger.flush(() => process.exit(code));
-  setTimeout(() => process.exit(code), 1000).unref();
+  setTimeout(() => process.exit(code), 5000).unref();
 }
 
 const concurrency = (value: string) => {
