@@ -76,26 +76,39 @@ describe('a real Alertmanager → HTTP ingress → the room', () => {
     alertmanagers.push(first);
     const second = await startAlertmanager({ webhookUrl, token: ALERTS_TOKEN, peers: [first.clusterAddress], peerTimeout: '0s', slowGossip: true });
     alertmanagers.push(second);
-    // Prometheus sends every alert to every Alertmanager of the cluster.
-    await Promise.all([first.pushAlerts(alerts('DiskFull')), second.pushAlerts(alerts('DiskFull'))]);
-    await eventually('the firing notification in the room', () => bodies(rooms.ops!).length >= 1, 30_000);
-    const resolvedAt = new Date(Date.now() - 1000).toISOString();
-    await Promise.all([first.pushAlerts(alerts('DiskFull', resolvedAt)), second.pushAlerts(alerts('DiskFull', resolvedAt))]);
-    await eventually('the resolved notification in the room', () => bodies(rooms.ops!).length >= 2, 30_000);
-    // The peers' copies come within a group interval (1 s) of each other: wait two, then count.
-    await sleep(2500);
-    await idle(hub);
-    const accepted = Number(/hub_http_ingress_requests_total\{endpoint="alertmanager",status="202"\} (\d+)/.exec(await hub.app.cradle.metrics.registry.metrics())?.[1] ?? 0);
-    const duplicates = (await hub.read('events')).filter((e) => e.type === 'duplicate').length;
-    console.log(`alertmanager posts accepted: ${accepted} in all, ${duplicates} of them peers' copies folded by their id`);
-    assert.ok(duplicates >= 1, 'both peers sent at least one notification (else this test shows nothing of the hub)');
+    // Whether both peers send one notification depends on Alertmanager's timing: on a loaded machine the
+    // gossip may arrive in time after all. A new alert group is tried (up to three) until the hub has seen a
+    // peer's copy; every group tried must still be heard once per notification.
+    const names: string[] = [];
+    let duplicates = 0;
+    let accepted = 0;
+    for (let round = 1; round <= 3 && duplicates === 0; round++) {
+      const name = round === 1 ? 'DiskFull' : `DiskFull${round}`;
+      names.push(name);
+      const heard = () => bodies(rooms.ops!).filter((b) => b.split('\n')[0]!.endsWith(` ${name}`));
+      // Prometheus sends every alert to every Alertmanager of the cluster.
+      await Promise.all([first.pushAlerts(alerts(name)), second.pushAlerts(alerts(name))]);
+      await eventually(`the firing notification of ${name} in the room`, () => heard().length >= 1, 30_000);
+      const resolvedAt = new Date(Date.now() - 1000).toISOString();
+      await Promise.all([first.pushAlerts(alerts(name, resolvedAt)), second.pushAlerts(alerts(name, resolvedAt))]);
+      await eventually(`the resolved notification of ${name} in the room`, () => heard().some((b) => b.startsWith('[RESOLVED]')), 30_000);
+      // The peers' copies come within a group interval (1 s) of each other: wait two, then count.
+      await sleep(2500);
+      await idle(hub);
+      accepted = Number(/hub_http_ingress_requests_total\{endpoint="alertmanager",status="202"\} (\d+)/.exec(await hub.app.cradle.metrics.registry.metrics())?.[1] ?? 0);
+      duplicates = (await hub.read('events')).filter((e) => e.type === 'duplicate').length;
+    }
+    console.log(`alertmanager posts accepted: ${accepted} in all, ${duplicates} of them peers' copies folded by their id (alert groups tried: ${names.join(', ')})`);
+    assert.ok(duplicates >= 1, `both peers sent one notification at least once in ${names.length} alert groups (else this test shows nothing of the hub)`);
     // On a loaded machine a peer may also notify once before it holds both alerts ([FIRING:1]): a notification
     // of its own, rightly delivered. What the hub must not do is deliver any one notification twice.
     const seen = bodies(rooms.ops!);
     assert.deepEqual(seen, [...new Set(seen)], 'each notification once');
     const heads = seen.map((b) => b.split('\n')[0]);
-    assert.ok(heads.includes('[FIRING:2] DiskFull'), heads.join(' | '));
-    assert.equal(heads.at(-1), '[RESOLVED] DiskFull');
-    assert.equal(heads.filter((h) => h === '[RESOLVED] DiskFull').length, 1, heads.join(' | '));
+    for (const name of names) {
+      assert.ok(heads.includes(`[FIRING:2] ${name}`), heads.join(' | '));
+      assert.equal(heads.filter((h) => h === `[RESOLVED] ${name}`).length, 1, heads.join(' | '));
+    }
+    assert.equal(heads.at(-1), `[RESOLVED] ${names.at(-1)}`);
   });
 });
