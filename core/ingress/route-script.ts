@@ -16,14 +16,19 @@ import { ENQUEUE_LUA } from '../journal/enqueue.ts';
  * ARGV: group, entry, dedupe ttl ms, record ttl ms, events maxlen, r record field pairs, m dead-letter field pairs,
  *       e escalation field pairs (0: no escalation), escalation due ms, escalation ttl ms,
  *       then the r, m and e pairs, then the throttle section (core/digest/throttle-lua.ts: t, and when t > 0
- *       its windows and which deliveries each may hold), then the deliveries (journal enqueue block).
- * Returns {'ok', n deliveries, h holds} | {'duplicate', first entry} | {'gone'}.
+ *       its windows and which deliveries each may hold), then the deliveries (journal enqueue block), and last
+ *       the entry routed just before this one in the same batch ('' for the first).
+ * Returns {'ok', n deliveries, h holds} | {'duplicate', first entry} | {'gone'} | {'later', that entry}.
  */
 const ROUTE = `${ENQUEUE_LUA}${THROTTLE_LUA}
 local group, entry = ARGV[1], ARGV[2]
 -- Read-only guard first and the acknowledgement last: Redis does not roll a
 -- script back, so an error half-way must leave the entry pending, not lost.
 if #redis.call('XPENDING', KEYS[1], group, entry, entry, 1) == 0 then return {'gone'} end
+-- The batch's previous entry still pending was refused (Redis out of memory, say, until memory freed
+-- between two calls of one pipeline): this one waits for it to be read again, or it would go first.
+local before = ARGV[#ARGV]
+if before ~= '' and #redis.call('XPENDING', KEYS[1], group, before, before, 1) > 0 then return {'later', before} end
 local maxlen = ARGV[5]
 if KEYS[4] ~= KEYS[1] then
   local first = redis.call('GET', KEYS[4])

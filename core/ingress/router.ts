@@ -41,10 +41,14 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   const revision = mappingStore.current?.revision ?? '';
   const pipeline = redis.pipeline();
   const now = Date.now();
+  // Each route call after the first goes only once the one before it in the batch went (see the ROUTE script).
+  let before = '';
   for (const entry of entries) {
+    const after = before;
+    before = entry.id;
     const parsed = parseEntry(entry.fields, limits);
     if (!parsed.ok) {
-      queueRoute(pipeline, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
+      queueRoute(pipeline, deps, { entry: entry.id, after }, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
       continue;
     }
     const message = parsed.message;
@@ -73,7 +77,7 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
     // whether any of the deliveries went to a channel that watches for acknowledgements.
     const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
     const throttle = throttleSection(keys, mappingStore.current, message, routes, now);
-    queueRoute(pipeline, deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
+    queueRoute(pipeline, deps, { entry: entry.id, after }, message, deliveries, meta, dead, escalation, throttle);
   }
   const results = (await pipeline.exec()) ?? [];
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0, held: 0 };
@@ -87,11 +91,14 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
     for (const entry of failed) {
       const error = results[entries.indexOf(entry)]![0]!.message.slice(0, 200);
       const reason = `the hub could not route it (${error}); this is a bug: report it with this dead letter`;
-      queueRoute(retry, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, reason, entry.fields, maxBodyBytes));
+      queueRoute(retry, deps, { entry: entry.id, after: '' }, undefined, [], undefined, ingressDeadLetter(entry.id, reason, entry.fields, maxBodyBytes));
     }
     for (const [err] of (await retry.exec()) ?? []) if (err) throw err;
     outcome.dead += failed.length;
   }
+  // Entries held back behind one that was not routed: the batch is read again, in order, from the pending list.
+  const waiting = results.filter(([err, reply]) => !err && (reply as string[])[0] === 'later').length;
+  if (waiting > 0) throw new Error(`${waiting} entries wait for an older one that was not routed; reading them again in order`);
   for (const [err, reply] of results) {
     if (err) continue;
     const [status, n, held] = reply as [string, string?, string?];
@@ -106,7 +113,8 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
 function queueRoute(
   pipeline: ChainableCommander,
   deps: { keys: Keys; config: HubConfig },
-  entryId: string,
+  /** The entry, and the one routed just before it in the same pipeline ('' for none). */
+  at: { entry: string; after: string },
   message: InboundMessage | undefined,
   deliveries: QueuedDelivery[],
   meta: MessageMeta | undefined,
@@ -115,6 +123,7 @@ function queueRoute(
   throttle: ThrottleSection = { keys: [], args: [0] },
 ): void {
   const { keys, config } = deps;
+  const entryId = at.entry;
   const block = enqueueBlock(keys, message ? deliveries : [], {
     entry: entryId,
     to: message?.to.join(',') ?? '',
@@ -134,7 +143,7 @@ function queueRoute(
     ...throttle.keys, ...block.keys,
     HUB_GROUP, entryId, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen,
     record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
-    ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args,
+    ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args, at.after,
   );
 }
 
