@@ -42,10 +42,10 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   const pipeline = redis.pipeline();
   const now = Date.now();
   // Each route call after the first goes only once the one before it in the batch went (see the ROUTE script).
-  let before = '';
+  let previous = '';
   for (const entry of entries) {
-    const after = before;
-    before = entry.id;
+    const after = previous;
+    previous = entry.id;
     const parsed = parseEntry(entry.fields, limits);
     if (!parsed.ok) {
       queueRoute(pipeline, deps, { entry: entry.id, after }, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));

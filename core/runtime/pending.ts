@@ -8,7 +8,7 @@ import type { Scripts } from '../redis/connect.ts';
  * group an operator destroyed and made anew, must not be made here as well.
  */
 
-// Whether the entry may be made now: first (when asked, ARGV[5] = '1') it heads its target's
+// Whether the entry may be made now: first (when asked: an order list other than the stream) it heads its target's
 // order list, i.e. every older delivery to that target is settled, wherever it was being made (an
 // entry not in the list at all, routed before lists existed, has nothing to wait for); then it is
 // pending to this consumer, and no other consumer is making it right now. A delivery being made is
@@ -17,10 +17,10 @@ import type { Scripts } from '../redis/connect.ts';
 // attempt is still under way. Under memory pressure the mark is skipped (pcall): the delivery goes
 // on, only that protection is lost for the moment. One script, so that a delivery costs one round
 // trip before its attempt.
-// KEYS: stream, mark, order list. ARGV: group, consumer, entry, mark ttl ms, check order.
+// KEYS: stream, mark, order list (the stream again: no order check). ARGV: group, consumer, entry, mark ttl ms.
 // Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list.
 const BEGIN_ATTEMPT = `
-if ARGV[5] == '1' then
+if KEYS[3] ~= KEYS[1] then
   local head = redis.call('LINDEX', KEYS[3], 0)
   if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then return {2, head} end
 end
@@ -73,7 +73,7 @@ export const pendingScripts: Scripts = { beginAttempt: BEGIN_ATTEMPT, claimMine:
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    beginAttempt(numKeys: 3, stream: string, mark: string, order: string, group: string, consumer: string, entry: string, ttlMs: number, checkOrder: '1' | '0'): Result<[number, string?], Context>;
+    beginAttempt(numKeys: 3, stream: string, mark: string, order: string, group: string, consumer: string, entry: string, ttlMs: number): Result<[number, string?], Context>;
     claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
     dropStaleHeads(numKeys: 2, orderList: string, stream: string): Result<number, Context>;
   }
@@ -98,7 +98,7 @@ export async function beginAttempt(
   ttlMs: number,
 ): Promise<'go' | 'not ours' | 'wait' | { after: string }> {
   const { stream, group, consumer, orderList } = at;
-  const [answer, head] = await redis.beginAttempt(3, stream, makingKey(stream, entry), orderList ?? stream, group, consumer, entry, ttlMs, orderList ? '1' : '0');
+  const [answer, head] = await redis.beginAttempt(3, stream, makingKey(stream, entry), orderList ?? stream, group, consumer, entry, ttlMs);
   if (answer === 2) return { after: head! };
   return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';
 }

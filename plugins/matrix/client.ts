@@ -95,15 +95,7 @@ export class MatrixApi {
     let headers: Headers;
     let text: string;
     try {
-      const res = await request(url, {
-        dispatcher: this.#agent,
-        method,
-        headers: body ? this.#json : this.#auth,
-        ...(body ? { body: JSON.stringify(body) } : {}),
-        signal,
-      });
-      ({ statusCode: status, headers } = res);
-      text = await res.body.text();
+      ({ status, headers, text } = await this.#exchange(url, method, body ? this.#json : this.#auth, body ? JSON.stringify(body) : undefined, signal));
     } catch (err) {
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : err;
       const { name, message } = err as Error;
@@ -115,6 +107,12 @@ export class MatrixApi {
     return (text ? JSON.parse(text) : {}) as T;
   }
 
+  /** One request on this pool, its body read whole. */
+  async #exchange(url: URL | string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; headers: Headers; text: string }> {
+    const res = await request(url, { dispatcher: this.#agent, method: method as 'GET', headers, ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
+    return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+  }
+
   /**
    * The options of a matrix-js-sdk client for the same bot and homeserver
    * (the crypto runs inside one), its requests on this pool: undici's
@@ -124,20 +122,12 @@ export class MatrixApi {
    */
   sdkOptions(): ICreateClientOpts {
     const { homeserver, accessToken, userId, deviceId } = this.#settings;
-    const agent = this.#agent;
     const fetchFn = (async (input: URL | string, init: RequestInit) => {
-      const res = await request(input, {
-        dispatcher: agent,
-        method: (init.method ?? 'GET') as 'GET',
-        headers: init.headers as Record<string, string>,
-        body: init.body as string | undefined,
-        signal: init.signal ?? undefined,
-      });
-      const text = await res.body.text();
+      const { status, headers, text } = await this.#exchange(input, init.method ?? 'GET', init.headers as Record<string, string>, init.body as string | undefined, init.signal ?? undefined);
       return {
-        ok: res.statusCode >= 200 && res.statusCode < 300,
-        status: res.statusCode,
-        headers: headerReader(res.headers),
+        ok: status >= 200 && status < 300,
+        status,
+        headers: headerReader(headers),
         text: async () => text,
         json: async () => JSON.parse(text) as unknown,
       };
