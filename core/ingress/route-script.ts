@@ -11,24 +11,26 @@ import { THROTTLE_LUA } from '../digest/throttle-lua.ts';
 import { ENQUEUE_LUA } from '../journal/enqueue.ts';
 
 /**
+ * One entry's part, `route_one()`: KEYS and ARGV are the entry's own here (locals
+ * the batch sets before each entry, read by the journal's and the throttle's
+ * fragments as by this part):
  * KEYS: in, events, message record, producer-id key (`in` again when none: a Redis Cluster refuses an empty key name), dead, escalations index, escalation hash,
  *       digests index, digest id counter, then the t throttle windows, then the deliveries (journal enqueue block).
  * ARGV: group, entry, dedupe ttl ms, record ttl ms, events maxlen, r record field pairs, m dead-letter field pairs,
  *       e escalation field pairs (0: no escalation), escalation due ms, escalation ttl ms,
  *       then the r, m and e pairs, then the throttle section (core/digest/throttle-lua.ts: t, and when t > 0
- *       its windows and which deliveries each may hold), then the deliveries (journal enqueue block), and last
- *       the entry routed just before this one in the same batch ('' for the first).
- * Returns {'ok', n deliveries, h holds} | {'duplicate', first entry} | {'gone'} | {'later', that entry}.
+ *       its windows and which deliveries each may hold), then the deliveries (journal enqueue block).
+ * Returns {'ok', n deliveries, h holds} | {'duplicate', first entry} | {'gone'}.
  */
-const ROUTE = `${ENQUEUE_LUA}${THROTTLE_LUA}
+const ROUTE_ONE = `
+local BATCH_KEYS, BATCH_ARGV = KEYS, ARGV
+local KEYS, ARGV = {}, {}
+${ENQUEUE_LUA}${THROTTLE_LUA}
+local function route_one()
 local group, entry = ARGV[1], ARGV[2]
 -- Read-only guard first and the acknowledgement last: Redis does not roll a
 -- script back, so an error half-way must leave the entry pending, not lost.
 if #redis.call('XPENDING', KEYS[1], group, entry, entry, 1) == 0 then return {'gone'} end
--- The batch's previous entry still pending was refused (Redis out of memory, say, until memory freed
--- between two calls of one pipeline): this one waits for it to be read again, or it would go first.
-local before = ARGV[#ARGV]
-if before ~= '' and #redis.call('XPENDING', KEYS[1], group, before, before, 1) > 0 then return {'later', before} end
 local maxlen = ARGV[5]
 if KEYS[4] ~= KEYS[1] then
   local first = redis.call('GET', KEYS[4])
@@ -71,11 +73,38 @@ end
 redis.call('XACK', KEYS[1], group, entry)
 redis.call('XDEL', KEYS[1], entry)
 return {'ok', tostring(n), tostring(held)}
+end
+`;
+
+/**
+ * A batch in one call: KEYS are each entry's keys in turn; ARGV, for each
+ * entry, its key count, its argument count, then its arguments. Entries go in
+ * order and the first that fails ends the call ({'error', reason} in its
+ * place, nothing after it tried): what follows a failed entry stays pending
+ * behind it, so the order of the stream holds whatever Redis refuses.
+ */
+const ROUTE = `${ROUTE_ONE}
+local out, k, a = {}, 0, 0
+while a < #BATCH_ARGV do
+  local nk, na = tonumber(BATCH_ARGV[a + 1]), tonumber(BATCH_ARGV[a + 2])
+  KEYS, ARGV = {}, {}
+  for i = 1, nk do KEYS[i] = BATCH_KEYS[k + i] end
+  for i = 1, na do ARGV[i] = BATCH_ARGV[a + 2 + i] end
+  local ok, reply = pcall(route_one)
+  if not ok then
+    -- Redis raises a command's error as a string in 7.0, as a table with \`err\` since.
+    out[#out + 1] = {'error', type(reply) == 'table' and tostring(reply.err) or tostring(reply)}
+    return out
+  end
+  out[#out + 1] = reply
+  k, a = k + nk, a + 2 + na
+end
+return out
 `;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    route(numKeys: number, ...args: Array<string | number>): Result<[string, string?, string?], Context>;
+    route(numKeys: number, ...args: Array<string | number>): Result<Array<[string, string?, string?]>, Context>;
   }
 }
 

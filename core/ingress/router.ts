@@ -1,4 +1,4 @@
-import { type ChainableCommander, type Redis, ReplyError } from 'ioredis';
+import { type Redis, ReplyError } from 'ioredis';
 import type { HubConfig } from '../config/schema.ts';
 import { type ThrottleSection, throttleSection } from '../digest/throttle-lua.ts';
 import { type ArmedEscalation, escalationFor } from '../escalation/arm.ts';
@@ -24,106 +24,103 @@ export interface RouteOutcome {
 
 type RouterDeps = { redis: Redis; keys: Keys; config: HubConfig; mappingStore: MappingStore; channels: ReadonlySet<string> };
 
-/**
- * Route one batch of ingress entries: each entry becomes its deliveries (and,
- * for what cannot be delivered, a dead letter) in one atomic script call, all
- * calls pipelined into one round trip.
- */
 /** Why a message whose groups are all known reaches no target: the dead letter's reason, and the HTTP ingress's 422. */
 export function noTargets(message: Pick<InboundMessage, 'to' | 'channels'>): string {
   return `${message.to.join(', ')} has no targets${message.channels ? ` on channels ${[...message.channels].join(', ')}` : ''}; add targets to the mapping or change \`channels\``;
 }
 
+/** One entry's keys and arguments in the ROUTE script's batch. */
+interface RouteCall {
+  keys: string[];
+  args: Array<string | number>;
+}
+
+/**
+ * Route one batch of ingress entries: each entry becomes its deliveries (and,
+ * for what cannot be delivered, a dead letter), atomically, the whole batch in
+ * one script call that goes in order and stops at the first entry Redis fails.
+ */
 export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Promise<RouteOutcome> {
-  const { redis, keys, config, mappingStore } = deps;
-  const maxBodyBytes = config.ingress.maxBodyBytes;
-  const limits = { maxBodyBytes, maxGroups: config.ingress.maxGroups, channels: deps.channels };
-  const revision = mappingStore.current?.revision ?? '';
-  const pipeline = redis.pipeline();
-  const now = Date.now();
-  // Each route call after the first goes only once the one before it in the batch went (see the ROUTE script).
-  let previous = '';
-  for (const entry of entries) {
-    const after = previous;
-    previous = entry.id;
-    const parsed = parseEntry(entry.fields, limits);
-    if (!parsed.ok) {
-      queueRoute(pipeline, deps, { entry: entry.id, after }, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
-      continue;
-    }
-    const message = parsed.message;
-    const { routes, unknown } = mappingStore.resolve(message.to, message.channels);
-    let dead: DeadLetter | undefined;
-    if (unknown.length > 0) {
-      const known = [...mappingStore.current!.groups.keys()].slice(0, 10).join(', ');
-      const reason = `no group ${unknown.join(', ')} in the mapping (revision ${revision}); add it to the mapping or fix \`to\` (known groups include ${known || 'none'})`;
-      dead = ingressDeadLetter(entry.id, reason, { ...messageFields(message), to: unknown.join(','), id: undefined }, maxBodyBytes);
-    } else if (routes.length === 0) {
-      dead = ingressDeadLetter(entry.id, noTargets(message), messageFields(message), maxBodyBytes);
-    }
-    // One receiver under two spellings is one target: its normalized form orders and names it; the plugin gets it as written.
-    const deliveries = routes.map((r, i): QueuedDelivery => ({ id: deliveryId(keys, entry.id, i), channel: r.channel, target: r.receiver, address: r.target }));
-    const meta: MessageMeta = {
-      to: message.to,
-      subject: message.subject,
-      producerId: message.producerId,
-      ...(message.producer ? { producer: message.producer } : {}),
-      receivedAt: now,
-      revision,
-      deliveries: deliveries.map((d) => [d.id, d.channel, d.target]),
-      ...(unknown.length ? { unknown } : {}),
-    };
-    // Armed with the fan-out, for the known groups with an `escalate` block; the escalator decides at due time
-    // whether any of the deliveries went to a channel that watches for acknowledgements.
-    const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
-    const throttle = throttleSection(keys, mappingStore.current, message, routes, now);
-    queueRoute(pipeline, deps, { entry: entry.id, after }, message, deliveries, meta, dead, escalation, throttle);
-  }
-  const results = (await pipeline.exec()) ?? [];
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0, held: 0 };
-  // Redis refusing for now, or the connection lost: the batch stays pending and is taken over again.
-  const transient = results.find(([err]) => err && isTransient(err));
-  if (transient) throw transient[0];
-  // An entry whose script failed otherwise would fail again at every takeover: dead-letter it instead.
-  const failed = entries.filter((_, i) => results[i]?.[0]);
-  if (failed.length) {
-    const retry = redis.pipeline();
-    for (const entry of failed) {
-      const error = results[entries.indexOf(entry)]![0]!.message.slice(0, 200);
-      const reason = `the hub could not route it (${error}); this is a bug: report it with this dead letter`;
-      queueRoute(retry, deps, { entry: entry.id, after: '' }, undefined, [], undefined, ingressDeadLetter(entry.id, reason, entry.fields, maxBodyBytes));
+  let rest = entries;
+  while (rest.length > 0) {
+    const replies = await callRoute(deps.redis, rest.map((entry) => routeCall(deps, entry)));
+    for (const [status, n, held] of replies) {
+      outcome.held += Number(held ?? 0);
+      if (status === 'duplicate') outcome.duplicates += 1;
+      else if (status === 'ok' && (n !== '0' || (held ?? '0') !== '0')) outcome.routed += 1;
+      else if (status === 'ok') outcome.dead += 1;
     }
-    for (const [err] of (await retry.exec()) ?? []) if (err) throw err;
-    outcome.dead += failed.length;
-  }
-  // Entries held back behind one that was not routed: the batch is read again, in order, from the pending list.
-  const waiting = results.filter(([err, reply]) => !err && (reply as string[])[0] === 'later').length;
-  if (waiting > 0) throw new Error(`${waiting} entries wait for an older one that was not routed; reading them again in order`);
-  for (const [err, reply] of results) {
-    if (err) continue;
-    const [status, n, held] = reply as [string, string?, string?];
-    outcome.held += Number(held ?? 0);
-    if (status === 'duplicate') outcome.duplicates += 1;
-    else if (status === 'ok' && (n !== '0' || (held ?? '0') !== '0')) outcome.routed += 1;
-    else if (status === 'ok') outcome.dead += 1;
+    const failed = replies.at(-1)?.[0] === 'error' ? rest[replies.length - 1] : undefined;
+    if (!failed) break;
+    const error = replies.at(-1)![1]!;
+    // Redis refusing for now: the failed entry and all after it stay pending and are read again, in order.
+    if (isTransient(error)) throw new ReplyError(error);
+    // Failing otherwise, it would fail again at every reading: dead-letter it, then route what follows it.
+    const reason = `the hub could not route it (${error.slice(0, 200)}); this is a bug: report it with this dead letter`;
+    const [dead] = await callRoute(deps.redis, [routeCall(deps, failed, reason)]);
+    if (dead?.[0] === 'error') throw new ReplyError(dead[1]!);
+    outcome.dead += 1;
+    rest = rest.slice(replies.length);
   }
   return outcome;
 }
 
+async function callRoute(redis: Redis, calls: RouteCall[]): Promise<Array<[string, string?, string?]>> {
+  const keys = calls.flatMap((call) => call.keys);
+  const args = calls.flatMap((call) => [call.keys.length, call.args.length, ...call.args]);
+  return redis.route(keys.length, ...keys, ...args);
+}
+
+/** An entry's part of the ROUTE call: its deliveries, or, when it cannot be routed (or `failure` says why not), its dead letter. */
+function routeCall(deps: RouterDeps, entry: StreamEntry, failure?: string): RouteCall {
+  const { keys, config, mappingStore } = deps;
+  const maxBodyBytes = config.ingress.maxBodyBytes;
+  if (failure) return queueRoute(deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, failure, entry.fields, maxBodyBytes));
+  const parsed = parseEntry(entry.fields, { maxBodyBytes, maxGroups: config.ingress.maxGroups, channels: deps.channels });
+  if (!parsed.ok) return queueRoute(deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
+  const message = parsed.message;
+  const revision = mappingStore.current?.revision ?? '';
+  const now = Date.now();
+  const { routes, unknown } = mappingStore.resolve(message.to, message.channels);
+  let dead: DeadLetter | undefined;
+  if (unknown.length > 0) {
+    const known = [...mappingStore.current!.groups.keys()].slice(0, 10).join(', ');
+    const reason = `no group ${unknown.join(', ')} in the mapping (revision ${revision}); add it to the mapping or fix \`to\` (known groups include ${known || 'none'})`;
+    dead = ingressDeadLetter(entry.id, reason, { ...messageFields(message), to: unknown.join(','), id: undefined }, maxBodyBytes);
+  } else if (routes.length === 0) {
+    dead = ingressDeadLetter(entry.id, noTargets(message), messageFields(message), maxBodyBytes);
+  }
+  // One receiver under two spellings is one target: its normalized form orders and names it; the plugin gets it as written.
+  const deliveries = routes.map((r, i): QueuedDelivery => ({ id: deliveryId(keys, entry.id, i), channel: r.channel, target: r.receiver, address: r.target }));
+  const meta: MessageMeta = {
+    to: message.to,
+    subject: message.subject,
+    producerId: message.producerId,
+    ...(message.producer ? { producer: message.producer } : {}),
+    receivedAt: now,
+    revision,
+    deliveries: deliveries.map((d) => [d.id, d.channel, d.target]),
+    ...(unknown.length ? { unknown } : {}),
+  };
+  // Armed with the fan-out, for the known groups with an `escalate` block; the escalator decides at due time
+  // whether any of the deliveries went to a channel that watches for acknowledgements.
+  const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
+  const throttle = throttleSection(keys, mappingStore.current, message, routes, now);
+  return queueRoute(deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
+}
+
 function queueRoute(
-  pipeline: ChainableCommander,
   deps: { keys: Keys; config: HubConfig },
-  /** The entry, and the one routed just before it in the same pipeline ('' for none). */
-  at: { entry: string; after: string },
+  entryId: string,
   message: InboundMessage | undefined,
   deliveries: QueuedDelivery[],
   meta: MessageMeta | undefined,
   dead: DeadLetter | undefined,
   escalation?: ArmedEscalation,
   throttle: ThrottleSection = { keys: [], args: [0] },
-): void {
+): RouteCall {
   const { keys, config } = deps;
-  const entryId = at.entry;
   const block = enqueueBlock(keys, message ? deliveries : [], {
     entry: entryId,
     to: message?.to.join(',') ?? '',
@@ -137,23 +134,26 @@ function queueRoute(
   const deadPairs = dead ? pairs(dead) : [];
   const escalationPairs = escalation ? pairs(escalation.fields) : [];
   const producerKey = message?.producerId ? keys.producerId(message.producerId) : keys.in;
-  pipeline.route(
-    9 + throttle.keys.length + block.keys.length,
-    keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, keys.escalations, keys.escalation(entryId), keys.digests, keys.digestSeq,
-    ...throttle.keys, ...block.keys,
-    HUB_GROUP, entryId, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen,
-    record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
-    ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args, at.after,
-  );
+  return {
+    keys: [
+      keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, keys.escalations, keys.escalation(entryId), keys.digests, keys.digestSeq,
+      ...throttle.keys, ...block.keys,
+    ],
+    args: [
+      HUB_GROUP, entryId, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen,
+      record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
+      ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args,
+    ],
+  };
 }
 
 /**
- * Not the entry's fault: Redis out of memory, loading, failing over, or the
- * connection closed under a command (an error that is no reply of Redis's,
- * such as ioredis's "Command aborted due to connection close").
+ * Not the entry's fault: Redis out of memory, loading, failing over. (A call
+ * Redis fails as a whole, or a connection closed under it, rejects the call
+ * and leaves the whole batch pending.)
  */
-function isTransient(err: Error): boolean {
-  return !(err instanceof ReplyError) || /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message);
+function isTransient(error: string): boolean {
+  return /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(error);
 }
 
 /** Stable across replays and unique across hubs that share a peer account: transaction ids are derived from it. */

@@ -1,11 +1,11 @@
 /**
- * Routing keeps the order of `notify:in` when Redis refuses one route call of
- * a batch and takes the next ones (memory freed between two calls of one
- * pipeline): an entry goes only once the entry before it in the batch went,
- * and what waited is read again, in order. Against the real Redis, without
- * plugins; the refusal here is a permanent one (a key of the wrong type where
- * the first entry's order list belongs), which the router dead-letters, so
- * that what follows it can be watched waiting and then going.
+ * Routing keeps the order of `notify:in` whatever Redis refuses: a batch is
+ * one script call that goes in order and stops at the first entry Redis
+ * fails. Refused for now (out of memory), the entry and all after it stay
+ * pending and go, in order, when read again; failed for good (a key of the
+ * wrong type where its order list belongs), it is dead-lettered in its place
+ * and what follows it goes after it. Against real Redis (the out-of-memory
+ * case against a Redis of its own, whose `maxmemory` it sets), without plugins.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -19,56 +19,79 @@ import { MappingStore } from '../../core/mapping/store.ts';
 import type { TargetRules } from '../../core/mapping/validate.ts';
 import { connectRedis } from '../../core/redis/connect.ts';
 import { fromPairs } from '../../core/redis/fields.ts';
-import { createKeys } from '../../core/redis/keys.ts';
+import { type Keys, createKeys } from '../../core/redis/keys.ts';
+import type { StreamEntry } from '../../core/redis/stream-consumer.ts';
+import { type PrivateRedis, startPrivateRedis } from '../support/private-redis.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
 const rules: ReadonlyMap<string, TargetRules> = new Map([['chat', { validate: () => undefined, normalize: (t: string) => t }]]);
 const noSource: MappingSource = { description: 'none', connected: true, start: async () => {}, stop: async () => {}, get: async () => null, put: async () => '' };
 
-describe('routing: a batch goes in order, even when Redis refuses part of it', () => {
+/** A router against `redis`, with #jammed and #fine one chat room each, and the entries `bodies` in `notify:in`. */
+async function setUp(redis: Redis, keys: Keys, bodies: Array<[group: string, body: string]>) {
+  const config = hubConfigSchema.parse({ prefix: keys.prefix });
+  const store = new MappingStore({ redis, keys, logger: pino({ level: 'silent' }), targetRules: rules, mappingSource: noSource });
+  assert.ok(store.apply({ revision: '1-a', document: { mapping: { '#jammed': { chat: ['room-j'] }, '#fine': { chat: ['room-f'] } } } }, 'redis'));
+  const deps = { redis, keys, config, mappingStore: store, channels: new Set(['chat']) };
+  await redis.xgroup('CREATE', keys.in, 'hub', '0', 'MKSTREAM');
+  const ids: string[] = [];
+  for (const [group, body] of bodies) ids.push((await redis.xadd(keys.in, '*', 'to', group, 'body', body)) as string);
+  const read = async (from: string): Promise<StreamEntry[]> => {
+    const reply = (await redis.xreadgroup('GROUP', 'hub', 'test', 'COUNT', 10, 'STREAMS', keys.in, from)) as Array<[string, Array<[string, string[]]>]>;
+    return reply[0]![1].map(([id, flat]) => ({ id, claimed: false, fields: fromPairs(flat) }));
+  };
+  const routed = async () => ((await redis.xrange(keys.deliver('chat'), '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat).body);
+  const pending = async () => ((await redis.xpending(keys.in, 'hub')) as [number])[0];
+  return { deps, ids, read, routed, pending };
+}
+
+describe('routing: a batch goes in order, whatever Redis refuses', () => {
   let redis: Redis;
+  let own: PrivateRedis;
+  let ownClient: Redis;
   const prefix = testPrefix('route-order');
   const keys = createKeys(prefix);
-  const config = hubConfigSchema.parse({ prefix });
 
   before(async () => {
     redis = connectRedis(REDIS_URL, { name: 'test-route-order', scripts: HUB_SCRIPTS });
-    await redis.xgroup('CREATE', keys.in, 'hub', '0', 'MKSTREAM');
+    own = await startPrivateRedis({ durable: false });
+    ownClient = connectRedis(own.url, { name: 'test-route-order-oom', scripts: HUB_SCRIPTS });
   });
   after(async () => {
     await dropPrefix(prefix, redis);
     redis.disconnect();
+    ownClient.disconnect();
+    await own.close();
   });
 
-  test('the entries after a refused one wait for it, then go in order', async () => {
-    const store = new MappingStore({ redis, keys, logger: pino({ level: 'silent' }), targetRules: rules, mappingSource: noSource });
-    assert.ok(store.apply({ revision: '1-a', document: { mapping: { '#jammed': { chat: ['room-j'] }, '#fine': { chat: ['room-f'] } } } }, 'redis'));
-    const deps = { redis, keys, config, mappingStore: store, channels: new Set(['chat']) };
+  test('an entry that fails for good is dead-lettered in its place; the entries after it go after it', async () => {
+    const { deps, ids, read, routed, pending } = await setUp(redis, keys, [['#fine', 'first'], ['#jammed', 'second'], ['#fine', 'third']]);
     await redis.set(keys.order('chat', 'room-j'), 'not a list');
-    const ids = [
-      (await redis.xadd(keys.in, '*', 'to', '#jammed', 'body', 'first')) as string,
-      (await redis.xadd(keys.in, '*', 'to', '#fine', 'body', 'second')) as string,
-      (await redis.xadd(keys.in, '*', 'to', '#fine', 'body', 'third')) as string,
-    ];
-    const read = async (from: string) => {
-      const reply = (await redis.xreadgroup('GROUP', 'hub', 'test', 'COUNT', 10, 'STREAMS', keys.in, from)) as Array<[string, Array<[string, string[]]>]>;
-      return reply[0]![1].map(([id, flat]) => ({ id, claimed: false, fields: fromPairs(flat) }));
-    };
-    const routed = async () => ((await redis.xrange(keys.deliver('chat'), '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat).body);
 
-    // One batch, one pipeline: the first is refused, the two after it wait for it.
-    await assert.rejects(routeBatch(deps, await read('>')), /2 entries wait for an older one that was not routed; reading them again in order/);
-    assert.deepEqual(await routed(), [], 'nothing routed ahead of the refused entry');
+    const outcome = await routeBatch(deps, await read('>'));
+    assert.deepEqual(outcome, { routed: 2, dead: 1, duplicates: 0, held: 0 });
+    assert.deepEqual(await routed(), ['first', 'third']);
     const dead = ((await redis.xrange(keys.dead, '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat));
-    assert.deepEqual(dead.map((d) => d.entry), [ids[0]], 'the refused entry is dead-lettered, with its reason');
-    assert.match(dead[0]!.reason!, /WRONGTYPE/);
+    assert.deepEqual(dead.map((d) => d.entry), [ids[1]], 'the failed entry is dead-lettered, with its reason');
+    assert.match(dead[0]!.reason!, /could not route it \(WRONGTYPE/);
+    const events = ((await redis.xrange(keys.events, '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat));
+    assert.deepEqual(events.map((e) => `${e.type} ${e.entry}`), [`routed ${ids[0]}`, `dead ${ids[1]}`, `routed ${ids[2]}`], 'in the order of the stream');
+    assert.equal(await pending(), 0, 'nothing left pending');
+  });
 
-    // Read again from the pending list, as the hub does after a failed batch: they go now, in order.
+  test('refused for now (out of memory), the batch routes nothing, and goes in order when read again', async () => {
+    const { deps, ids, read, routed, pending } = await setUp(ownClient, keys, [['#fine', 'first'], ['#fine', 'second'], ['#fine', 'third']]);
+    const batch = await read('>');
+    await ownClient.config('SET', 'maxmemory', '1');
+    await assert.rejects(routeBatch(deps, batch), /^ReplyError: OOM/);
+    await ownClient.config('SET', 'maxmemory', '0');
+    assert.deepEqual(await routed(), [], 'nothing routed');
+    assert.equal(await pending(), 3, 'all three still pending');
+
     const again = await read('0');
-    assert.deepEqual(again.map((e) => e.id), ids.slice(1));
-    const outcome = await routeBatch(deps, again);
-    assert.equal(outcome.routed, 2);
-    assert.deepEqual(await routed(), ['second', 'third']);
-    assert.deepEqual((await redis.xpending(keys.in, 'hub')) as unknown[], [0, null, null, null], 'nothing left pending');
+    assert.deepEqual(again.map((e) => e.id), ids);
+    assert.equal((await routeBatch(deps, again)).routed, 3);
+    assert.deepEqual(await routed(), ['first', 'second', 'third']);
+    assert.equal(await pending(), 0, 'nothing left pending');
   });
 });
