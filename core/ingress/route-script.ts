@@ -77,19 +77,26 @@ end
 `;
 
 /**
- * A batch in one call: KEYS are each entry's keys in turn; ARGV, for each
- * entry, its key count, its argument count, then its arguments. Entries go in
- * order and the first that fails ends the call ({'error', reason} in its
- * place, nothing after it tried): what follows a failed entry stays pending
- * behind it, so the order of the stream holds whatever Redis refuses.
+ * A batch in one call. KEYS: in, events, dead, escalations index, digests
+ * index, digest id counter (every entry's), then each entry's own: message
+ * record, producer-id key, escalation hash, throttle windows, deliveries.
+ * ARGV: group, dedupe ttl ms, record ttl ms, events maxlen (every entry's),
+ * then for each entry its own key count, its own argument count, then the
+ * entry and the rest of its arguments, from r on. Entries go in order and the
+ * first that fails ends the call ({'error', reason} in its place, nothing
+ * after it tried): what follows a failed entry stays pending behind it, so
+ * the order of the stream holds whatever Redis refuses.
  */
 const ROUTE = `${ROUTE_ONE}
-local out, k, a = {}, 0, 0
+local kin, kevents, kdead, kescalations, kdigests, kseq = BATCH_KEYS[1], BATCH_KEYS[2], BATCH_KEYS[3], BATCH_KEYS[4], BATCH_KEYS[5], BATCH_KEYS[6]
+local group, dedupe, retention, maxlen = BATCH_ARGV[1], BATCH_ARGV[2], BATCH_ARGV[3], BATCH_ARGV[4]
+local out, k, a = {}, 6, 4
 while a < #BATCH_ARGV do
   local nk, na = tonumber(BATCH_ARGV[a + 1]), tonumber(BATCH_ARGV[a + 2])
-  KEYS, ARGV = {}, {}
-  for i = 1, nk do KEYS[i] = BATCH_KEYS[k + i] end
-  for i = 1, na do ARGV[i] = BATCH_ARGV[a + 2 + i] end
+  KEYS = {kin, kevents, BATCH_KEYS[k + 1], BATCH_KEYS[k + 2], kdead, kescalations, BATCH_KEYS[k + 3], kdigests, kseq}
+  for i = 4, nk do KEYS[6 + i] = BATCH_KEYS[k + i] end
+  ARGV = {group, BATCH_ARGV[a + 3], dedupe, retention, maxlen}
+  for i = 2, na do ARGV[4 + i] = BATCH_ARGV[a + 2 + i] end
   local ok, reply = pcall(route_one)
   if not ok then
     -- Redis raises a command's error as a string in 7.0, as a table with \`err\` since.

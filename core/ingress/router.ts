@@ -29,10 +29,17 @@ export function noTargets(message: Pick<InboundMessage, 'to' | 'channels'>): str
   return `${message.to.join(', ')} has no targets${message.channels ? ` on channels ${[...message.channels].join(', ')}` : ''}; add targets to the mapping or change \`channels\``;
 }
 
-/** One entry's keys and arguments in the ROUTE script's batch. */
+/** The ROUTE script's KEYS and ARGV for a batch: what every entry shares, then each entry's own part in turn. */
 interface RouteCall {
   keys: string[];
   args: Array<string | number>;
+}
+
+function routeCall({ keys, config }: { keys: Keys; config: HubConfig }): RouteCall {
+  return {
+    keys: [keys.in, keys.events, keys.dead, keys.escalations, keys.digests, keys.digestSeq],
+    args: [HUB_GROUP, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen],
+  };
 }
 
 /**
@@ -44,7 +51,9 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0, held: 0 };
   let rest = entries;
   while (rest.length > 0) {
-    const replies = await callRoute(deps.redis, rest.map((entry) => routeCall(deps, entry)));
+    const call = routeCall(deps);
+    for (const entry of rest) addEntry(call, deps, entry);
+    const replies = await callRoute(deps.redis, call);
     for (const [status, n, held] of replies) {
       outcome.held += Number(held ?? 0);
       if (status === 'duplicate') outcome.duplicates += 1;
@@ -58,7 +67,9 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
     if (isTransient(error)) throw new ReplyError(error);
     // Failing otherwise, it would fail again at every reading: dead-letter it, then route what follows it.
     const reason = `the hub could not route it (${error.slice(0, 200)}); this is a bug: report it with this dead letter`;
-    const [dead] = await callRoute(deps.redis, [routeCall(deps, failed, reason)]);
+    const deadLetter = routeCall(deps);
+    addEntry(deadLetter, deps, failed, reason);
+    const [dead] = await callRoute(deps.redis, deadLetter);
     if (dead?.[0] === 'error') throw new ReplyError(dead[1]!);
     outcome.dead += 1;
     rest = rest.slice(replies.length);
@@ -66,19 +77,17 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   return outcome;
 }
 
-async function callRoute(redis: Redis, calls: RouteCall[]): Promise<Array<[string, string?, string?]>> {
-  const keys = calls.flatMap((call) => call.keys);
-  const args = calls.flatMap((call) => [call.keys.length, call.args.length, ...call.args]);
-  return redis.route(keys.length, ...keys, ...args);
+function callRoute(redis: Redis, call: RouteCall): Promise<Array<[string, string?, string?]>> {
+  return redis.route(call.keys.length, ...call.keys, ...call.args);
 }
 
 /** An entry's part of the ROUTE call: its deliveries, or, when it cannot be routed (or `failure` says why not), its dead letter. */
-function routeCall(deps: RouterDeps, entry: StreamEntry, failure?: string): RouteCall {
+function addEntry(call: RouteCall, deps: RouterDeps, entry: StreamEntry, failure?: string): void {
   const { keys, config, mappingStore } = deps;
   const maxBodyBytes = config.ingress.maxBodyBytes;
-  if (failure) return queueRoute(deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, failure, entry.fields, maxBodyBytes));
+  if (failure) return queueRoute(call, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, failure, entry.fields, maxBodyBytes));
   const parsed = parseEntry(entry.fields, { maxBodyBytes, maxGroups: config.ingress.maxGroups, channels: deps.channels });
-  if (!parsed.ok) return queueRoute(deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
+  if (!parsed.ok) return queueRoute(call, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
   const message = parsed.message;
   const revision = mappingStore.current?.revision ?? '';
   const now = Date.now();
@@ -107,11 +116,12 @@ function routeCall(deps: RouterDeps, entry: StreamEntry, failure?: string): Rout
   // whether any of the deliveries went to a channel that watches for acknowledgements.
   const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
   const throttle = throttleSection(keys, mappingStore.current, message, routes, now);
-  return queueRoute(deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
+  return queueRoute(call, deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
 }
 
 function queueRoute(
-  deps: { keys: Keys; config: HubConfig },
+  call: RouteCall,
+  deps: { keys: Keys },
   entryId: string,
   message: InboundMessage | undefined,
   deliveries: QueuedDelivery[],
@@ -119,8 +129,8 @@ function queueRoute(
   dead: DeadLetter | undefined,
   escalation?: ArmedEscalation,
   throttle: ThrottleSection = { keys: [], args: [0] },
-): RouteCall {
-  const { keys, config } = deps;
+): void {
+  const { keys } = deps;
   const block = enqueueBlock(keys, message ? deliveries : [], {
     entry: entryId,
     to: message?.to.join(',') ?? '',
@@ -134,17 +144,14 @@ function queueRoute(
   const deadPairs = dead ? pairs(dead) : [];
   const escalationPairs = escalation ? pairs(escalation.fields) : [];
   const producerKey = message?.producerId ? keys.producerId(message.producerId) : keys.in;
-  return {
-    keys: [
-      keys.in, keys.events, keys.message(entryId), producerKey, keys.dead, keys.escalations, keys.escalation(entryId), keys.digests, keys.digestSeq,
-      ...throttle.keys, ...block.keys,
-    ],
-    args: [
-      HUB_GROUP, entryId, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen,
-      record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
-      ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args,
-    ],
-  };
+  const ownKeys = 3 + throttle.keys.length + block.keys.length;
+  const ownArgs = 6 + record.length + deadPairs.length + escalationPairs.length + throttle.args.length + block.args.length;
+  call.keys.push(keys.message(entryId), producerKey, keys.escalation(entryId), ...throttle.keys, ...block.keys);
+  call.args.push(
+    ownKeys, ownArgs,
+    entryId, record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
+    ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args,
+  );
 }
 
 /**
