@@ -81,16 +81,20 @@ end
  * index, digest id counter (every entry's), then each entry's own: message
  * record, producer-id key, escalation hash, throttle windows, deliveries.
  * ARGV: group, dedupe ttl ms, record ttl ms, events maxlen (every entry's),
- * then for each entry its own key count, its own argument count, then the
- * entry and the rest of its arguments, from r on. Entries go in order and the
- * first that fails ends the call ({'error', reason} in its place, nothing
- * after it tried): what follows a failed entry stays pending behind it, so
- * the order of the stream holds whatever Redis refuses.
+ * the entry routed just before the call's first by the call before it ('' for
+ * none), then for each entry its own key count, its own argument count, then
+ * the entry and the rest of its arguments, from r on. Entries go in order and
+ * the first that fails ends the call ({'error', reason} in its place, nothing
+ * after it tried); a call whose previous entry is still pending (failed in
+ * the call before, or refused with it) does nothing ({{'later', that entry}}):
+ * what follows a failed entry stays pending behind it, so the order of the
+ * stream holds whatever Redis refuses.
  */
 const ROUTE = `${ROUTE_ONE}
 local kin, kevents, kdead, kescalations, kdigests, kseq = BATCH_KEYS[1], BATCH_KEYS[2], BATCH_KEYS[3], BATCH_KEYS[4], BATCH_KEYS[5], BATCH_KEYS[6]
-local group, dedupe, retention, maxlen = BATCH_ARGV[1], BATCH_ARGV[2], BATCH_ARGV[3], BATCH_ARGV[4]
-local out, k, a = {}, 6, 4
+local group, dedupe, retention, maxlen, before = BATCH_ARGV[1], BATCH_ARGV[2], BATCH_ARGV[3], BATCH_ARGV[4], BATCH_ARGV[5]
+if before ~= '' and #redis.call('XPENDING', kin, group, before, before, 1) > 0 then return {{'later', before}} end
+local out, k, a = {}, 6, 5
 while a < #BATCH_ARGV do
   local nk, na = tonumber(BATCH_ARGV[a + 1]), tonumber(BATCH_ARGV[a + 2])
   KEYS = {kin, kevents, BATCH_KEYS[k + 1], BATCH_KEYS[k + 2], kdead, kescalations, BATCH_KEYS[k + 3], kdigests, kseq}

@@ -35,49 +35,67 @@ interface RouteCall {
   args: Array<string | number>;
 }
 
-function routeCall({ keys, config }: { keys: Keys; config: HubConfig }): RouteCall {
+/** `after`: the entry just before the call's first, routed by the call before it ('' for none). */
+function routeCall({ keys, config }: { keys: Keys; config: HubConfig }, after: string): RouteCall {
   return {
     keys: [keys.in, keys.events, keys.dead, keys.escalations, keys.digests, keys.digestSeq],
-    args: [HUB_GROUP, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen],
+    args: [HUB_GROUP, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen, after],
   };
 }
 
+type RouteReply = [status: string, n?: string, held?: string];
+
+/**
+ * Entries per script call. A batch goes as several calls, each sent as soon
+ * as it is built, so that Redis runs one while the hub builds the next (and
+ * no call's command grows large).
+ */
+const ENTRIES_PER_CALL = 25;
+
 /**
  * Route one batch of ingress entries: each entry becomes its deliveries (and,
- * for what cannot be delivered, a dead letter), atomically, the whole batch in
- * one script call that goes in order and stops at the first entry Redis fails.
+ * for what cannot be delivered, a dead letter), atomically, in order: the
+ * script stops at the first entry Redis fails, and a call whose previous entry
+ * is still pending (failed in the call before) does nothing.
  */
 export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Promise<RouteOutcome> {
   const outcome: RouteOutcome = { routed: 0, dead: 0, duplicates: 0, held: 0 };
   let rest = entries;
   while (rest.length > 0) {
-    const call = routeCall(deps);
-    for (const entry of rest) addEntry(call, deps, entry);
-    const replies = await callRoute(deps.redis, call);
+    const calls: Array<Promise<RouteReply[]>> = [];
+    for (let i = 0; i < rest.length; i += ENTRIES_PER_CALL) {
+      const call = routeCall(deps, rest[i - 1]?.id ?? '');
+      for (const entry of rest.slice(i, i + ENTRIES_PER_CALL)) addEntry(call, deps, entry);
+      calls.push(callRoute(deps.redis, call));
+    }
+    const replies = (await Promise.all(calls)).flat();
+    let done = 0;
     for (const [status, n, held] of replies) {
+      if (status === 'error' || status === 'later') break;
+      done += 1;
       outcome.held += Number(held ?? 0);
       if (status === 'duplicate') outcome.duplicates += 1;
       else if (status === 'ok' && (n !== '0' || (held ?? '0') !== '0')) outcome.routed += 1;
       else if (status === 'ok') outcome.dead += 1;
     }
-    const failed = replies.at(-1)?.[0] === 'error' ? rest[replies.length - 1] : undefined;
-    if (!failed) break;
-    const error = replies.at(-1)![1]!;
+    if (done === rest.length) break;
+    const [status, error] = replies[done]!;
+    if (status === 'later') throw new Error(`${rest.length - done} entries wait for an older one that was not routed; reading them again in order`);
     // Redis refusing for now: the failed entry and all after it stay pending and are read again, in order.
-    if (isTransient(error)) throw new ReplyError(error);
+    if (isTransient(error!)) throw new ReplyError(error!);
     // Failing otherwise, it would fail again at every reading: dead-letter it, then route what follows it.
-    const reason = `the hub could not route it (${error.slice(0, 200)}); this is a bug: report it with this dead letter`;
-    const deadLetter = routeCall(deps);
-    addEntry(deadLetter, deps, failed, reason);
+    const reason = `the hub could not route it (${error!.slice(0, 200)}); this is a bug: report it with this dead letter`;
+    const deadLetter = routeCall(deps, '');
+    addEntry(deadLetter, deps, rest[done]!, reason);
     const [dead] = await callRoute(deps.redis, deadLetter);
     if (dead?.[0] === 'error') throw new ReplyError(dead[1]!);
     outcome.dead += 1;
-    rest = rest.slice(replies.length);
+    rest = rest.slice(done + 1);
   }
   return outcome;
 }
 
-function callRoute(redis: Redis, call: RouteCall): Promise<Array<[string, string?, string?]>> {
+function callRoute(redis: Redis, call: RouteCall): Promise<RouteReply[]> {
   return redis.route(call.keys.length, ...call.keys, ...call.args);
 }
 

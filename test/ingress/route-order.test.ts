@@ -1,7 +1,8 @@
 /**
- * Routing keeps the order of `notify:in` whatever Redis refuses: a batch is
- * one script call that goes in order and stops at the first entry Redis
- * fails. Refused for now (out of memory), the entry and all after it stay
+ * Routing keeps the order of `notify:in` whatever Redis refuses: a batch goes
+ * as script calls sent at once, each in order, each stopping at the first
+ * entry Redis fails, and none going while the entry before it is pending.
+ * Refused for now (out of memory), the entry and all after it stay
  * pending and go, in order, when read again; failed for good (a key of the
  * wrong type where its order list belongs), it is dead-lettered in its place
  * and what follows it goes after it. Against real Redis (the out-of-memory
@@ -37,7 +38,7 @@ async function setUp(redis: Redis, keys: Keys, bodies: Array<[group: string, bod
   const ids: string[] = [];
   for (const [group, body] of bodies) ids.push((await redis.xadd(keys.in, '*', 'to', group, 'body', body)) as string);
   const read = async (from: string): Promise<StreamEntry[]> => {
-    const reply = (await redis.xreadgroup('GROUP', 'hub', 'test', 'COUNT', 10, 'STREAMS', keys.in, from)) as Array<[string, Array<[string, string[]]>]>;
+    const reply = (await redis.xreadgroup('GROUP', 'hub', 'test', 'COUNT', 100, 'STREAMS', keys.in, from)) as Array<[string, Array<[string, string[]]>]>;
     return reply[0]![1].map(([id, flat]) => ({ id, claimed: false, fields: fromPairs(flat) }));
   };
   const routed = async () => ((await redis.xrange(keys.deliver('chat'), '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat).body);
@@ -64,18 +65,20 @@ describe('routing: a batch goes in order, whatever Redis refuses', () => {
     await own.close();
   });
 
-  test('an entry that fails for good is dead-lettered in its place; the entries after it go after it', async () => {
-    const { deps, ids, read, routed, pending } = await setUp(redis, keys, [['#fine', 'first'], ['#jammed', 'second'], ['#fine', 'third']]);
+  test('an entry that fails for good is dead-lettered in its place; the entries after it go after it, across the calls of a batch', async () => {
+    // A batch of 60 goes as several script calls sent at once: the later calls must wait for the failed entry too.
+    const bodies: Array<[string, string]> = Array.from({ length: 60 }, (_, i) => [i === 1 ? '#jammed' : '#fine', `m${i}`]);
+    const { deps, ids, read, routed, pending } = await setUp(redis, keys, bodies);
     await redis.set(keys.order('chat', 'room-j'), 'not a list');
 
     const outcome = await routeBatch(deps, await read('>'));
-    assert.deepEqual(outcome, { routed: 2, dead: 1, duplicates: 0, held: 0 });
-    assert.deepEqual(await routed(), ['first', 'third']);
+    assert.deepEqual(outcome, { routed: 59, dead: 1, duplicates: 0, held: 0 });
+    assert.deepEqual(await routed(), bodies.filter(([group]) => group === '#fine').map(([, body]) => body));
     const dead = ((await redis.xrange(keys.dead, '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat));
     assert.deepEqual(dead.map((d) => d.entry), [ids[1]], 'the failed entry is dead-lettered, with its reason');
     assert.match(dead[0]!.reason!, /could not route it \(WRONGTYPE/);
     const events = ((await redis.xrange(keys.events, '-', '+')) as Array<[string, string[]]>).map(([, flat]) => fromPairs(flat));
-    assert.deepEqual(events.map((e) => `${e.type} ${e.entry}`), [`routed ${ids[0]}`, `dead ${ids[1]}`, `routed ${ids[2]}`], 'in the order of the stream');
+    assert.deepEqual(events.map((e) => `${e.type} ${e.entry}`), ids.map((id, i) => `${i === 1 ? 'dead' : 'routed'} ${id}`), 'in the order of the stream');
     assert.equal(await pending(), 0, 'nothing left pending');
   });
 
