@@ -9,9 +9,18 @@
  * (code `unformattable`): dead-lettered at once, its targets free for the next
  * message, the body kept in the dead letter.
  */
+import { createRequire } from 'node:module';
 import vm from 'node:vm';
-import { Parser } from 'htmlparser2';
+import type * as Htmlparser2 from 'htmlparser2';
 import { PermanentError, RetryableError, UNFORMATTABLE } from './errors.ts';
+
+const require = createRequire(import.meta.url);
+let parserClass: typeof Htmlparser2.Parser | undefined;
+
+/** htmlparser2's streaming parser, loaded at first use with the other HTML libraries (`loadFormatting`, core/format.ts). */
+export function shapeParser(): typeof Htmlparser2.Parser {
+  return (parserClass ??= (require('htmlparser2') as typeof Htmlparser2).Parser);
+}
 
 export const FORMAT_LIMITS = {
   /** Elements inside elements (and quotes and lists inside each other in markdown). */
@@ -52,6 +61,7 @@ export function checkHtmlShape(html: string): void {
   let depth = 0;
   let deepest = 0;
   let cells = 0;
+  const Parser = shapeParser();
   const parser = new Parser({
     onopentag(name, attribs) {
       depth += 1;

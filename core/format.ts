@@ -1,8 +1,45 @@
-import sanitize from 'sanitize-html';
-import { compile } from 'html-to-text';
-import { marked } from 'marked';
+import { createRequire } from 'node:module';
+import type * as HtmlToText from 'html-to-text';
+import type * as Marked from 'marked';
+import type sanitize from 'sanitize-html';
 import striptags from 'striptags';
-import { checkHtmlShape, checkMarkdownShape, flattenEmphasis, withinFormatLimits } from './format-limits.ts';
+import { checkHtmlShape, checkMarkdownShape, flattenEmphasis, shapeParser, withinFormatLimits } from './format-limits.ts';
+
+const require = createRequire(import.meta.url);
+
+interface FormatLibraries {
+  sanitize: typeof sanitize;
+  marked: typeof Marked.marked;
+  htmlToText: (html: string) => string;
+}
+let libraries: FormatLibraries | undefined;
+
+/**
+ * The HTML libraries, loaded at first use (synchronously, as rendering is):
+ * about 20 MB that a hub which renders nothing (no digest, no escalation)
+ * never holds. Loaded before a formatting's time is counted (see
+ * withinFormatLimits), and by a channel worker as it starts, so that neither
+ * its first message nor a plugin's bounded rendering waits for them.
+ */
+export function loadFormatting(): FormatLibraries {
+  if (!libraries) shapeParser();
+  return (libraries ??= {
+    sanitize: require('sanitize-html') as typeof sanitize,
+    marked: (require('marked') as typeof Marked).marked,
+    // Compiled once: html-to-text builds its selector tree per call otherwise (bench/: 28 % of a worker's CPU).
+    htmlToText: (require('html-to-text') as typeof HtmlToText).compile({
+      wordwrap: false,
+      selectors: [
+        { selector: 'a', options: { hideLinkHrefIfSameAsText: true, linkBrackets: ['[', ']'] } },
+        { selector: 'img', format: 'skip' },
+        { selector: 'h1', options: { uppercase: false } },
+        { selector: 'h2', options: { uppercase: false } },
+        { selector: 'h3', options: { uppercase: false } },
+        { selector: 'table', format: 'dataTable' },
+      ],
+    }),
+  });
+}
 
 /** How a producer wrote `body`. */
 export type BodyFormat = 'html' | 'text' | 'markdown';
@@ -89,6 +126,7 @@ export const EMAIL_HTML: sanitize.IOptions = {
  * body beyond the formatting bounds (core/format-limits.ts).
  */
 export function toHtml(body: string, format: BodyFormat): string {
+  loadFormatting();
   return withinFormatLimits('formatting the body', () => bodyToHtml(body, format), { size: body.length });
 }
 
@@ -99,7 +137,7 @@ function bodyToHtml(body: string, format: BodyFormat): string {
   }
   if (format === 'markdown') {
     checkMarkdownShape(body);
-    const html = marked.parse(flattenEmphasis(body), { async: false, gfm: true, breaks: true });
+    const html = loadFormatting().marked.parse(flattenEmphasis(body), { async: false, gfm: true, breaks: true });
     checkHtmlShape(html);
     return html;
   }
@@ -112,11 +150,12 @@ function bodyToHtml(body: string, format: BodyFormat): string {
  * bidi controls never survive. Bounded like {@link toHtml}.
  */
 export function sanitizeHtml(html: string, options: sanitize.IOptions = MATRIX_HTML): string {
+  loadFormatting();
   return withinFormatLimits(
     'sanitizing the body',
     () => {
       checkHtmlShape(html);
-      return stripBidiControls(sanitize(html, options));
+      return stripBidiControls(loadFormatting().sanitize(html, options));
     },
     { size: html.length },
   );
@@ -125,6 +164,7 @@ export function sanitizeHtml(html: string, options: sanitize.IOptions = MATRIX_H
 /** A readable plain-text rendering: paragraphs, line breaks, list bullets, links as `text [url]`. Bounded like {@link toHtml}. */
 export function toPlainText(body: string, format: BodyFormat = 'html'): string {
   if (format === 'text') return stripBidiControls(body);
+  const { htmlToText } = loadFormatting();
   return withinFormatLimits('formatting the body as text', () => stripBidiControls(htmlToText(bodyToHtml(body, format)).trim()), { size: body.length });
 }
 
@@ -134,6 +174,7 @@ export function toPlainText(body: string, format: BodyFormat = 'html'): string {
  * renders from.
  */
 export function renderBody(body: string, format: BodyFormat): { html: string; text: string } {
+  const { htmlToText } = loadFormatting();
   return withinFormatLimits(
     'formatting the body',
     () => {
@@ -143,19 +184,6 @@ export function renderBody(body: string, format: BodyFormat): { html: string; te
     { size: body.length },
   );
 }
-
-/** Compiled once: html-to-text builds its selector tree per call otherwise (bench/: 28 % of a worker's CPU). */
-const htmlToText = compile({
-  wordwrap: false,
-  selectors: [
-    { selector: 'a', options: { hideLinkHrefIfSameAsText: true, linkBrackets: ['[', ']'] } },
-    { selector: 'img', format: 'skip' },
-    { selector: 'h1', options: { uppercase: false } },
-    { selector: 'h2', options: { uppercase: false } },
-    { selector: 'h3', options: { uppercase: false } },
-    { selector: 'table', format: 'dataTable' },
-  ],
-});
 
 /** One line of text, no tags, no control characters, at most `max` characters (with an ellipsis). */
 export function oneLine(text: string, max = 120): string {

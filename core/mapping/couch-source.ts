@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import ms from 'ms';
-import nano from 'nano';
 import type { RequestOptions, ServerScope } from 'nano';
 import type { Logger } from 'pino';
 import { type CouchFailureKind, CouchPacing } from './couch-pacing.ts';
@@ -40,7 +39,9 @@ export type CouchSourceError = Error & { statusCode?: number; kind?: CouchFailur
 export class CouchMappingSource implements MappingSource {
   readonly description: string;
   #connected = false;
-  #couch: ServerScope;
+  /** nano, loaded with the first request: a hub whose mapping is a file never holds it. */
+  #couch: Promise<ServerScope> | undefined;
+  readonly #couchUrl: string;
   #url: CouchUrl;
   #o: Required<Omit<CouchMappingSourceOptions, 'url'>>;
   /** Aborted by `stop()`: ends the request in flight and the backoff sleep at once. */
@@ -55,7 +56,7 @@ export class CouchMappingSource implements MappingSource {
   constructor(options: CouchMappingSourceOptions) {
     this.#url = parseCouchUrl(options.url);
     this.description = `${this.#url.shown}/${options.db}/${options.docId}`;
-    this.#couch = nano({ url: options.url });
+    this.#couchUrl = options.url;
     this.#o = {
       db: options.db,
       docId: options.docId,
@@ -231,7 +232,8 @@ export class CouchMappingSource implements MappingSource {
   async #request(what: string, request: RequestOptions, signal: AbortSignal): Promise<any> {
     const withSignal: RequestOptions & { signal: AbortSignal } = { ...request, signal };
     try {
-      const reply: unknown = await this.#couch.request(withSignal);
+      this.#couch ??= import('nano').then(({ default: nano }) => nano({ url: this.#couchUrl }));
+      const reply: unknown = await (await this.#couch).request(withSignal);
       // pouchdb-server types its JSON `text/plain`, which nano hands back as a string (other types as a Buffer).
       const text = Buffer.isBuffer(reply) ? reply.toString('utf8') : reply;
       return typeof text !== 'string' ? text : text.trim() === '' ? null : JSON.parse(text);
