@@ -150,12 +150,12 @@ function bodyToHtml(body: string, format: BodyFormat): string {
  * bidi controls never survive. Bounded like {@link toHtml}.
  */
 export function sanitizeHtml(html: string, options: sanitize.IOptions = MATRIX_HTML): string {
-  loadFormatting();
+  const { sanitize: clean } = loadFormatting();
   return withinFormatLimits(
     'sanitizing the body',
     () => {
       checkHtmlShape(html);
-      return stripBidiControls(loadFormatting().sanitize(html, options));
+      return stripBidiControls(clean(html, options));
     },
     { size: html.length },
   );

@@ -77,7 +77,8 @@ end
 `;
 
 /**
- * A batch in one call. KEYS: in, events, dead, escalations index, digests
+ * Entries of a batch in one call (core/ingress/router.ts sends a batch as a
+ * few such calls). KEYS: in, events, dead, escalations index, digests
  * index, digest id counter (every entry's), then each entry's own: message
  * record, producer-id key, escalation hash, throttle windows, deliveries.
  * ARGV: group, dedupe ttl ms, record ttl ms, events maxlen (every entry's),
