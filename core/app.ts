@@ -8,7 +8,7 @@ import { createConsole } from './console/index.ts';
 import { acknowledgements } from './escalation/acknowledge.ts';
 import { Digester } from './digest/digester.ts';
 import { Escalator } from './escalation/escalator.ts';
-import { loadFormatting } from './format.ts';
+import { formatLibraries } from './format-libraries.ts';
 import type { ChannelSender, ChannelWatcher } from './plugin-api.ts';
 import { whenReady } from './redis/connect.ts';
 import { ChannelFault } from './runtime/channel-fault.ts';
@@ -137,7 +137,7 @@ export class App {
       return this.#channelDown(name, err);
     }
     // Every channel renders bodies: the HTML libraries load now, not at its first message.
-    loadFormatting();
+    formatLibraries();
     const worker = new ChannelWorker(this.cradle, name, sender, concurrency);
     worker.start();
     this.workers.push(worker);

@@ -9,18 +9,9 @@
  * (code `unformattable`): dead-lettered at once, its targets free for the next
  * message, the body kept in the dead letter.
  */
-import { createRequire } from 'node:module';
 import vm from 'node:vm';
-import type * as Htmlparser2 from 'htmlparser2';
 import { PermanentError, RetryableError, UNFORMATTABLE } from './errors.ts';
-
-const require = createRequire(import.meta.url);
-let parserClass: typeof Htmlparser2.Parser | undefined;
-
-/** htmlparser2's streaming parser, loaded at first use with the other HTML libraries (`loadFormatting`, core/format.ts). */
-export function shapeParser(): typeof Htmlparser2.Parser {
-  return (parserClass ??= (require('htmlparser2') as typeof Htmlparser2).Parser);
-}
+import { formatLibraries } from './format-libraries.ts';
 
 export const FORMAT_LIMITS = {
   /** Elements inside elements (and quotes and lists inside each other in markdown). */
@@ -61,7 +52,7 @@ export function checkHtmlShape(html: string): void {
   let depth = 0;
   let deepest = 0;
   let cells = 0;
-  const Parser = shapeParser();
+  const { Parser } = formatLibraries();
   const parser = new Parser({
     onopentag(name, attribs) {
       depth += 1;
@@ -147,9 +138,10 @@ let running = false;
  * is slow (permanent); when it had not, the machine was busy (retryable). A
  * stack overflow is the body too. Steps inside a step run in the outer one's
  * time; a step of fewer than {@link FORMAT_LIMITS.watchedFrom} characters
- * (`size`) runs unwatched.
+ * (`size`) runs unwatched. The libraries load (once) before the time counts.
  */
 export function withinFormatLimits<T>(what: string, task: () => T, options: { size?: number; limitMs?: number } = {}): T {
+  formatLibraries();
   const { size = Infinity, limitMs = FORMAT_LIMITS.timeMs } = options;
   if (running) return task();
   if (size < FORMAT_LIMITS.watchedFrom) {

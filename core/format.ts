@@ -1,45 +1,7 @@
-import { createRequire } from 'node:module';
-import type * as HtmlToText from 'html-to-text';
-import type * as Marked from 'marked';
 import type sanitize from 'sanitize-html';
 import striptags from 'striptags';
-import { checkHtmlShape, checkMarkdownShape, flattenEmphasis, shapeParser, withinFormatLimits } from './format-limits.ts';
-
-const require = createRequire(import.meta.url);
-
-interface FormatLibraries {
-  sanitize: typeof sanitize;
-  marked: typeof Marked.marked;
-  htmlToText: (html: string) => string;
-}
-let libraries: FormatLibraries | undefined;
-
-/**
- * The HTML libraries, loaded at first use (synchronously, as rendering is):
- * about 20 MB that a hub which renders nothing (no digest, no escalation)
- * never holds. Loaded before a formatting's time is counted (see
- * withinFormatLimits), and by a channel worker as it starts, so that neither
- * its first message nor a plugin's bounded rendering waits for them.
- */
-export function loadFormatting(): FormatLibraries {
-  if (!libraries) shapeParser();
-  return (libraries ??= {
-    sanitize: require('sanitize-html') as typeof sanitize,
-    marked: (require('marked') as typeof Marked).marked,
-    // Compiled once: html-to-text builds its selector tree per call otherwise (bench/: 28 % of a worker's CPU).
-    htmlToText: (require('html-to-text') as typeof HtmlToText).compile({
-      wordwrap: false,
-      selectors: [
-        { selector: 'a', options: { hideLinkHrefIfSameAsText: true, linkBrackets: ['[', ']'] } },
-        { selector: 'img', format: 'skip' },
-        { selector: 'h1', options: { uppercase: false } },
-        { selector: 'h2', options: { uppercase: false } },
-        { selector: 'h3', options: { uppercase: false } },
-        { selector: 'table', format: 'dataTable' },
-      ],
-    }),
-  });
-}
+import { formatLibraries } from './format-libraries.ts';
+import { checkHtmlShape, checkMarkdownShape, flattenEmphasis, withinFormatLimits } from './format-limits.ts';
 
 /** How a producer wrote `body`. */
 export type BodyFormat = 'html' | 'text' | 'markdown';
@@ -126,7 +88,6 @@ export const EMAIL_HTML: sanitize.IOptions = {
  * body beyond the formatting bounds (core/format-limits.ts).
  */
 export function toHtml(body: string, format: BodyFormat): string {
-  loadFormatting();
   return withinFormatLimits('formatting the body', () => bodyToHtml(body, format), { size: body.length });
 }
 
@@ -137,7 +98,7 @@ function bodyToHtml(body: string, format: BodyFormat): string {
   }
   if (format === 'markdown') {
     checkMarkdownShape(body);
-    const html = loadFormatting().marked.parse(flattenEmphasis(body), { async: false, gfm: true, breaks: true });
+    const html = formatLibraries().marked.parse(flattenEmphasis(body), { async: false, gfm: true, breaks: true });
     checkHtmlShape(html);
     return html;
   }
@@ -150,12 +111,11 @@ function bodyToHtml(body: string, format: BodyFormat): string {
  * bidi controls never survive. Bounded like {@link toHtml}.
  */
 export function sanitizeHtml(html: string, options: sanitize.IOptions = MATRIX_HTML): string {
-  const { sanitize: clean } = loadFormatting();
   return withinFormatLimits(
     'sanitizing the body',
     () => {
       checkHtmlShape(html);
-      return stripBidiControls(clean(html, options));
+      return stripBidiControls(formatLibraries().sanitize(html, options));
     },
     { size: html.length },
   );
@@ -164,8 +124,7 @@ export function sanitizeHtml(html: string, options: sanitize.IOptions = MATRIX_H
 /** A readable plain-text rendering: paragraphs, line breaks, list bullets, links as `text [url]`. Bounded like {@link toHtml}. */
 export function toPlainText(body: string, format: BodyFormat = 'html'): string {
   if (format === 'text') return stripBidiControls(body);
-  const { htmlToText } = loadFormatting();
-  return withinFormatLimits('formatting the body as text', () => stripBidiControls(htmlToText(bodyToHtml(body, format)).trim()), { size: body.length });
+  return withinFormatLimits('formatting the body as text', () => stripBidiControls(formatLibraries().htmlToText(bodyToHtml(body, format)).trim()), { size: body.length });
 }
 
 /**
@@ -174,12 +133,11 @@ export function toPlainText(body: string, format: BodyFormat = 'html'): string {
  * renders from.
  */
 export function renderBody(body: string, format: BodyFormat): { html: string; text: string } {
-  const { htmlToText } = loadFormatting();
   return withinFormatLimits(
     'formatting the body',
     () => {
       const html = bodyToHtml(body, format);
-      return { html, text: format === 'text' ? stripBidiControls(body) : stripBidiControls(htmlToText(html).trim()) };
+      return { html, text: format === 'text' ? stripBidiControls(body) : stripBidiControls(formatLibraries().htmlToText(html).trim()) };
     },
     { size: body.length },
   );

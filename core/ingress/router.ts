@@ -35,8 +35,8 @@ interface RouteCall {
   args: Array<string | number>;
 }
 
-/** `after`: the entry just before the call's first, routed by the call before it ('' for none). */
-function routeCall({ keys, config }: { keys: Keys; config: HubConfig }, after: string): RouteCall {
+/** A call with nothing of its own yet; `after`: the entry just before its first, routed by the call before it ('' for none). */
+function startCall({ keys, config }: { keys: Keys; config: HubConfig }, after: string): RouteCall {
   return {
     keys: [keys.in, keys.events, keys.dead, keys.escalations, keys.digests, keys.digestSeq],
     args: [HUB_GROUP, config.ingress.dedupeWindow, config.recordRetention, config.eventsMaxLen, after],
@@ -64,9 +64,9 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   while (rest.length > 0) {
     const calls: Array<Promise<RouteReply[]>> = [];
     for (let i = 0; i < rest.length; i += ENTRIES_PER_CALL) {
-      const call = routeCall(deps, rest[i - 1]?.id ?? '');
-      for (const entry of rest.slice(i, i + ENTRIES_PER_CALL)) addEntry(call, deps, entry);
-      calls.push(callRoute(deps.redis, call));
+      const call = startCall(deps, rest[i - 1]?.id ?? '');
+      for (const entry of rest.slice(i, i + ENTRIES_PER_CALL)) routeEntry(call, deps, entry);
+      calls.push(runCall(deps.redis, call));
     }
     const replies = (await Promise.all(calls)).flat();
     let done = 0;
@@ -85,9 +85,9 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
     if (isTransient(error!)) throw new ReplyError(error!);
     // Failing otherwise, it would fail again at every reading: dead-letter it, then route what follows it.
     const reason = `the hub could not route it (${error!.slice(0, 200)}); this is a bug: report it with this dead letter`;
-    const deadLetter = routeCall(deps, '');
-    addEntry(deadLetter, deps, rest[done]!, reason);
-    const [dead] = await callRoute(deps.redis, deadLetter);
+    const deadLetter = startCall(deps, '');
+    routeEntry(deadLetter, deps, rest[done]!, reason);
+    const [dead] = await runCall(deps.redis, deadLetter);
     if (dead?.[0] === 'error') throw new ReplyError(dead[1]!);
     outcome.dead += 1;
     rest = rest.slice(done + 1);
@@ -95,17 +95,17 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   return outcome;
 }
 
-function callRoute(redis: Redis, call: RouteCall): Promise<RouteReply[]> {
+function runCall(redis: Redis, call: RouteCall): Promise<RouteReply[]> {
   return redis.route(call.keys.length, ...call.keys, ...call.args);
 }
 
-/** An entry's part of the ROUTE call: its deliveries, or, when it cannot be routed (or `failure` says why not), its dead letter. */
-function addEntry(call: RouteCall, deps: RouterDeps, entry: StreamEntry, failure?: string): void {
+/** What an entry becomes in the ROUTE call: its deliveries, or, when it cannot be routed (or `failure` says why not), its dead letter. */
+function routeEntry(call: RouteCall, deps: RouterDeps, entry: StreamEntry, failure?: string): void {
   const { keys, config, mappingStore } = deps;
   const maxBodyBytes = config.ingress.maxBodyBytes;
-  if (failure) return queueRoute(call, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, failure, entry.fields, maxBodyBytes));
+  if (failure) return appendEntry(call, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, failure, entry.fields, maxBodyBytes));
   const parsed = parseEntry(entry.fields, { maxBodyBytes, maxGroups: config.ingress.maxGroups, channels: deps.channels });
-  if (!parsed.ok) return queueRoute(call, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
+  if (!parsed.ok) return appendEntry(call, deps, entry.id, undefined, [], undefined, ingressDeadLetter(entry.id, parsed.reason, entry.fields, maxBodyBytes));
   const message = parsed.message;
   const revision = mappingStore.current?.revision ?? '';
   const now = Date.now();
@@ -134,10 +134,11 @@ function addEntry(call: RouteCall, deps: RouterDeps, entry: StreamEntry, failure
   // whether any of the deliveries went to a channel that watches for acknowledgements.
   const escalation = routes.length > 0 ? escalationFor(mappingStore.current, message.to, message, now, config.recordRetention) : undefined;
   const throttle = throttleSection(keys, mappingStore.current, message, routes, now);
-  return queueRoute(call, deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
+  return appendEntry(call, deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
 }
 
-function queueRoute(
+/** The entry's own keys and arguments, appended to the call as the ROUTE script reads them. */
+function appendEntry(
   call: RouteCall,
   deps: { keys: Keys },
   entryId: string,
