@@ -6,12 +6,13 @@
  * bench/results/<timestamp>.json and bench/results/latest.json. With
  * --profile, every child process writes a V8 CPU profile, summarized into
  * the JSON and the output (profiles slow the children: use the figures of a
- * run without it for the targets). --node-arg passes a Node flag to the hub
- * and worker processes (e.g. --node-arg=--max-semi-space-size=2), repeatable.
+ * run without it for the targets). The hub and worker processes run with the
+ * Node flags of `npm start` (package.json), as users run them; --node-arg adds
+ * one (e.g. --node-arg=--max-semi-space-size=2), repeatable.
  * --compiled runs them from a tsc build (tsconfig.build.json, as the
  * Dockerfile does) instead of the TypeScript sources.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -34,9 +35,16 @@ const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, w
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
+/** The Node flags `npm start` runs the hub with (`node --a --b core/cli/main.ts start`): what the bench measures by default. */
+function startFlags(): string[] {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
+  const words = start.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1).filter((w, i, all) => w.startsWith('--') && all.slice(0, i).every((v) => v.startsWith('--')));
+}
+
 function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number; nodeArgs: string[]; compiled: boolean } {
   const names: string[] = [];
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = startFlags();
   let profile = false;
   let compiled = false;
   let concurrency = 10;

@@ -37,6 +37,8 @@ export interface ProcessFigures {
   name: string;
   pid: number;
   peakRssMb: number;
+  /** Peak anonymous RSS: what the process holds of its own (see proc-stats.ts). */
+  peakAnonMb: number;
   cpuSeconds: number;
 }
 
@@ -138,6 +140,7 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
       name: c.name,
       pid: c.pid,
       peakRssMb: round(Math.max(sampler.peaks.get(c.pid) ?? 0, memoryOf(c.pid)?.hwmMb ?? 0)),
+      peakAnonMb: round(sampler.anonPeaks.get(c.pid) ?? 0),
       cpuSeconds: round(cpu[i]!, 2),
     }));
 

@@ -6,13 +6,19 @@ export interface MemoryStatus {
   rssMb: number;
   /** Peak resident set ("high water mark"), MB. */
   hwmMb: number;
+  /**
+   * Anonymous resident memory now, MB: the process's own (heap, code it
+   * compiled, buffers). The rest of its RSS is mostly file pages of the Node
+   * binary, shared by every Node process on the machine.
+   */
+  anonMb: number;
 }
 
 export function memoryOf(pid: number): MemoryStatus | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+    return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, anonMb: kb('RssAnon') / 1024 };
   } catch {
     return undefined;
   }
@@ -39,10 +45,11 @@ export function parseRedisCpu(info: string): number {
   return sys + user;
 }
 
-/** Samples VmRSS of some processes every `everyMs`, keeping the largest seen (VmHWM is read as well at the end). */
+/** Samples VmRSS of some processes every `everyMs`, keeping the largest seen (VmHWM is read as well at the end), and the largest RssAnon. */
 export class RssSampler {
   #timer: NodeJS.Timeout | undefined;
   readonly peaks = new Map<number, number>();
+  readonly anonPeaks = new Map<number, number>();
   #pids: () => number[];
 
   constructor(pids: () => number[], everyMs = 100) {
@@ -55,6 +62,7 @@ export class RssSampler {
       const m = memoryOf(pid);
       if (!m) continue;
       this.peaks.set(pid, Math.max(this.peaks.get(pid) ?? 0, m.rssMb, m.hwmMb));
+      this.anonPeaks.set(pid, Math.max(this.anonPeaks.get(pid) ?? 0, m.anonMb));
     }
   }
 

@@ -34,6 +34,8 @@ export interface RoutingFigures {
   messagesPerSecond: number;
   deliveriesPerSecond: number;
   peakRssMb: number;
+  /** Peak anonymous RSS (see proc-stats.ts). */
+  peakAnonMb: number;
   cpuSeconds: number;
   redisCpuSeconds: number;
   /** Spawn until consuming. */
@@ -68,6 +70,7 @@ export async function routeWithHub(ctx: BenchContext, options: { prefix: string;
       messagesPerSecond: round(options.messages / seconds, 0),
       deliveriesPerSecond: round(options.deliveries / seconds, 0),
       peakRssMb: round(peakRssMb),
+      peakAnonMb: round(sampler.anonPeaks.get(hub.pid) ?? 0),
       // Includes start-up (module loading, mapping validation): see startupMs.
       cpuSeconds: round(cpuSeconds, 2),
       redisCpuSeconds: round(redisCpuSeconds, 2),

@@ -6,6 +6,7 @@
  */
 import type { BenchContext } from '../lib/context.ts';
 import { matrixContent, runEndToEnd } from '../lib/e2e.ts';
+import { bareNodeMemory } from '../lib/bare-node.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
 import { rawHttpSends } from '../lib/raw-http.ts';
 import { round } from '../lib/stats.ts';
@@ -33,6 +34,7 @@ export const delivery: Workload = {
       const e2e = await runEndToEnd(ctx, { name: 'delivery', hs, messages: MESSAGES, groups: ROOMS, concurrency: ctx.concurrency, producer: { kind: 'burst' }, stages: true });
       const ratio = e2e.ratePerSecond / ceiling;
       const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
+      const bare = await bareNodeMemory(ctx);
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
       const homeserver = e2e.processes.find((p) => p.name.endsWith('homeserver'))!;
       const lost = MESSAGES - e2e.homeserver.events;
@@ -43,12 +45,13 @@ export const delivery: Workload = {
           ['ratio delivery / ceiling', fmt.pct(ratio)],
           ['latency XADD → arrival (burst)', fmt.lat(e2e.latencyMs)],
           ...Object.entries(e2e.stagesMs ?? {}).map(([stage, s]): [string, string] => [`  stage ${stage}`, `p50 ${fmt.ms(s.p50)} · p99 ${fmt.ms(s.p99)}`]),
-          ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)}`],
+          ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
+          ['  floor: bare Node + ioredis, same flags', `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (CPU s ${hub.cpuSeconds} / ${worker.cpuSeconds} / ${homeserver.cpuSeconds} / ${e2e.redisCpuSeconds})`],
           ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}${lost ? ` (${lost} missing)` : ''}`],
         ],
-        figures: { messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, endToEnd: e2e, ceiling: { ratePerSecond: round(ceiling, 0), seconds: round(ceilingSeconds, 3), events: rawStats.events }, ratio: round(ratio, 3) },
+        figures: { messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, endToEnd: e2e, bareNode: bare, ceiling: { ratePerSecond: round(ceiling, 0), seconds: round(ceilingSeconds, 3), events: rawStats.events }, ratio: round(ratio, 3) },
         checks: [
           check('delivery ≥ 60 % of the raw HTTP ceiling', round(ratio * 100, 1), '>=', 60, '%'),
           check('hub peak RSS ≤ 100 MB (delivery)', hub.peakRssMb, '<=', 100, 'MB'),

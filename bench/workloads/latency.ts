@@ -5,6 +5,7 @@
  */
 import type { BenchContext } from '../lib/context.ts';
 import { runEndToEnd } from '../lib/e2e.ts';
+import { bareNodeMemory } from '../lib/bare-node.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
 import { round } from '../lib/stats.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
@@ -30,6 +31,7 @@ export const latency: Workload = {
         stages: true,
       });
       const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
+      const bare = await bareNodeMemory(ctx);
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
             return {
         rows: [
@@ -39,12 +41,13 @@ export const latency: Workload = {
           ['slowest 100 ms windows (s after start)', (e2e.slowWindows ?? []).map((w) => `${w.atS.toFixed(1)} s: max ${fmt.ms(w.maxMs)}, ${w.over10ms} > 10 ms`).join(' · ')],
           ['achieved rate', fmt.rate(e2e.ratePerSecond)],
           ['producer lag behind schedule', `p50 ${fmt.ms(e2e.producerLagMs?.p50 ?? Number.NaN)} · p99 ${fmt.ms(e2e.producerLagMs?.p99 ?? Number.NaN)}`],
-          ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)}`],
+          ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
+          ['  floor: bare Node + ioredis, same flags', `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (worker busy ${Math.round((worker.cpuSeconds / e2e.seconds) * 100)} % of a core)`],
           ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}`],
         ],
-        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e },
+        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e, bareNode: bare },
         checks: [
           check('p99 ≤ 10 ms at 1,000 msg/s', round(e2e.latencyMs.p99, 2), '<=', 10, 'ms'),
           check('hub peak RSS ≤ 100 MB (steady load)', hub.peakRssMb, '<=', 100, 'MB'),
