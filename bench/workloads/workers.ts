@@ -19,7 +19,7 @@ function cpuOf(e2e: E2EResult, suffix: string): number {
 
 export const workers: Workload = {
   name: 'workers',
-  title: `6. Workers (1 vs 2 matrix worker processes; 429 on every 10th send; ${MESSAGES.toLocaleString('en-US')} messages each)`,
+  title: `6. Workers (1 vs 2 matrix worker processes; 429 on every 10th send; ${MESSAGES.toLocaleString('en-US')} messages each; 2 workers at 1,000/s)`,
   async run(ctx: BenchContext) {
     const hs = await startHomeserver({ logDir: ctx.logDir, ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}), name: 'workers-homeserver' });
     try {
@@ -29,6 +29,8 @@ export const workers: Workload = {
       // Each 429 holds its room for at least `delivery.rateLimitFloor`: 1,000 of them at the 1 s default would hold
       // each of the 10 rooms for 100 s; the least floor the config allows keeps this run about what it measures.
       const limited = await runEndToEnd(ctx, { ...base, name: 'workers-429', workers: 2, rateLimitEvery: 10, delivery: { rateLimitFloor: '100ms' } });
+      // Steady load shared by two workers: every room's deliveries alternate between them, so each waits for the other's older one.
+      const steady = await runEndToEnd(ctx, { ...base, name: 'workers-steady', workers: 2, warmupMessages: 2000, producer: { kind: 'open', ratePerSecond: 1000 } });
       const l = limited.homeserver;
       const rows: Array<[string, string]> = [];
       for (const [label, r] of [['1 worker', one], ['2 workers', two], ['2 workers, 429 every 10th send', limited]] as const) {
@@ -36,6 +38,7 @@ export const workers: Workload = {
         const perDelivery = Math.round((cpuOf(r, '-worker') / r.messages) * 1e6);
         rows.push([label, `${fmt.rate(r.ratePerSecond)} · latency ${fmt.lat(r.latencyMs)} · worker CPU ${perDelivery} µs/delivery · RSS ${rss} · other load ${r.otherLoadCores} cores`]);
       }
+      rows.push(['2 workers at 1,000/s (10 s after 2 s of warm-up)', `latency ${fmt.lat(steady.latencyMs)} · worker CPU ${Math.round((cpuOf(steady, '-worker') / steady.messages) * 1e6)} µs/delivery · delivered ${steady.homeserver.events}, ${steady.homeserver.duplicateContent} twice`]);
       rows.push(['  429 run: sends / answered 429', `${l.sends} / ${l.limited}`]);
       rows.push(['  429 run: events / distinct txn ids / repeated txn PUTs', `${l.events} / ${l.distinctTxns} / ${l.dedupeHits}`]);
       rows.push(['  429 run: messages delivered twice', String(l.duplicateContent)]);
@@ -46,7 +49,7 @@ export const workers: Workload = {
       ];
       return {
         rows,
-        figures: { messages: MESSAGES, oneWorker: one, twoWorkers: two, twoWorkersRateLimited: limited, scaling: round(two.ratePerSecond / one.ratePerSecond, 2) },
+        figures: { messages: MESSAGES, oneWorker: one, twoWorkers: two, twoWorkersRateLimited: limited, twoWorkersSteady: steady, scaling: round(two.ratePerSecond / one.ratePerSecond, 2) },
         checks,
       };
     } finally {

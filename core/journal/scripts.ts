@@ -9,9 +9,10 @@ import { ENQUEUE_LUA } from './enqueue.ts';
 
 /**
  * Settle a batch of deliveries in one call, each as if alone: acknowledge it,
- * take it off its target's order list and drop its attempt mark (unless it
- * will be retried), record its outcome, write its event and dead letter.
- * KEYS: events, dead, then per delivery: its deliver stream, message record, target's order list, attempt mark.
+ * take it off its target's order list, wake the workers waiting on that list
+ * (core/runtime/pending.ts) and drop its attempt mark (unless it will be
+ * retried), record its outcome, write its event and dead letter.
+ * KEYS: events, dead, then per delivery: its deliver stream, message record, target's order list, attempt mark, the list's waiters.
  * ARGV: group, record ttl ms, events maxlen, then per delivery: stream entry id, the record's field of this
  *       delivery, outcome (sent|dead|retrying), record json, k event field pairs, m dead-letter field pairs,
  *       then the k pairs, then the m pairs.
@@ -20,8 +21,8 @@ import { ENQUEUE_LUA } from './enqueue.ts';
 const SETTLE = `
 local out = {}
 local a = 3
-for i = 1, (#KEYS - 2) / 4 do
-  local stream, record, order, mark = KEYS[4 * i - 1], KEYS[4 * i], KEYS[4 * i + 1], KEYS[4 * i + 2]
+for i = 1, (#KEYS - 2) / 5 do
+  local stream, record, order, mark, waiters = KEYS[5 * i - 2], KEYS[5 * i - 1], KEYS[5 * i], KEYS[5 * i + 1], KEYS[5 * i + 2]
   local entry, field, outcome, json = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local k, m = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
   local first = a + 6
@@ -36,6 +37,11 @@ for i = 1, (#KEYS - 2) / 4 do
     else
       redis.call('XDEL', stream, entry)
       redis.call('LREM', order, 1, entry)
+      local waiting = redis.call('SMEMBERS', waiters)
+      if #waiting > 0 then
+        redis.call('DEL', waiters)
+        for _, wake in ipairs(waiting) do redis.call('PUBLISH', wake, order) end
+      end
     end
   end
   if out[i] == 'ok' then

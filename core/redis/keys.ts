@@ -26,6 +26,10 @@ export interface Keys {
   hubLease: string;
   /** The unsettled deliveries of one target, oldest first: whoever holds the head may deliver (per-target order across workers). */
   order(channel: string, target: string): string;
+  /** Workers waiting for another's older delivery to one target: a set of their wake channels, told when its head is settled. */
+  orderWaiters(channel: string, target: string): string;
+  /** The pub/sub channel a worker is woken on when an order list it waits on moves (the message: that list's key). */
+  wake(channel: string, consumer: string): string;
   /** Armed escalations: a sorted set of entry id → next due time (ms). */
   escalations: string;
   /** One message's escalation: routes, rounds, state, acknowledgements (a hash). */
@@ -66,6 +70,8 @@ export function createKeys(prefix: string, options: { hashTag?: boolean } = {}):
     hubs: `${base}:hubs`,
     hubLease: `${base}:hub:lease`,
     order: (channel, target) => `${base}:order:${channel}:${target}`,
+    orderWaiters: (channel, target) => `${base}:order-waiters:${channel}:${target}`,
+    wake: (channel, consumer) => `${base}:wake:${channel}:${consumer}`,
     escalations: `${base}:escalations`,
     escalation: (entryId) => `${base}:escalation:${entryId}`,
     throttleWindow: (group, key) => `${base}:throttle:${group}:${key}`,

@@ -63,7 +63,13 @@ export class OutcomeWriter {
     const dead = outcome.deadLetter ? pairs(outcome.deadLetter) : [];
     const batch = this.#current();
     const stream = this.#keys.deliver(outcome.channel);
-    batch.keys.push(stream, this.#keys.message(outcome.messageId), this.#keys.order(outcome.channel, record.target), makingKey(stream, outcome.streamEntry));
+    batch.keys.push(
+      stream,
+      this.#keys.message(outcome.messageId),
+      this.#keys.order(outcome.channel, record.target),
+      makingKey(stream, outcome.streamEntry),
+      this.#keys.orderWaiters(outcome.channel, record.target),
+    );
     batch.args.push(outcome.streamEntry, deliveryRecordField(outcome.deliveryId), outcome.kind, JSON.stringify(record), event.length / 2, dead.length / 2);
     for (const value of event) batch.args.push(value);
     for (const value of dead) batch.args.push(value);

@@ -15,14 +15,21 @@ import type { Scripts } from '../redis/connect.ts';
 // marked (`<stream>:making:<entry>`, for about one attempt): a group destroyed and made anew
 // forgets who holds what, and its new reader must not make the same delivery while the first
 // attempt is still under way. Under memory pressure the mark is skipped (pcall): the delivery goes
-// on, only that protection is lost for the moment. One script, so that a delivery costs one round
-// trip before its attempt.
-// KEYS: stream, mark, order list (the stream again: no order check). ARGV: group, consumer, entry, mark ttl ms.
+// on, only that protection is lost for the moment. A consumer told to wait for an older delivery
+// is put on the list's waiters (its wake channel, for a minute), in the same step, so that the
+// settling of that head (SETTLE, core/journal/scripts.ts) cannot pass unseen: it wakes the waiter
+// at once instead of at its next poll. One script, so that a delivery costs one round trip before
+// its attempt.
+// KEYS: stream, mark, order list, waiters (the stream again for both: no order check). ARGV: group, consumer, entry, mark ttl ms, wake channel.
 // Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list.
 const BEGIN_ATTEMPT = `
 if KEYS[3] ~= KEYS[1] then
   local head = redis.call('LINDEX', KEYS[3], 0)
-  if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then return {2, head} end
+  if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then
+    redis.pcall('SADD', KEYS[4], ARGV[5])
+    redis.pcall('PEXPIRE', KEYS[4], 60000)
+    return {2, head}
+  end
 end
 local rows = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
 if rows.err then
@@ -73,7 +80,7 @@ export const pendingScripts: Scripts = { beginAttempt: BEGIN_ATTEMPT, claimMine:
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    beginAttempt(numKeys: 3, stream: string, mark: string, order: string, group: string, consumer: string, entry: string, ttlMs: number): Result<[number, string?], Context>;
+    beginAttempt(numKeys: 4, stream: string, mark: string, order: string, waiters: string, group: string, consumer: string, entry: string, ttlMs: number, wake: string): Result<[number, string?], Context>;
     claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
     dropStaleHeads(numKeys: 2, orderList: string, stream: string): Result<number, Context>;
   }
@@ -88,17 +95,18 @@ export function makingKey(stream: string, entry: string): string {
  * Before an attempt: `go` (its turn, pending to `consumer`, and now marked as
  * being made by it for `ttlMs`), `not ours` (settled, taken over, or its group
  * made anew and read by another), `wait` (another consumer is making it now),
- * or, when `orderList` is given, `{ after }`: the older delivery `after`
- * heads the target's order list and must be settled first.
+ * or, when `order` is given, `{ after }`: the older delivery `after` heads the
+ * target's order list and must be settled first; the settling of the head is
+ * then published on `order.wake`.
  */
 export async function beginAttempt(
   redis: Redis,
-  at: { stream: string; group: string; consumer: string; orderList?: string },
+  at: { stream: string; group: string; consumer: string; order?: { list: string; waiters: string; wake: string } },
   entry: string,
   ttlMs: number,
 ): Promise<'go' | 'not ours' | 'wait' | { after: string }> {
-  const { stream, group, consumer, orderList } = at;
-  const [answer, head] = await redis.beginAttempt(3, stream, makingKey(stream, entry), orderList ?? stream, group, consumer, entry, ttlMs);
+  const { stream, group, consumer, order } = at;
+  const [answer, head] = await redis.beginAttempt(4, stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream, group, consumer, entry, ttlMs, order?.wake ?? '');
   if (answer === 2) return { after: head! };
   return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';
 }

@@ -1,3 +1,4 @@
+import { EventEmitter, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -70,9 +71,16 @@ export class ChannelWorker {
   #messages = new Map<string, OutboundMessage>();
   /** Outcomes cannot be written (logged once, and once when they can again). */
   #recordFailing = false;
+  /** The subscription on which settled heads of order lists are told (opened at the first wait for another worker). */
+  #wakeups: Promise<Redis> | undefined;
+  /** Emits an order list's key when its head was settled: deliveries waiting on it ask again at once. */
+  #heads = new EventEmitter().setMaxListeners(0);
+  /** How often a delivery waiting for another worker's older one asks again if no wake-up comes. */
+  #orderPollMs: number;
 
-  constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number) {
+  constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number, options: { orderPollMs?: number } = {}) {
     this.#deps = deps;
+    this.#orderPollMs = options.orderPollMs ?? 100;
     this.channel = channel;
     this.#sender = sender;
     this.#logger = deps.logger.child({ component: 'worker', channel });
@@ -148,6 +156,7 @@ export class ChannelWorker {
     clearInterval(this.#refresh);
     await this.#keeping;
     await this.#handBack();
+    (await this.#wakeups?.catch(() => undefined))?.disconnect();
     await this.#heartbeat.stop();
     await this.#sender.close?.();
     return { finished: this.#settledWhileStopping, cutOff };
@@ -329,8 +338,10 @@ export class ChannelWorker {
     const { redis, keys, consumerName, config } = this.#deps;
     const stream = keys.deliver(this.channel);
     const target = job.delivery.target;
-    const at = { stream, group: this.channel, consumer: consumerName, ...(first ? { orderList: keys.order(this.channel, target) } : {}) };
+    const order = first ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: keys.wake(this.channel, consumerName) } : undefined;
+    const at = { stream, group: this.channel, consumer: consumerName, ...(order ? { order } : {}) };
     let failed = false;
+    let unwoken = false;
     for (let waited = 0; !this.#controller.signal.aborted; waited += 1) {
       try {
         const answer = await beginAttempt(redis, at, job.entry, config.delivery.timeout + 1000);
@@ -345,9 +356,17 @@ export class ChannelWorker {
           // a head held here runs now, wherever it is queued.
           const head = this.#held.get(answer.after);
           if (head && head.delivery.target === target) return { yieldTo: head };
-          // Heads settled without leaving the list (a purge, a deleted or trimmed stream): all dropped in one step.
-          if ((await dropStaleHeads(redis, at.orderList!, stream)) > 0) continue;
+          // A head settled before this worker listened would wake nobody: the first wait listens, then asks again.
+          if (!this.#wakeups) {
+            await this.#listen();
+            continue;
+          }
+          // Heads settled without leaving the list (a purge, a deleted or trimmed stream) wake nobody: all dropped in one step.
+          if (unwoken && (await dropStaleHeads(redis, order!.list, stream)) > 0) continue;
           if (waited % 50 === 10) this.#logger.info({ target, waitingFor: answer.after }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
+          // The settling of the head wakes this delivery; asking every `orderPollMs` is for a wake-up lost (a reconnecting subscription).
+          unwoken = !(await this.#headSettled(order!.list, this.#orderPollMs));
+          continue;
         }
       } catch (err) {
         // Once per delivery: with Redis away, every delivery held asks every 100 ms.
@@ -358,6 +377,39 @@ export class ChannelWorker {
       await sleep(Math.min(100, 10 * 2 ** waited), undefined, { signal: this.#controller.signal }).catch(() => {});
     }
     return 'stop';
+  }
+
+  /** Subscribe to this worker's wake channel (once; again after a failure). */
+  async #listen(): Promise<void> {
+    const { redis, keys, consumerName } = this.#deps;
+    this.#wakeups ??= (async () => {
+      const subscriber = duplicateConnection(redis, `hub:${consumerName}:${this.channel}:wake`);
+      subscriber.on('message', (_wake: string, list: string) => this.#heads.emit(list));
+      try {
+        await subscriber.subscribe(keys.wake(this.channel, consumerName));
+      } catch (err) {
+        subscriber.disconnect();
+        throw err;
+      }
+      return subscriber;
+    })().catch((err: unknown) => {
+      this.#wakeups = undefined;
+      throw err;
+    });
+    await this.#wakeups;
+  }
+
+  /** Resolves true when the head of `list` is settled (SETTLE publishes it), false after `ms` or at the stop. */
+  async #headSettled(list: string, ms: number): Promise<boolean> {
+    const done = new AbortController();
+    const signal = AbortSignal.any([this.#controller.signal, done.signal]);
+    try {
+      return await Promise.race([once(this.#heads, list, { signal }).then(() => true), sleep(ms, false, { signal })]);
+    } catch {
+      return false;
+    } finally {
+      done.abort();
+    }
   }
 
   /** Keeps the idle time of what this worker holds low (only what is still pending to it: nothing is taken back from another). */
