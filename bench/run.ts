@@ -7,7 +7,7 @@
  * --profile, every child process writes a V8 CPU profile, summarized into
  * the JSON and the output (profiles slow the children: use the figures of a
  * run without it for the targets). The hub and worker processes run with the
- * Node flags of `npm start` (package.json), as users run them; --node-arg adds
+ * environment and Node flags of `npm start` (package.json), as users run them; --node-arg adds
  * one (e.g. --node-arg=--max-semi-space-size=2), repeatable.
  * --compiled runs them from a tsc build (tsconfig.build.json, as the
  * Dockerfile does) instead of the TypeScript sources.
@@ -35,16 +35,22 @@ const WORKLOADS: Workload[] = [delivery, routing, latency, propagation, width, w
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
-/** The Node flags `npm start` runs the hub with (`node --a --b core/cli/main.ts start`): what the bench measures by default. */
-function startFlags(): string[] {
+/**
+ * How `npm start` runs the hub (`exec env A=1 node --a --b core/cli/main.ts start`):
+ * its environment and Node flags, what the bench measures by default.
+ */
+function startCommand(): { nodeEnv: Record<string, string>; nodeArgs: string[] } {
   const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
   const words = start.split(/\s+/);
-  return words.slice(words.indexOf('node') + 1).filter((w, i, all) => w.startsWith('--') && all.slice(0, i).every((v) => v.startsWith('--')));
+  const node = words.indexOf('node');
+  const nodeEnv = Object.fromEntries(words.slice(0, node).filter((w) => /^[A-Z_]+=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  const nodeArgs = words.slice(node + 1).filter((w, i, all) => w.startsWith('--') && all.slice(0, i).every((v) => v.startsWith('--')));
+  return { nodeEnv, nodeArgs };
 }
 
-function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number; nodeArgs: string[]; compiled: boolean } {
+function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number; nodeArgs: string[]; nodeEnv: Record<string, string>; compiled: boolean } {
   const names: string[] = [];
-  const nodeArgs: string[] = startFlags();
+  const { nodeArgs, nodeEnv } = startCommand();
   let profile = false;
   let compiled = false;
   let concurrency = 10;
@@ -65,7 +71,7 @@ function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurr
   for (const name of names) {
     if (!WORKLOADS.some((w) => w.name === name)) throw new Error(`no workload named "${name}"; there are: ${WORKLOADS.map((w) => w.name).join(', ')}`);
   }
-  return { names, profile, concurrency, nodeArgs, compiled };
+  return { names, profile, concurrency, nodeArgs, nodeEnv, compiled };
 }
 
 function stamp(): string {
@@ -109,11 +115,11 @@ async function main(): Promise<void> {
   const profileDir = args.profile ? join(runDir, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const build = args.compiled ? compileHub(mkdtempSync(join(tmpdir(), 'hub-bench-build-'))) : undefined;
-  const ctx: BenchContext & { close(): Promise<void> } = createContext({ runId: runId.replace(/[_-]/g, '').slice(2), logDir, profileDir, concurrency: args.concurrency, nodeArgs: args.nodeArgs, ...build });
+  const ctx: BenchContext & { close(): Promise<void> } = createContext({ runId: runId.replace(/[_-]/g, '').slice(2), logDir, profileDir, concurrency: args.concurrency, nodeArgs: args.nodeArgs, nodeEnv: args.nodeEnv, ...build });
 
   const started = Date.now();
   const load = loadavg();
-  process.stdout.write(`notification-hub bench ${runId} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · load ${load.map((l) => l.toFixed(2)).join(' ')} · Node ${process.version}${args.profile ? ' · CPU profiles on (slower)' : ''}${args.nodeArgs.length ? ` · hub/worker flags ${args.nodeArgs.join(' ')}` : ''}${build ? ` · hub/worker compiled (tsc → ${build.hubRoot})` : ''}\n`);
+  process.stdout.write(`notification-hub bench ${runId} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · load ${load.map((l) => l.toFixed(2)).join(' ')} · Node ${process.version}${args.profile ? ' · CPU profiles on (slower)' : ''}${args.nodeArgs.length ? ` · hub/worker flags ${[...Object.entries(args.nodeEnv).map(([k, v]) => `${k}=${v}`), ...args.nodeArgs].join(' ')}` : ''}${build ? ` · hub/worker compiled (tsc → ${build.hubRoot})` : ''}\n`);
   process.stdout.write(`workloads: ${selected.map((w) => w.name).join(', ')} · child logs in ${logDir}\n`);
 
   const sections: Array<{ name: string; title: string; result?: WorkloadResult; error?: string; seconds: number }> = [];
@@ -147,7 +153,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     node: process.version,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), loadAverageAtStart: load },
-    options: { concurrency: args.concurrency, profile: args.profile, nodeArgs: args.nodeArgs, compiled: args.compiled, workloads: selected.map((w) => w.name) },
+    options: { concurrency: args.concurrency, profile: args.profile, nodeArgs: args.nodeArgs, nodeEnv: args.nodeEnv, compiled: args.compiled, workloads: selected.map((w) => w.name) },
     seconds: (Date.now() - started) / 1000,
     workloads: Object.fromEntries(sections.map((s) => [s.name, { title: s.title, seconds: s.seconds, ...(s.error ? { error: s.error } : {}), ...(s.result ? { figures: s.result.figures, checks: s.result.checks } : {}) }])),
     checks,

@@ -1,6 +1,6 @@
 /**
  * The memory floor of any Node service of this kind, measured in the same
- * run: a bare Node process, with the hub's flags, that has loaded ioredis and
+ * run: a bare Node process, with the hub's flags and environment, that has loaded ioredis and
  * holds one connection to Redis. What a hub or worker holds above it is its
  * own; what this holds (mostly the Node binary's resident pages and V8's
  * start-up heap) no code in the project can give back.
@@ -20,7 +20,7 @@ setInterval(() => void redis.ping(), 1000);
 `;
 
 export async function bareNodeMemory(ctx: BenchContext): Promise<{ rssMb: number; anonMb: number }> {
-  const child = spawnNode('bare-node', { args: ['--input-type=module', '-e', BARE], cwd: ROOT, env: { REDIS_URL }, logDir: ctx.logDir, nodeArgs: ctx.nodeArgs, ipc: true });
+  const child = spawnNode('bare-node', { args: ['--input-type=module', '-e', BARE], cwd: ROOT, env: { ...ctx.nodeEnv, REDIS_URL }, logDir: ctx.logDir, nodeArgs: ctx.nodeArgs, ipc: true });
   try {
     let connected = false;
     child.proc.once('message', () => (connected = true));

@@ -25,20 +25,23 @@ export interface BenchContext {
   hubRoot: string;
   /** Their entry point, relative to hubRoot. */
   cli: string;
-  /** Extra Node flags for the hub and worker processes (--node-arg, repeatable: `--node-arg=--max-semi-space-size=2`). */
+  /** Node flags for the hub and worker processes: `npm start`'s, and those of --node-arg (repeatable: `--node-arg=--max-semi-space-size=2`). */
   nodeArgs: string[];
+  /** Environment `npm start` sets for them (`env NAME=value node …`, e.g. MALLOC_ARENA_MAX). */
+  nodeEnv: Record<string, string>;
   /** A key prefix of its own for one workload (deleted by {@link dropPrefix}). */
   prefix(name: string): string;
   /** A temporary folder removed at the end of the run. */
   tempDir(name: string): string;
 }
 
-export function createContext(options: { runId: string; logDir: string; profileDir: string | undefined; concurrency: number; nodeArgs?: string[]; hubRoot?: string; cli?: string }): BenchContext & { close(): Promise<void> } {
+export function createContext(options: { runId: string; logDir: string; profileDir: string | undefined; concurrency: number; nodeArgs?: string[]; nodeEnv?: Record<string, string>; hubRoot?: string; cli?: string }): BenchContext & { close(): Promise<void> } {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   const dirs: string[] = [];
   return {
     ...options,
     nodeArgs: options.nodeArgs ?? [],
+    nodeEnv: options.nodeEnv ?? {},
     hubRoot: options.hubRoot ?? ROOT,
     cli: options.cli ?? 'core/cli/main.ts',
     redis,
@@ -109,7 +112,7 @@ export async function startHub(ctx: BenchContext, options: { prefix: string; map
   const child = spawnNode(options.name ?? 'hub', {
     args: [ctx.cli, 'start', '--only', 'hub'],
     cwd: ctx.hubRoot,
-    env: { ...hubEnv(options.prefix, options.mappingFile), MATRIX_HOMESERVER: undefined, MATRIX_ACCESS_TOKEN: undefined, ...options.env },
+    env: { ...ctx.nodeEnv, ...hubEnv(options.prefix, options.mappingFile), MATRIX_HOMESERVER: undefined, MATRIX_ACCESS_TOKEN: undefined, ...options.env },
     logDir: ctx.logDir,
     nodeArgs: ctx.nodeArgs,
     ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
@@ -134,6 +137,7 @@ export async function startMatrixWorker(ctx: BenchContext, options: { prefix: st
     args: [ctx.cli, 'worker', 'matrix', '--concurrency', String(options.concurrency)],
     cwd: ctx.hubRoot,
     env: {
+      ...ctx.nodeEnv,
       ...hubEnv(options.prefix, options.mappingFile),
       MATRIX_HOMESERVER: options.homeserver,
       MATRIX_USER_ID: HS_USER_ID,

@@ -42,7 +42,7 @@ export const e2ee: Workload = {
     const sender = spawnNode('e2ee-sender', {
       args: [join(ROOT, 'bench/lib/e2ee-sender.ts')],
       cwd: ROOT,
-      env: { E2EE_SENDER: JSON.stringify(task) },
+      env: { ...ctx.nodeEnv, E2EE_SENDER: JSON.stringify(task) },
       logDir: ctx.logDir,
       ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
       ipc: true,
