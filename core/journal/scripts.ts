@@ -40,7 +40,8 @@ for i = 1, (#KEYS - 2) / 5 do
       local waiting = redis.call('SMEMBERS', waiters)
       if #waiting > 0 then
         redis.call('DEL', waiters)
-        for _, wake in ipairs(waiting) do redis.call('PUBLISH', wake, order) end
+        -- A user without pub/sub (an older ACL line) only loses the wake-up: its waiters ask again on their own.
+        for _, wake in ipairs(waiting) do redis.pcall('PUBLISH', wake, order) end
       end
     end
   end

@@ -71,8 +71,10 @@ export class ChannelWorker {
   #messages = new Map<string, OutboundMessage>();
   /** Outcomes cannot be written (logged once, and once when they can again). */
   #recordFailing = false;
-  /** The subscription on which settled heads of order lists are told (opened at the first wait for another worker). */
-  #wakeups: Promise<Redis> | undefined;
+  /** Whether settled heads wake this worker: unknown until its first wait for another worker, false when its Redis user may not subscribe. */
+  #wakeable: boolean | undefined;
+  #subscriber: Redis | undefined;
+  #subscribing: Promise<void> | undefined;
   /** Emits an order list's key when its head was settled: deliveries waiting on it ask again at once. */
   #heads = new EventEmitter().setMaxListeners(0);
   /** How often a delivery waiting for another worker's older one asks again if no wake-up comes. */
@@ -156,7 +158,8 @@ export class ChannelWorker {
     clearInterval(this.#refresh);
     await this.#keeping;
     await this.#handBack();
-    (await this.#wakeups?.catch(() => undefined))?.disconnect();
+    await this.#subscribing?.catch(() => undefined);
+    this.#subscriber?.disconnect();
     await this.#heartbeat.stop();
     await this.#sender.close?.();
     return { finished: this.#settledWhileStopping, cutOff };
@@ -357,15 +360,16 @@ export class ChannelWorker {
           const head = this.#held.get(answer.after);
           if (head && head.delivery.target === target) return { yieldTo: head };
           // A head settled before this worker listened would wake nobody: the first wait listens, then asks again.
-          if (!this.#wakeups) {
+          if (this.#wakeable === undefined) {
             await this.#listen();
             continue;
           }
           // Heads settled without leaving the list (a purge, a deleted or trimmed stream) wake nobody: all dropped in one step.
           if (unwoken && (await dropStaleHeads(redis, order!.list, stream)) > 0) continue;
           if (waited % 50 === 10) this.#logger.info({ target, waitingFor: answer.after }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
-          // The settling of the head wakes this delivery; asking every `orderPollMs` is for a wake-up lost (a reconnecting subscription).
-          unwoken = !(await this.#headSettled(order!.list, this.#orderPollMs));
+          // The settling of the head wakes this delivery; asking every `orderPollMs` is for a wake-up lost (a
+          // reconnecting subscription). Without wake-ups it asks soon, then every 100 ms.
+          unwoken = !(await this.#headSettled(order!.list, this.#wakeable ? this.#orderPollMs : Math.min(100, 10 * 2 ** waited)));
           continue;
         }
       } catch (err) {
@@ -379,24 +383,29 @@ export class ChannelWorker {
     return 'stop';
   }
 
-  /** Subscribe to this worker's wake channel (once; again after a failure). */
+  /** Subscribe to this worker's wake channel (once; again after a failure other than a refusal). */
   async #listen(): Promise<void> {
+    this.#subscribing ??= this.#subscribe().finally(() => (this.#subscribing = undefined));
+    await this.#subscribing;
+  }
+
+  async #subscribe(): Promise<void> {
     const { redis, keys, consumerName } = this.#deps;
-    this.#wakeups ??= (async () => {
-      const subscriber = duplicateConnection(redis, `hub:${consumerName}:${this.channel}:wake`);
-      subscriber.on('message', (_wake: string, list: string) => this.#heads.emit(list));
-      try {
-        await subscriber.subscribe(keys.wake(this.channel, consumerName));
-      } catch (err) {
-        subscriber.disconnect();
-        throw err;
-      }
-      return subscriber;
-    })().catch((err: unknown) => {
-      this.#wakeups = undefined;
-      throw err;
-    });
-    await this.#wakeups;
+    const subscriber = duplicateConnection(redis, `hub:${consumerName}:${this.channel}:wake`);
+    subscriber.on('message', (_wake: string, list: string) => this.#heads.emit(list));
+    try {
+      await subscriber.subscribe(keys.wake(this.channel, consumerName));
+    } catch (err) {
+      subscriber.disconnect();
+      const message = (err as Error).message;
+      if (!message.includes('NOPERM')) throw err;
+      this.#wakeable = false;
+      this.#logger.warn({ err: message }, "the hub's Redis user may not subscribe to wake-ups, so a delivery waiting for another worker's older one to the same target asks again every 100 ms instead; grant +subscribe +publish and the wake channels (README, the ACL line)");
+      return;
+    }
+    if (this.#controller.signal.aborted) subscriber.disconnect();
+    else this.#subscriber = subscriber;
+    this.#wakeable = true;
   }
 
   /** Resolves true when the head of `list` is settled (SETTLE publishes it), false after `ms` or at the stop. */

@@ -89,6 +89,10 @@ describe('Redis over TLS with an ACL user', () => {
     await new Promise((resolve) => setTimeout(resolve, 2500));
     assert.equal(hub.logs.filter((l) => l.includes('cannot read maxmemory-policy')).length, 1, 'said once');
     assert.ok(!hub.logs.some((l) => l.includes(PASSWORD)), 'the password is in no log line');
+    // Workers sharing targets wake each other (core/runtime/worker.ts): the rule lets them subscribe and publish on their wake channels.
+    const wake = `${prefix}:wake:webhook:some-worker`;
+    assert.equal(await admin.call('ACL', 'DRYRUN', 'hub', 'SUBSCRIBE', wake), 'OK');
+    assert.equal(await admin.call('ACL', 'DRYRUN', 'hub', 'PUBLISH', wake, 'x'), 'OK');
   });
 
   test('a user without a command the hub needs: the log, /readyz and the metric name the command', async () => {
