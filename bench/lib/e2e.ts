@@ -66,7 +66,7 @@ export interface E2EResult {
   startupMs: number;
 }
 
-const BODY = (i: number) => `<p>Build <b>#${i}</b> of <i>api</i> finished: <a href="https://ci.example.org/b/${i}">details</a></p>`;
+export const BODY = (i: number) => `<p>Build <b>#${i}</b> of <i>api</i> finished: <a href="https://ci.example.org/b/${i}">details</a></p>`;
 
 export function messageFields(i: number, groups: number, sentAt: number): string[] {
   return ['to', `#g${i % groups}`, 'subject', `bench seq=${i} t=${sentAt.toFixed(3)}`, 'body', BODY(i)];

@@ -7,10 +7,12 @@ import { Pool } from 'undici';
 import { HS_TOKEN } from './homeserver-client.ts';
 import { wallNow } from './stats.ts';
 
-export async function rawHttpSends(options: { url: string; messages: number; rooms: number; concurrency: number; content: (i: number, sentAt: number) => string }): Promise<{ startedAt: number }> {
+/** Resolves with when the first send went, and the CPU this process spent per send (the client's whole cost, content built in). */
+export async function rawHttpSends(options: { url: string; messages: number; rooms: number; concurrency: number; content: (i: number, sentAt: number) => string }): Promise<{ startedAt: number; cpuPerSendUs: number }> {
   const pool = new Pool(options.url, { connections: options.concurrency, pipelining: 1, keepAliveTimeout: 60_000 });
   const headers = { authorization: `Bearer ${HS_TOKEN}`, 'content-type': 'application/json' };
   let next = 0;
+  const cpuBefore = process.cpuUsage();
   const startedAt = wallNow();
   const lane = async () => {
     for (let i = next++; i < options.messages; i = next++) {
@@ -30,5 +32,6 @@ export async function rawHttpSends(options: { url: string; messages: number; roo
   } finally {
     await pool.close();
   }
-  return { startedAt };
+  const cpu = process.cpuUsage(cpuBefore);
+  return { startedAt, cpuPerSendUs: Math.round((cpu.user + cpu.system) / options.messages) };
 }

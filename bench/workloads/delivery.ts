@@ -4,12 +4,14 @@
  * homeserver in a third. Against it, the ceiling: the same 10,000 PUTs from an
  * undici Pool at the worker's concurrency straight to the same homeserver.
  */
+import { cpus } from 'node:os';
 import type { BenchContext } from '../lib/context.ts';
 import { matrixContent, runEndToEnd } from '../lib/e2e.ts';
 import { bareNodeMemory } from '../lib/bare-node.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
 import { rawHttpSends } from '../lib/raw-http.ts';
 import { round } from '../lib/stats.ts';
+import { workerFloor } from '../lib/worker-floor.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
 
 const MESSAGES = 10_000;
@@ -26,7 +28,7 @@ export const delivery: Workload = {
 
       await hs.reset();
       const reached = hs.expect(MESSAGES, 60_000);
-      const { startedAt } = await rawHttpSends({ url: hs.url, messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, content: matrixContent });
+      const { startedAt, cpuPerSendUs } = await rawHttpSends({ url: hs.url, messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, content: matrixContent });
       const ceilingSeconds = ((await reached) - startedAt) / 1000;
       const ceiling = MESSAGES / ceilingSeconds;
       const rawStats = await hs.stats();
@@ -38,6 +40,14 @@ export const delivery: Workload = {
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
       const homeserver = e2e.processes.find((p) => p.name.endsWith('homeserver'))!;
       const lost = MESSAGES - e2e.homeserver.events;
+      // What the machine could deliver if the worker cost no more than the raw client does per PUT, the hub,
+      // Redis and the homeserver what they cost in this run: no worker can do better on these cores.
+      const others = ['hub', 'homeserver', 'redis'].reduce((sum, name) => sum + (e2e.cpuPerMessageUs[name] ?? 0), 0);
+      const bound = (cpus().length * 1e6) / (others + cpuPerSendUs);
+      const floor = await workerFloor(ctx);
+      // One round trip: the begin-attempt check each delivery makes alone (settles are shared by the deliveries of a tick).
+      const workerFloorUs = cpuPerSendUs + floor.renderUs + floor.roundTripUs;
+      const workerUs = e2e.cpuPerMessageUs['worker1'] ?? Number.NaN;
       return {
         rows: [
           ['hub + matrix worker', `${fmt.rate(e2e.ratePerSecond)} (${e2e.seconds.toFixed(2)} s, concurrency ${ctx.concurrency})`],
@@ -48,12 +58,17 @@ export const delivery: Workload = {
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
           ['  floor: bare Node + ioredis, same flags', `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (CPU s ${hub.cpuSeconds} / ${worker.cpuSeconds} / ${homeserver.cpuSeconds} / ${e2e.redisCpuSeconds})`],
+          ['raw client CPU per PUT', `${cpuPerSendUs} µs (undici, in the bench process)`],
+          [`  bound: ${cpus().length} cores / (hub + homeserver + redis + raw client)`, `${fmt.rate(bound)} = ${fmt.pct(bound / ceiling)} of the ceiling, with a worker costing no more than the raw client`],
+          ['worker CPU per delivery / raw client per PUT', `${workerUs} / ${cpuPerSendUs} µs = ${(workerUs / cpuPerSendUs).toFixed(1)}×`],
+          ['  floor: PUT + rendering + 1 Redis round trip', `${cpuPerSendUs} + ${floor.renderUs} + ${floor.roundTripUs} = ${workerFloorUs} µs = ${(workerFloorUs / cpuPerSendUs).toFixed(1)}× (rendering and round trips measured alone, in the bench process)`],
           ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}${lost ? ` (${lost} missing)` : ''}`],
         ],
-        figures: { messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, endToEnd: e2e, bareNode: bare, ceiling: { ratePerSecond: round(ceiling, 0), seconds: round(ceilingSeconds, 3), events: rawStats.events }, ratio: round(ratio, 3) },
+        figures: { messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, endToEnd: e2e, bareNode: bare, ceiling: { ratePerSecond: round(ceiling, 0), seconds: round(ceilingSeconds, 3), events: rawStats.events }, ratio: round(ratio, 3), rawClientCpuPerSendUs: cpuPerSendUs, boundPerSecond: round(bound, 0), boundRatio: round(bound / ceiling, 3), workerFloor: { ...floor, totalUs: workerFloorUs } },
         checks: [
           check('delivery ≥ 60 % of the raw HTTP ceiling', round(ratio * 100, 1), '>=', 60, '%'),
+          check('worker CPU per delivery ≤ 2× the raw client per PUT', round(workerUs / cpuPerSendUs, 1), '<=', 2, '×'),
           check('hub peak RSS ≤ 100 MB (delivery)', hub.peakRssMb, '<=', 100, 'MB'),
           check('worker peak RSS ≤ 100 MB (delivery)', worker.peakRssMb, '<=', 100, 'MB'),
         ],
