@@ -45,6 +45,22 @@ export function parseRedisCpu(info: string): number {
   return sys + user;
 }
 
+/** Calls and CPU µs per command since Redis started (INFO commandstats): diff two to see what a run made Redis do. */
+export function parseCommandStats(info: string): Map<string, { calls: number; usec: number }> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  return stats;
+}
+
+export function commandStatsSince(before: Map<string, { calls: number; usec: number }>, after: Map<string, { calls: number; usec: number }>): Map<string, { calls: number; usec: number }> {
+  const diff = new Map<string, { calls: number; usec: number }>();
+  for (const [command, now] of after) {
+    const then = before.get(command) ?? { calls: 0, usec: 0 };
+    if (now.calls > then.calls) diff.set(command, { calls: now.calls - then.calls, usec: now.usec - then.usec });
+  }
+  return diff;
+}
+
 /** Samples VmRSS of some processes every `everyMs`, keeping the largest seen (VmHWM is read as well at the end), and the largest RssAnon. */
 export class RssSampler {
   #timer: NodeJS.Timeout | undefined;

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { type BenchContext, REDIS_URL, hubReady, startHub } from './context.ts';
 import { type Child, spawnNode, waitFor } from './proc.ts';
-import { RssSampler, cpuSecondsOf, memoryOf, parseRedisCpu } from './proc-stats.ts';
+import { RssSampler, commandStatsSince, cpuSecondsOf, memoryOf, parseCommandStats, parseRedisCpu } from './proc-stats.ts';
 import { idMs, round } from './stats.ts';
 
 /** XADD `count` entries, pipelined in chunks. */
@@ -38,6 +38,8 @@ export interface RoutingFigures {
   peakAnonMb: number;
   cpuSeconds: number;
   redisCpuSeconds: number;
+  /** What Redis ran while the hub routed (the bench's own polling included, a few calls): calls and CPU µs per command. */
+  redisCommands: Record<string, { calls: number; usec: number }>;
   /** Spawn until consuming. */
   startupMs: number;
 }
@@ -49,6 +51,7 @@ export interface RoutingFigures {
 export async function routeWithHub(ctx: BenchContext, options: { prefix: string; mappingFile: string; messages: number; deliveries: number; name: string; timeoutMs?: number }): Promise<RoutingFigures & { child: Child }> {
   const out = `${options.prefix}:deliver:matrix`;
   const redisCpuBefore = parseRedisCpu(await ctx.redis.info('cpu'));
+  const commandsBefore = parseCommandStats(await ctx.redis.info('commandstats'));
   const t0 = performance.now();
   const hub = await startHub(ctx, { prefix: options.prefix, mappingFile: options.mappingFile, name: options.name, wait: false });
   let sampler: RssSampler | undefined;
@@ -59,6 +62,7 @@ export async function routeWithHub(ctx: BenchContext, options: { prefix: string;
     await waitFor(`${options.deliveries} deliveries`, async () => (await ctx.redis.xlen(out)) >= options.deliveries, { timeoutMs: options.timeoutMs ?? 120_000, everyMs: 50, watch: [hub] });
     const cpuSeconds = cpuSecondsOf(hub.pid);
     const redisCpuSeconds = parseRedisCpu(await ctx.redis.info('cpu')) - redisCpuBefore;
+    const redisCommands = Object.fromEntries(commandStatsSince(commandsBefore, parseCommandStats(await ctx.redis.info('commandstats'))));
     sampler.stop();
     const peakRssMb = Math.max(sampler.peaks.get(hub.pid) ?? 0, memoryOf(hub.pid)?.hwmMb ?? 0);
     const seconds = (await streamSpanMs(ctx.redis, out)) / 1000;
@@ -74,6 +78,7 @@ export async function routeWithHub(ctx: BenchContext, options: { prefix: string;
       // Includes start-up (module loading, mapping validation): see startupMs.
       cpuSeconds: round(cpuSeconds, 2),
       redisCpuSeconds: round(redisCpuSeconds, 2),
+      redisCommands,
       startupMs: Math.round(startupMs),
     };
   } catch (err) {

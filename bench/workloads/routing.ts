@@ -29,6 +29,14 @@ export const routing: Workload = {
       const raw = await routeRaw(ctx, { input: `${prefix}:raw:in`, output: `${prefix}:raw:out`, messages: MESSAGES });
       const ratio = hub.messagesPerSecond / raw.messagesPerSecond;
       const { child: _child, ...hubFigures } = hub;
+      // Redis runs one command at a time: its CPU per routed message bounds routing whatever the hub does.
+      const redisUs = (hub.redisCpuSeconds * 1e6) / MESSAGES;
+      const perMessage = (usec: number) => (usec / MESSAGES).toFixed(1);
+      const scripts = Object.entries(hub.redisCommands).filter(([c]) => c.startsWith('eval')).reduce((sum, [, s]) => sum + s.usec, 0);
+      const inner = Object.entries(hub.redisCommands)
+        .filter(([c, s]) => !c.startsWith('eval') && s.calls >= MESSAGES / 2)
+        .sort((a, b) => b[1].usec - a[1].usec);
+      const innerUsec = inner.reduce((sum, [, s]) => sum + s.usec, 0);
       return {
         rows: [
           ['hub routing', `${fmt.rate(hub.messagesPerSecond)} (${hub.seconds.toFixed(2)} s)`],
@@ -36,6 +44,8 @@ export const routing: Workload = {
           ['ratio routing / ceiling', fmt.pct(ratio)],
           ['CPU s hub / redis (hub run)', `${hub.cpuSeconds} (incl. start-up) / ${hub.redisCpuSeconds}`],
           ['CPU s raw loop / redis (raw run)', `${raw.cpuSeconds} / ${raw.redisCpuSeconds}`],
+          ['Redis CPU per routed message', `${redisUs.toFixed(1)} µs, of which the route script ${perMessage(scripts)} µs, its commands ${perMessage(innerUsec)} µs (${inner.map(([c, s]) => `${c.toUpperCase()} ${perMessage(s.usec)}`).join(', ')}); raw loop ${((raw.redisCpuSeconds * 1e6) / MESSAGES).toFixed(1)} µs`],
+          ['  bound: Redis alone, one core', `${fmt.rate(1e6 / redisUs)} = ${fmt.pct(1e6 / redisUs / raw.messagesPerSecond)} of the ceiling`],
           ['hub peak RSS', fmt.mb(hub.peakRssMb)],
           ['preload (pipelined XADD)', `${fmt.rate(MESSAGES / (preloadMs / 1000))}`],
         ],
