@@ -6,9 +6,9 @@
 import { writeFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type BenchContext, dropPrefix, groupsMapping, hubReady, startHub, startMatrixWorker, workerReady, writeMapping } from './context.ts';
+import { type BenchContext, REDIS_URL, ROOT, dropPrefix, groupsMapping, hubReady, startHub, startMatrixWorker, workerReady, writeMapping } from './context.ts';
 import type { Homeserver } from './homeserver-client.ts';
-import { type Child, waitFor } from './proc.ts';
+import { type Child, spawnNode, waitFor } from './proc.ts';
 import { RssSampler, cpuSecondsOf, machineBusySeconds, memoryOf, parseRedisCpu } from './proc-stats.ts';
 import { type Summary, idMs, round, summarize, wallNow } from './stats.ts';
 import { fromPairs } from '../../core/redis/fields.ts';
@@ -28,6 +28,8 @@ export interface E2EOptions {
   producer: Producer;
   /** Per-stage timings from the outcome stream (costs a read of it afterwards). */
   stages?: boolean;
+  /** Hub and worker replaced by the round trips they make with no logic around them (lib/skeleton.ts): the floor. */
+  skeleton?: boolean;
   /** Messages sent first, the same way, and left out of the figures (JIT, connections, caches warm up). */
   warmupMessages?: number;
   timeoutMs?: number;
@@ -104,12 +106,17 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
   try {
     const t0 = Date.now();
     // Registered before they are waited for, so that `finally` stops them before it deletes their keys.
-    const hub = await startHub(ctx, { prefix, mappingFile, name: `${options.name}-hub`, wait: false });
-    children.push(hub);
-    for (let w = 1; w <= (options.workers ?? 1); w += 1) {
-      children.push(await startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: options.concurrency, name: `${options.name}-worker${w}`, wait: false, env: workerEnv }));
+    if (options.skeleton) {
+      children.push(startSkeleton(ctx, 'hub', prefix, `${options.name}-hub`), startSkeleton(ctx, 'worker', prefix, `${options.name}-worker1`, hs.url, options.concurrency));
+      await Promise.all(children.map((c) => skeletonReady(c)));
+    } else {
+      const hub = await startHub(ctx, { prefix, mappingFile, name: `${options.name}-hub`, wait: false });
+      children.push(hub);
+      for (let w = 1; w <= (options.workers ?? 1); w += 1) {
+        children.push(await startMatrixWorker(ctx, { prefix, mappingFile, homeserver: hs.url, concurrency: options.concurrency, name: `${options.name}-worker${w}`, wait: false, env: workerEnv }));
+      }
+      await Promise.all([hubReady(ctx, prefix, hub), ...children.slice(1).map((c) => workerReady(ctx, prefix, c))]);
     }
-    await Promise.all([hubReady(ctx, prefix, hub), ...children.slice(1).map((c) => workerReady(ctx, prefix, c))]);
     const startupMs = Date.now() - t0;
     const tracked = [...children, hs.child];
     const sampler = new RssSampler(() => tracked.map((c) => c.pid));
@@ -176,7 +183,7 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
       startupMs,
       ...(producerLag ? { producerLagMs: roundSummary(producerLag) } : {}),
     };
-    if (options.stages && stats.arrivals) {
+    if (options.stages && !options.skeleton && stats.arrivals) {
       result.stagesMs = await stageTimings(ctx.redis, prefix, sentAt, entryIds, stats.arrivals, warmup);
       result.slowWindows = slowWindows(sentAt, stats.arrivals, warmup);
     }
@@ -185,6 +192,24 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
     await Promise.all(children.map((c) => c.stop()));
     await dropPrefix(ctx.redis, prefix);
   }
+}
+
+function startSkeleton(ctx: BenchContext, role: 'hub' | 'worker', prefix: string, name: string, homeserver = '', concurrency = 10): Child {
+  return spawnNode(name, {
+    args: ['bench/lib/skeleton.ts', role, REDIS_URL, prefix, homeserver, String(concurrency)],
+    cwd: ROOT,
+    env: ctx.nodeEnv,
+    logDir: ctx.logDir,
+    nodeArgs: ctx.nodeArgs,
+    ipc: true,
+    ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
+  });
+}
+
+async function skeletonReady(child: Child): Promise<void> {
+  let ready = false;
+  child.proc.once('message', () => (ready = true));
+  await waitFor(`${child.name} to consume`, () => ready, { watch: [child], timeoutMs: 60_000 });
 }
 
 async function produceBurst(redis: Redis, stream: string, n: number, groups: number, sentAt: Float64Array, entryIds: string[]): Promise<undefined> {

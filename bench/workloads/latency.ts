@@ -1,5 +1,5 @@
 /**
- * 3. Latency under steady load: an open loop at 1,000 messages/s for 10 s
+ * 3. Latency under steady load: an open loop at 1,000 messages/s for 30 s
  * (after 2 s at the same rate that are not counted)
  * through hub + matrix worker into the bench homeserver.
  */
@@ -11,7 +11,7 @@ import { round } from '../lib/stats.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
 
 const RATE = 1000;
-const SECONDS = 10;
+const SECONDS = 30;
 /** Sent first at the same rate and left out of the figures: start-up (JIT, connections, first encryption checks) is not steady load. */
 const WARMUP_SECONDS = 2;
 
@@ -30,6 +30,17 @@ export const latency: Workload = {
         producer: { kind: 'open', ratePerSecond: RATE },
         stages: true,
       });
+      // The floor: the same load through the round trips alone (lib/skeleton.ts), in the same run.
+      const floor = await runEndToEnd(ctx, {
+        name: 'latency-floor',
+        hs,
+        messages: RATE * SECONDS,
+        warmupMessages: RATE * WARMUP_SECONDS,
+        concurrency: ctx.concurrency,
+        producer: { kind: 'open', ratePerSecond: RATE },
+        skeleton: true,
+      });
+      const floorWorker = floor.processes.find((p) => p.name.endsWith('-worker1'))!;
       const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
       const bare = await bareNodeMemory(ctx);
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
@@ -44,10 +55,12 @@ export const latency: Workload = {
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
           ['  floor: bare Node + ioredis, same flags', `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (worker busy ${Math.round((worker.cpuSeconds / e2e.seconds) * 100)} % of a core)`],
+          ['floor: the same round trips, no logic', `p50 ${fmt.ms(floor.latencyMs.p50)} · p99 ${fmt.ms(floor.latencyMs.p99)} · max ${fmt.ms(floor.latencyMs.max)}`],
+          ['  its CPU µs/message hub / worker / homeserver / redis', `${floor.cpuPerMessageUs['hub']} / ${floor.cpuPerMessageUs['worker1']} / ${floor.cpuPerMessageUs['homeserver']} / ${floor.cpuPerMessageUs['redis']}  (worker busy ${Math.round((floorWorker.cpuSeconds / floor.seconds) * 100)} % of a core)`],
           ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}`],
         ],
-        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e, bareNode: bare },
+        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e, bareNode: bare, floor },
         checks: [
           check('p99 ≤ 10 ms at 1,000 msg/s', round(e2e.latencyMs.p99, 2), '<=', 10, 'ms'),
           check('hub peak RSS ≤ 100 MB (steady load)', hub.peakRssMb, '<=', 100, 'MB'),

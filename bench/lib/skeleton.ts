@@ -1,0 +1,126 @@
+/**
+ * The latency floor, run as two child processes in place of the hub and the
+ * matrix worker: every round trip a message makes through them, with no logic
+ * around it. What each step guards is left out (the mapping, deduplication,
+ * the record, order, rendering, retries), the trips stay:
+ *
+ * - hub: XREADGROUP from `<prefix>:in`, then one script call per batch that
+ *   XADDs each entry to `<prefix>:deliver:matrix` and XACKs it (routing is
+ *   atomic, so it is a script);
+ * - worker: XREADGROUP from the deliver stream, then per delivery a script
+ *   call marking it begun, a `/sync?timeout=0` asked after it began (shared by
+ *   the deliveries waiting when it is asked, as the fail-closed check shares
+ *   it), the PUT, and a script call settling it (XACK, XDEL, the mark gone).
+ *
+ * `node bench/lib/skeleton.ts hub|worker <redisUrl> <prefix> [homeserver] [concurrency]`;
+ * it says `ready` over IPC once its consumer group exists.
+ */
+import { Redis } from 'ioredis';
+import { Pool } from 'undici';
+import { HS_TOKEN } from './homeserver-client.ts';
+
+const [role, url = 'redis://127.0.0.1:6379', prefix = '', homeserver = '', concurrencyArg = '10'] = process.argv.slice(2);
+const IN = `${prefix}:in`;
+const DELIVER = `${prefix}:deliver:matrix`;
+const GROUP = 'skeleton';
+
+const ROUTE = `
+for i = 1, #ARGV, 4 do
+  redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'room', ARGV[i + 1], 'subject', ARGV[i + 2], 'body', ARGV[i + 3])
+  redis.call('XACK', KEYS[1], '${GROUP}', ARGV[i])
+end
+return #ARGV / 4`;
+const BEGIN = `return redis.call('HSET', KEYS[1], ARGV[1], 1)`;
+const SETTLE = `
+redis.call('XACK', KEYS[1], '${GROUP}', ARGV[1])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return redis.call('HDEL', KEYS[2], ARGV[1])`;
+
+type Entries = Array<[string, string[]]>;
+type Skeleton = Redis & {
+  routeBatch(inKey: string, deliverKey: string, ...args: string[]): Promise<number>;
+  beginAttempt(markKey: string, id: string): Promise<number>;
+  settleDelivery(deliverKey: string, markKey: string, id: string): Promise<number>;
+};
+
+const redis = new Redis(url) as Skeleton;
+redis.defineCommand('routeBatch', { numberOfKeys: 2, lua: ROUTE });
+redis.defineCommand('beginAttempt', { numberOfKeys: 1, lua: BEGIN });
+redis.defineCommand('settleDelivery', { numberOfKeys: 2, lua: SETTLE });
+const reader = redis.duplicate();
+let stopping = false;
+process.once('SIGTERM', () => {
+  stopping = true;
+  reader.disconnect();
+  redis.disconnect();
+  process.exit(0);
+});
+
+async function group(stream: string): Promise<void> {
+  await redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+    if (!err.message.includes('BUSYGROUP')) throw err;
+  });
+}
+
+async function read(stream: string, count: number): Promise<Entries> {
+  const reply = (await reader.xreadgroup('GROUP', GROUP, role!, 'COUNT', count, 'BLOCK', 1000, 'STREAMS', stream, '>')) as [string, Entries][] | null;
+  return reply?.[0]?.[1] ?? [];
+}
+
+function field(fields: string[], name: string): string {
+  const i = fields.indexOf(name);
+  return i >= 0 && i % 2 === 0 ? fields[i + 1]! : '';
+}
+
+async function hub(): Promise<void> {
+  await group(IN);
+  process.send?.('ready');
+  while (!stopping) {
+    const entries = await read(IN, 200);
+    if (entries.length === 0) continue;
+    const args: string[] = [];
+    for (const [id, fields] of entries) args.push(id, `!r${field(fields, 'to').slice(2)}x0:bench.local`, field(fields, 'subject'), field(fields, 'body'));
+    await redis.routeBatch(IN, DELIVER, ...args);
+  }
+}
+
+async function worker(): Promise<void> {
+  const pool = new Pool(homeserver, { connections: Number(concurrencyArg) + 1, keepAliveTimeout: 60_000 });
+  const headers = { authorization: `Bearer ${HS_TOKEN}`, 'content-type': 'application/json' };
+  const marks = `${prefix}:skeleton:begun`;
+  let since = '';
+  /** The sync in flight and when it was asked: a delivery that began before it was asked may use its answer. */
+  let inFlight: { asked: number; done: Promise<void> } | undefined;
+  const sync = async (): Promise<void> => {
+    const res = await pool.request({ method: 'GET', path: `/_matrix/client/v3/sync?timeout=0${since ? `&since=${since}` : ''}`, headers });
+    const answer = (await res.body.json()) as { next_batch: string };
+    since = answer.next_batch;
+  };
+  const freshSince = (began: number): Promise<void> => {
+    if (inFlight && inFlight.asked >= began) return inFlight.done;
+    const asked = performance.now();
+    const done = sync().finally(() => {
+      if (inFlight?.done === done) inFlight = undefined;
+    });
+    inFlight = { asked, done };
+    return done;
+  };
+  const deliver = async ([id, fields]: [string, string[]]): Promise<void> => {
+    const began = performance.now();
+    await redis.beginAttempt(marks, id);
+    await freshSince(began);
+    const subject = field(fields, 'subject');
+    const body = field(fields, 'body');
+    const content = JSON.stringify({ msgtype: 'm.text', body: `${subject}\n\n${body}`, format: 'org.matrix.custom.html', formatted_body: `<b>${subject}</b><br>${body}` });
+    const res = await pool.request({ method: 'PUT', path: `/_matrix/client/v3/rooms/${encodeURIComponent(field(fields, 'room'))}/send/m.room.message/${id}`, headers, body: content });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`skeleton send ${id}: HTTP ${res.statusCode}`);
+    await redis.settleDelivery(DELIVER, marks, id);
+  };
+  await group(DELIVER);
+  await sync();
+  process.send?.('ready');
+  while (!stopping) for (const entry of await read(DELIVER, Number(concurrencyArg))) void deliver(entry);
+}
+
+await (role === 'hub' ? hub() : worker());
