@@ -20,6 +20,13 @@ interface Batch {
   keys: string[];
   args: Array<string | number>;
   size: number;
+  written: Written;
+}
+
+export interface Written {
+  /** Resolves once the script call is on the connection: a command issued after it on the same connection runs after it. */
+  sent: Promise<void>;
+  /** Resolves once Redis has written the outcome. */
   done: Promise<void>;
 }
 
@@ -47,8 +54,8 @@ export class OutcomeWriter {
     this.#eventsMaxLen = deps.eventsMaxLen;
   }
 
-  /** Queue an outcome; resolves once it is written. */
-  write(outcome: Outcome): Promise<void> {
+  /** Queue an outcome, written with the others of this tick. */
+  write(outcome: Outcome): Written {
     const { record } = outcome;
     const event = pairs({
       type: outcome.kind,
@@ -75,16 +82,19 @@ export class OutcomeWriter {
     for (const value of dead) batch.args.push(value);
     batch.size += 1;
     if (batch.size >= MAX_BATCH) this.#batch = undefined;
-    return batch.done;
+    return batch.written;
   }
 
   #current(): Batch {
     if (this.#batch) return this.#batch;
-    const batch: Batch = { keys: [this.#keys.events, this.#keys.dead], args: [this.#group, this.#retentionMs, this.#eventsMaxLen] as Array<string | number>, size: 0, done: Promise.resolve() };
-    batch.done = new Promise<void>((resolve, reject) => {
+    let sent!: () => void;
+    const written: Written = { sent: new Promise<void>((resolve) => (sent = resolve)), done: Promise.resolve() };
+    const batch: Batch = { keys: [this.#keys.events, this.#keys.dead], args: [this.#group, this.#retentionMs, this.#eventsMaxLen] as Array<string | number>, size: 0, written };
+    written.done = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         if (this.#batch === batch) this.#batch = undefined;
         this.#redis.settle(batch.keys.length, ...batch.keys, ...batch.args).then(() => resolve(), reject);
+        sent();
       });
     });
     this.#batch = batch;

@@ -65,6 +65,13 @@ export class ChannelWorker {
   #refresh: NodeJS.Timeout | undefined;
   /** Every delivery read and not yet settled here, by stream entry id: read again, it is not taken twice. */
   #held = new Map<string, Job>();
+  /**
+   * Final outcomes sent and not yet written, by stream entry id. A delivery is
+   * done once its outcome's script call is on the connection: the target's
+   * next delivery asks its turn on the same connection, after it, so Redis
+   * runs the two in that order and the turn costs no round trip of its own.
+   */
+  #settling = new Map<string, Promise<void>>();
   /** The last refresh of the idle times, awaited before handing back (which must come last). */
   #keeping: Promise<void> = Promise.resolve();
   /** The last messages read, by entry id: their deliveries share one message object, so a plugin renders it once (see core/render-cache.ts). */
@@ -151,10 +158,10 @@ export class ChannelWorker {
     await this.#running;
     // Calls to the peer in flight finish and are settled: cutting them would
     // leave deliveries the peer has accepted to be sent again by another worker.
-    await Promise.race([this.#scheduler.drained(), sleep(graceMs, undefined, { ref: false })]);
+    await Promise.race([this.#settled(), sleep(graceMs, undefined, { ref: false })]);
     const cutOff = this.#calling;
     this.#cutoff.abort();
-    await Promise.race([this.#scheduler.drained(), sleep(1000, undefined, { ref: false })]);
+    await Promise.race([this.#settled(), sleep(1000, undefined, { ref: false })]);
     clearInterval(this.#refresh);
     await this.#keeping;
     await this.#handBack();
@@ -163,6 +170,12 @@ export class ChannelWorker {
     await this.#heartbeat.stop();
     await this.#sender.close?.();
     return { finished: this.#settledWhileStopping, cutOff };
+  }
+
+  /** Resolves when every delivery held has finished and its outcome is written (or given up at the cutoff). */
+  async #settled(): Promise<void> {
+    await this.#scheduler.drained();
+    await Promise.all(this.#settling.values());
   }
 
   /** How a stop has gone so far: deliveries settled since it began, calls to peers still running. */
@@ -302,11 +315,25 @@ export class ChannelWorker {
       this.#logger.warn({ target: job.delivery.target, entry: job.delivery.messageId, reason: outcome.deadLetter.reason }, 'delivery dead-lettered');
     }
     if (kind !== 'retrying') this.#deps.metrics.deliveries.inc({ channel: this.channel, outcome: kind });
-    // A final outcome is written whatever it takes (the target's next delivery waits for it):
-    // given up, the delivery would be made again by whoever takes it over.
+    const written = this.#outcomes.write(outcome);
+    const done = this.#untilWritten(job, outcome, written.done);
+    if (kind !== 'retrying') {
+      this.#settling.set(job.entry, done);
+      void done.finally(() => this.#settling.delete(job.entry));
+    }
+    await written.sent;
+  }
+
+  /**
+   * A final outcome is written whatever it takes (the target's next delivery
+   * waits for it): given up, the delivery would be made again by whoever
+   * takes it over.
+   */
+  async #untilWritten(job: Job, outcome: Outcome, written: Promise<void>): Promise<void> {
+    const { kind } = outcome;
     for (let failures = 0; ; failures += 1) {
       try {
-        await this.#outcomes.write(outcome);
+        await written;
         if (kind !== 'retrying') {
           this.#held.delete(job.entry);
           if (this.#controller.signal.aborted) this.#settledWhileStopping += 1;
@@ -325,6 +352,7 @@ export class ChannelWorker {
         if (!this.#recordFailing) this.#logger.error({ err: message }, 'cannot record delivery outcomes; retrying until Redis takes them (their targets wait meanwhile)');
         this.#recordFailing = true;
         await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)), undefined, { signal: this.#cutoff.signal }).catch(() => {});
+        written = this.#outcomes.write(outcome).done;
       }
     }
   }
@@ -355,6 +383,12 @@ export class ChannelWorker {
           return 'stop';
         }
         if (answer !== 'wait') {
+          // The head is this worker's own, its outcome on its way (sent just before this call, and failed): asked again once written.
+          const settling = this.#settling.get(answer.after);
+          if (settling) {
+            await settling;
+            continue;
+          }
           // The list decides the order, not the order of this process's queue:
           // a head held here runs now, wherever it is queued.
           const head = this.#held.get(answer.after);
