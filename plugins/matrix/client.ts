@@ -187,11 +187,18 @@ export class MatrixApi {
    * One `/sync` (long-polled up to `timeoutMs`), with an inline filter; the
    * bot never appears online (`set_presence=offline`).
    */
-  sync(params: { since?: string; filter: string; timeoutMs: number }, signal: AbortSignal): Promise<SyncResponse> {
+  async sync(params: { since?: string; filter: string; timeoutMs: number }, signal: AbortSignal): Promise<SyncResponse> {
     const query: Record<string, string> = { filter: params.filter, timeout: String(params.timeoutMs), set_presence: 'offline' };
     if (params.since) query.since = params.since;
-    // A long poll the server never answers is given up.
-    return this.request<SyncResponse>('GET', '/sync', undefined, AbortSignal.any([signal, AbortSignal.timeout(params.timeoutMs + 30_000)]), query);
+    // A long poll the server never answers is given up. The timer is cleared when the sync ends: at a
+    // sync per send, `AbortSignal.timeout` would keep tens of thousands of them (and their signals) alive.
+    const unanswered = new AbortController();
+    const timer = setTimeout(() => unanswered.abort(new DOMException('the homeserver did not answer the sync', 'TimeoutError')), params.timeoutMs + 30_000);
+    try {
+      return await this.request<SyncResponse>('GET', '/sync', undefined, AbortSignal.any([signal, unanswered.signal]), query);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** One event of a room (for its `origin_server_ts`). */
