@@ -30,6 +30,7 @@ export {
   toPlainText,
 } from './format.ts';
 /** Render once per message (per sender), a refusal included: see core/render-cache.ts. */
+export { type CallSignal, callSignal } from './abort.ts';
 export { type RenderInput, renderOnce } from './render-cache.ts';
 /** The one `Retry-After` parser: seconds or an HTTP date, a past date is 0 (the runtime's floor applies). */
 export { retryAfterMs } from './runtime/retry-policy.ts';

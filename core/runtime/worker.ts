@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { HubConfig } from '../config/schema.ts';
 import type { Metrics } from '../metrics.ts';
+import { callSignal } from '../abort.ts';
 import { deliveryDeadLetter } from '../journal/dead-letter.ts';
 import { readDelivery } from '../journal/delivery.ts';
 import type { DeliveryRecord } from '../journal/record.ts';
@@ -269,22 +270,16 @@ export class ChannelWorker {
 
   /**
    * One call to the peer, cut at `delivery.timeout` or at the end of a stop's
-   * grace. Its timer is cleared when the call ends: `AbortSignal.timeout` would
-   * keep every attempt's signal and listeners alive for the whole timeout.
+   * grace (core/abort.ts: nothing of it outlives the call).
    */
   async #attempt(delivery: Delivery): Promise<DeliveryReceipt> {
-    const deadline = new AbortController();
-    const cutoff = this.#cutoff.signal;
-    const onCutoff = () => deadline.abort(cutoff.reason);
-    cutoff.addEventListener('abort', onCutoff, { once: true });
-    const timer = setTimeout(() => deadline.abort(new DOMException('the peer did not answer in time', 'TimeoutError')), this.#deps.config.delivery.timeout);
+    const call = callSignal([this.#cutoff.signal], { ms: this.#deps.config.delivery.timeout, reason: () => new DOMException('the peer did not answer in time', 'TimeoutError') });
     this.#calling += 1;
     try {
-      return await this.#sender.deliver(delivery, deadline.signal);
+      return await this.#sender.deliver(delivery, call.signal);
     } finally {
       this.#calling -= 1;
-      clearTimeout(timer);
-      cutoff.removeEventListener('abort', onCutoff);
+      call.release();
     }
   }
 

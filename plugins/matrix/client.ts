@@ -14,6 +14,7 @@
  * (crypto/engine.ts), whose client gets {@link MatrixApi.sdkOptions}.
  */
 import type { ICreateClientOpts } from 'matrix-js-sdk';
+import { callSignal } from 'notification-hub/plugin-api';
 import { Agent, request } from 'undici';
 import type { MatrixSettings } from './settings.ts';
 
@@ -190,14 +191,12 @@ export class MatrixApi {
   async sync(params: { since?: string; filter: string; timeoutMs: number }, signal: AbortSignal): Promise<SyncResponse> {
     const query: Record<string, string> = { filter: params.filter, timeout: String(params.timeoutMs), set_presence: 'offline' };
     if (params.since) query.since = params.since;
-    // A long poll the server never answers is given up. The timer is cleared when the sync ends: at a
-    // sync per send, `AbortSignal.timeout` would keep tens of thousands of them (and their signals) alive.
-    const unanswered = new AbortController();
-    const timer = setTimeout(() => unanswered.abort(new DOMException('the homeserver did not answer the sync', 'TimeoutError')), params.timeoutMs + 30_000);
+    // A long poll the server never answers is given up (at a sync per send, a signal and timer released with the sync).
+    const call = callSignal([signal], { ms: params.timeoutMs + 30_000, reason: () => new DOMException('the homeserver did not answer the sync', 'TimeoutError') });
     try {
-      return await this.request<SyncResponse>('GET', '/sync', undefined, AbortSignal.any([signal, unanswered.signal]), query);
+      return await this.request<SyncResponse>('GET', '/sync', undefined, call.signal, query);
     } finally {
-      clearTimeout(timer);
+      call.release();
     }
   }
 

@@ -14,6 +14,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { callSignal } from 'notification-hub/plugin-api';
 import type { MatrixApi } from './client.ts';
 
 type Json = Record<string, unknown>;
@@ -153,10 +154,11 @@ export class RoomSync {
       const asked = performance.now();
       const poll = new AbortController();
       this.poll = urgent ? undefined : poll;
+      const call = callSignal([this.stop.signal, poll.signal]);
       let answer: SyncAnswer;
       try {
         const query = { ...(this.since ? { since: this.since } : {}), filter: ROOM_SYNC_FILTER, timeoutMs: urgent ? 0 : this.options.syncTimeoutMs };
-        answer = (await this.api.sync(query, AbortSignal.any([this.stop.signal, poll.signal]))) as unknown as SyncAnswer;
+        answer = (await this.api.sync(query, call.signal)) as unknown as SyncAnswer;
         this.apply(answer);
         for (const listener of this.listeners) await listener(answer);
       } catch (err) {
@@ -172,6 +174,7 @@ export class RoomSync {
         continue;
       } finally {
         this.poll = undefined;
+        call.release();
       }
       failures = 0;
       this.failure = undefined;

@@ -5,7 +5,7 @@
  * into a receipt, a RetryableError or a PermanentError.
  */
 import { createHmac } from 'node:crypto';
-import { PLUGIN_API_VERSION, definePlugin, renderBody, renderOnce, sanitizeHtml, z } from 'notification-hub/plugin-api';
+import { PLUGIN_API_VERSION, callSignal, definePlugin, renderBody, renderOnce, sanitizeHtml, z } from 'notification-hub/plugin-api';
 import { checkResponse, requestError } from './classify-error.ts';
 
 const settings = z.object({
@@ -53,21 +53,27 @@ export default definePlugin({
         if (settings.secret) {
           headers['X-Hub-Signature-256'] = `sha256=${createHmac('sha256', settings.secret).update(payload).digest('hex')}`;
         }
-        let response: Response;
+        // The timeout covers the answer's body too (an error's excerpt is read from it).
+        const call = callSignal([signal], { ms: settings.timeoutMs, reason: () => new DOMException('the webhook did not answer in time', 'TimeoutError') });
         try {
-          response = await fetch(target, {
-            method: 'POST',
-            headers,
-            body: payload,
-            // A POST that is redirected turns into a GET elsewhere: refuse it and say where to point instead.
-            redirect: 'manual',
-            signal: AbortSignal.any([signal, AbortSignal.timeout(settings.timeoutMs)]),
-          });
-        } catch (err) {
-          throw requestError(err, { timeoutMs: settings.timeoutMs, aborted: signal.aborted });
+          let response: Response;
+          try {
+            response = await fetch(target, {
+              method: 'POST',
+              headers,
+              body: payload,
+              // A POST that is redirected turns into a GET elsewhere: refuse it and say where to point instead.
+              redirect: 'manual',
+              signal: call.signal,
+            });
+          } catch (err) {
+            throw requestError(err, { timeoutMs: settings.timeoutMs, aborted: signal.aborted });
+          }
+          await checkResponse(response);
+          return { details: { status: String(response.status) } };
+        } finally {
+          call.release();
         }
-        await checkResponse(response);
-        return { details: { status: String(response.status) } };
       },
     };
   },
