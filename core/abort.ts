@@ -3,11 +3,10 @@
  * runs out; `release()` unhooks it from them and clears the timer.
  *
  * What `AbortSignal.any` and `AbortSignal.timeout` do, minus what outlives the
- * call: `any` registers its signal with each source by a weak reference, and
- * V8 keeps weakly referenced objects through every minor collection until a
- * full one, with all they reach (the request's listeners and buffers); at a
- * call per message, against a source that lives as long as the process, that
- * was most of what a matrix worker promoted to its old generation.
+ * call: `timeout` keeps its timer for the whole timeout (a matrix worker syncs
+ * once per send: tens of thousands of 30 s timers), and `any` registers its
+ * signal with each source by a weak reference, which V8 keeps through every
+ * minor collection until a full one, with all the signal reaches.
  */
 export interface CallSignal {
   signal: AbortSignal;

@@ -30,8 +30,9 @@ export {
   toPlainText,
 } from './format.ts';
 /** Render once per message (per sender), a refusal included: see core/render-cache.ts. */
-export { type CallSignal, callSignal } from './abort.ts';
 export { type RenderInput, renderOnce } from './render-cache.ts';
+/** The signal of one call to a peer: cut by the delivery's signal or a timeout, nothing left behind once released. */
+export { type CallSignal, callSignal } from './abort.ts';
 /** The one `Retry-After` parser: seconds or an HTTP date, a past date is 0 (the runtime's floor applies). */
 export { retryAfterMs } from './runtime/retry-policy.ts';
 
