@@ -440,13 +440,15 @@ export class ChannelWorker {
   /** Resolves true when the head of `list` is settled (SETTLE publishes it), false after `ms` or at the stop. */
   async #headSettled(list: string, ms: number): Promise<boolean> {
     const done = new AbortController();
-    const signal = AbortSignal.any([this.#controller.signal, done.signal]);
+    const { signal, release } = callSignal([this.#controller.signal, done.signal]);
     try {
       return await Promise.race([once(this.#heads, list, { signal }).then(() => true), sleep(ms, false, { signal })]);
     } catch {
       return false;
     } finally {
+      // The loser of the race stops listening; nothing stays hooked to the worker's signal.
       done.abort();
+      release();
     }
   }
 
