@@ -1,13 +1,20 @@
 /**
- * The memory floor of any Node service of this kind, measured in the same
- * run: a bare Node process, with the hub's flags and environment, that has loaded ioredis and
- * holds one connection to Redis. What a hub or worker holds above it is its
- * own; what this holds (mostly the Node binary's resident pages and V8's
- * start-up heap) no code in the project can give back.
+ * The memory floors of any Node service of this kind, measured in the same
+ * run, with the hub's flags and environment. The hub's: a bare Node process
+ * that has loaded ioredis and holds one connection to Redis. A channel
+ * worker's: the same process that has also loaded what a worker cannot do
+ * without (an undici pool for its HTTP, and the HTML libraries every channel
+ * renders with: sanitize-html, html-to-text, htmlparser2, marked) and rendered
+ * 3,000 of the bench's messages (sanitized and as plain text), as a worker does
+ * before its first peak. What a hub or worker holds above its floor is its own;
+ * what the floor holds (the Node binary's resident pages, V8's heap with those
+ * modules' code and the garbage rendering leaves) no code in the project can
+ * give back, short of rendering with other libraries.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BenchContext } from './context.ts';
 import { REDIS_URL, ROOT } from './context.ts';
+import { BODY } from './e2e.ts';
 import { memoryOf } from './proc-stats.ts';
 import { spawnNode, waitFor } from './proc.ts';
 
@@ -15,20 +22,42 @@ const BARE = `
 const { Redis } = await import('ioredis');
 const redis = new Redis(process.env.REDIS_URL);
 await redis.ping();
+if (process.env.BARE_WORKER) {
+  const { Pool } = await import('undici');
+  globalThis.pool = new Pool('http://127.0.0.1:9', { connections: 10 });
+  const sanitize = (await import('sanitize-html')).default;
+  const { compile } = await import('html-to-text');
+  await import('htmlparser2');
+  await import('marked');
+  const toText = compile({ wordwrap: false });
+  const body = ${BODY.toString()};
+  const options = { allowedTags: ['p', 'b', 'i', 'a', 'code', 'pre', 'br'], allowedAttributes: { a: ['href'] } };
+  for (let i = 0; i < 3000; i += 1) {
+    const html = sanitize(body(i), options);
+    toText(html);
+  }
+}
 process.send('connected');
 setInterval(() => void redis.ping(), 1000);
 `;
 
-export async function bareNodeMemory(ctx: BenchContext): Promise<{ rssMb: number; anonMb: number }> {
-  const child = spawnNode('bare-node', { args: ['--input-type=module', '-e', BARE], cwd: ROOT, env: { ...ctx.nodeEnv, REDIS_URL }, logDir: ctx.logDir, nodeArgs: ctx.nodeArgs, ipc: true });
+export interface MemoryFloor {
+  rssMb: number;
+  anonMb: number;
+}
+
+/** The hub's floor, or with `worker` a channel worker's. */
+export async function bareNodeMemory(ctx: BenchContext, { worker = false } = {}): Promise<MemoryFloor> {
+  const name = worker ? 'bare-worker' : 'bare-node';
+  const child = spawnNode(name, { args: ['--input-type=module', '-e', BARE], cwd: ROOT, env: { ...ctx.nodeEnv, REDIS_URL, ...(worker ? { BARE_WORKER: '1' } : {}) }, logDir: ctx.logDir, nodeArgs: ctx.nodeArgs, ipc: true });
   try {
     let connected = false;
     child.proc.once('message', () => (connected = true));
-    await waitFor('a bare Node process to connect to Redis', () => connected, { watch: [child] });
+    await waitFor(`a ${name} process to connect to Redis`, () => connected, { watch: [child] });
     // Settled: what start-up allocated and freed is given back before the reading.
     await sleep(1000);
     const memory = memoryOf(child.pid);
-    if (!memory) throw new Error('bare-node: no /proc status');
+    if (!memory) throw new Error(`${name}: no /proc status`);
     return { rssMb: Math.round(memory.rssMb * 10) / 10, anonMb: Math.round(memory.anonMb * 10) / 10 };
   } finally {
     await child.stop();

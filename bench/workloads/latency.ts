@@ -43,6 +43,7 @@ export const latency: Workload = {
       const floorWorker = floor.processes.find((p) => p.name.endsWith('-worker1'))!;
       const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
       const bare = await bareNodeMemory(ctx);
+      const bareWorker = await bareNodeMemory(ctx, { worker: true });
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
             return {
         rows: [
@@ -54,13 +55,14 @@ export const latency: Workload = {
           ['producer lag behind schedule', `p50 ${fmt.ms(e2e.producerLagMs?.p50 ?? Number.NaN)} · p99 ${fmt.ms(e2e.producerLagMs?.p99 ?? Number.NaN)}`],
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
           ['  floor: bare Node + ioredis, same flags', `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
+          ['  floor: + undici and the HTML libraries, 3,000 renderings', `${fmt.mb(bareWorker.rssMb)} (anonymous ${fmt.mb(bareWorker.anonMb)}): a worker's`],
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (worker busy ${Math.round((worker.cpuSeconds / e2e.seconds) * 100)} % of a core)`],
           ['floor: the same round trips, no logic', `p50 ${fmt.ms(floor.latencyMs.p50)} · p99 ${fmt.ms(floor.latencyMs.p99)} · max ${fmt.ms(floor.latencyMs.max)}`],
           ['  its CPU µs/message hub / worker / homeserver / redis', `${floor.cpuPerMessageUs['hub']} / ${floor.cpuPerMessageUs['worker1']} / ${floor.cpuPerMessageUs['homeserver']} / ${floor.cpuPerMessageUs['redis']}  (worker busy ${Math.round((floorWorker.cpuSeconds / floor.seconds) * 100)} % of a core)`],
           ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}`],
         ],
-        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e, bareNode: bare, floor },
+        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e, bareNode: bare, bareWorker, floor },
         checks: [
           check('p99 ≤ 10 ms at 1,000 msg/s', round(e2e.latencyMs.p99, 2), '<=', 10, 'ms'),
           check('hub peak RSS ≤ 100 MB (steady load)', hub.peakRssMb, '<=', 100, 'MB'),
