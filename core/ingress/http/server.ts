@@ -1,4 +1,5 @@
-import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES, createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer } from '../../http/node-http.ts';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
