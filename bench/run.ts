@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { type BenchContext, ROOT, compileHub, createContext } from './lib/context.ts';
 import { interrupted, stopAll } from './lib/proc.ts';
 import { summarizeProfiles } from './lib/profile.ts';
+import { warmStart } from './lib/warm-start.ts';
 import type { Check, Workload, WorkloadResult } from './lib/workload.ts';
 import { delivery } from './workloads/delivery.ts';
 import { routing } from './workloads/routing.ts';
@@ -124,6 +125,7 @@ async function main(): Promise<void> {
 
   const sections: Array<{ name: string; title: string; result?: WorkloadResult; error?: string; seconds: number }> = [];
   try {
+    await warmStart(ctx);
     for (const workload of selected) {
       if (interrupted()) break;
       const t0 = Date.now();
