@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AwilixContainer } from 'awilix';
+import type { AwilixContainer } from 'awilix/browser';
 import { HubError } from './errors.ts';
 import { type HttpServer, startHttpServer } from './http/server.ts';
 import { registerStreamGauges } from './http/stream-gauges.ts';
