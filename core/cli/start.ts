@@ -56,7 +56,7 @@ async function serve(options: StartOptions): Promise<void> {
   exitAfterFlush(logger, 0);
 }
 
-/** Resolves on the first SIGTERM or SIGINT; a second one exits at once. */
+/** Resolves on the first SIGTERM or SIGINT; a second one (not the same one again within a second) exits at once. */
 function stopSignals(logger: Logger): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let first: { signal: NodeJS.Signals; at: number } | undefined;
@@ -66,8 +66,10 @@ function stopSignals(logger: Logger): Promise<NodeJS.Signals> {
         logger.info({ signal }, 'stopping: deliveries in flight finish, the rest stays pending for another process');
         return resolve(signal);
       }
-      // A terminal's Ctrl-C under `npm start` reaches the hub twice at once: from the terminal, and forwarded by npm.
-      if (signal === 'SIGINT' && first.signal === 'SIGINT' && Date.now() - first.at < 1000) return;
+      // The same signal again within a second is one request delivered twice: under `npm start` a terminal's Ctrl-C,
+      // or a supervisor signalling the whole process group (systemd's default KillMode), reaches node directly and
+      // again forwarded by npm.
+      if (signal === first.signal && Date.now() - first.at < 1000) return;
       logger.warn({ signal }, 'second signal while stopping: exiting now; deliveries in flight stay pending for another process');
       exitAfterFlush(logger, SIGNAL_EXIT_CODES[signal] ?? 1);
     };
