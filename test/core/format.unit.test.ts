@@ -74,6 +74,19 @@ describe('formatting bounds', () => {
     assert.match(toPlainText(table), /x/);
   });
 
+  test('unclosed elements: as many as the nesting bound is formatted, one more is refused', () => {
+    // Opening tags only: no more `<` than the bound, so the shape is known without a parse; one more, and it is parsed.
+    const at = '<i>'.repeat(FORMAT_LIMITS.nesting);
+    assert.match(sanitizeHtml(`${at}x`), /x/);
+    assert.match(toPlainText(`${at}x`), /x/);
+    const over = `<i>${at}x`;
+    for (const render of [() => sanitizeHtml(over), () => toPlainText(over), () => toHtml(over, 'html')]) {
+      assert.match(refusal(render).message, new RegExp(`nests its elements ${FORMAT_LIMITS.nesting + 1} deep`));
+    }
+    // A span makes one cell count for many: a short table with one is parsed, and refused if too wide.
+    assert.match(refusal(() => sanitizeHtml('<td ColSpan=30000>x')).message, /tables span 30000 cells/);
+  });
+
   test('markdown `*a` × 32,000 (and `_a`): the marks beyond the bound are shown as typed, quickly', () => {
     for (const mark of ['*', '_']) {
       const body = `${mark}a`.repeat(32_000);
