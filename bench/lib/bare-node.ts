@@ -3,15 +3,18 @@
  * run, with the hub's flags and environment. The hub's: a bare Node process
  * that has loaded ioredis and holds one connection to Redis. A channel
  * worker's: the same process that has also loaded what a worker cannot do
- * without (an undici pool for its HTTP, and the HTML libraries every channel
- * renders with: sanitize-html, html-to-text, htmlparser2, marked) and rendered
- * 3,000 of the bench's messages (sanitized and as plain text), as a worker does
- * before its first peak. What a hub or worker holds above its floor is its own;
- * what the floor holds (the Node binary's resident pages, V8's heap with those
- * modules' code and the garbage rendering leaves) no code in the project can
- * give back, short of rendering with other libraries.
+ * without (an undici pool for its HTTP, and the hub's formatting with the HTML
+ * libraries every channel renders with: sanitize-html, html-to-text,
+ * htmlparser2, marked) and rendered 3,000 of the bench's messages with it
+ * (sanitized and as plain text), as a worker does before its first peak.
+ * What a hub or worker holds above its floor is its own; what the floor holds
+ * (the Node binary's resident pages, V8's heap with those modules' code and
+ * the garbage rendering leaves) no code in the project can give back, short
+ * of rendering with other libraries.
  */
+import { extname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import type { BenchContext } from './context.ts';
 import { REDIS_URL, ROOT } from './context.ts';
 import { BODY } from './e2e.ts';
@@ -22,20 +25,12 @@ const BARE = `
 const { Redis } = await import('ioredis');
 const redis = new Redis(process.env.REDIS_URL);
 await redis.ping();
-if (process.env.BARE_WORKER) {
+if (process.env.FORMAT_MODULE) {
   const { Pool } = await import('undici');
   globalThis.pool = new Pool('http://127.0.0.1:9', { connections: 10 });
-  const sanitize = (await import('sanitize-html')).default;
-  const { compile } = await import('html-to-text');
-  await import('htmlparser2');
-  await import('marked');
-  const toText = compile({ wordwrap: false });
+  const { renderBody, sanitizeHtml } = await import(process.env.FORMAT_MODULE);
   const body = ${BODY.toString()};
-  const options = { allowedTags: ['p', 'b', 'i', 'a', 'code', 'pre', 'br'], allowedAttributes: { a: ['href'] } };
-  for (let i = 0; i < 3000; i += 1) {
-    const html = sanitize(body(i), options);
-    toText(html);
-  }
+  for (let i = 0; i < 3000; i += 1) sanitizeHtml(renderBody(body(i), 'html').html);
 }
 process.send('connected');
 setInterval(() => void redis.ping(), 1000);
@@ -49,7 +44,9 @@ export interface MemoryFloor {
 /** The hub's floor, or with `worker` a channel worker's. */
 export async function bareNodeMemory(ctx: BenchContext, { worker = false } = {}): Promise<MemoryFloor> {
   const name = worker ? 'bare-worker' : 'bare-node';
-  const child = spawnNode(name, { args: ['--input-type=module', '-e', BARE], cwd: ROOT, env: { ...ctx.nodeEnv, REDIS_URL, ...(worker ? { BARE_WORKER: '1' } : {}) }, logDir: ctx.logDir, nodeArgs: ctx.nodeArgs, ipc: true });
+  // The hub's own formatting (core/format), from the checkout or the build the hub runs from: rendered as a worker renders.
+  const formatModule = pathToFileURL(join(ctx.hubRoot, `core/format${extname(ctx.cli)}`)).href;
+  const child = spawnNode(name, { args: ['--input-type=module', '-e', BARE], cwd: ROOT, env: { ...ctx.nodeEnv, REDIS_URL, ...(worker ? { FORMAT_MODULE: formatModule } : {}) }, logDir: ctx.logDir, nodeArgs: ctx.nodeArgs, ipc: true });
   try {
     let connected = false;
     child.proc.once('message', () => (connected = true));

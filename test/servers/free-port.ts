@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
  * "the port is in use by another process").
  */
 export async function freePort(): Promise<number> {
-  const below = ephemeralLow();
+  const below = EPHEMERAL_LOW;
   for (let tries = 0; tries < 100; tries += 1) {
     const port = 10_000 + Math.floor(Math.random() * (below - 10_000));
     if (await bindable(port)) return port;
@@ -19,6 +19,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** The lowest port the kernel hands to outgoing connections (Linux's default 32768 elsewhere). */
+const EPHEMERAL_LOW = ephemeralLow();
+
 function ephemeralLow(): number {
   try {
     const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
