@@ -19,13 +19,31 @@ import type { Scripts } from '../redis/connect.ts';
 // is put on the list's waiters (its wake channel, for a minute), in the same step, so that the
 // settling of that head (SETTLE, core/journal/scripts.ts) cannot pass unseen: it wakes the waiter
 // at once instead of at its next poll. One script, so that a delivery costs one round trip before
-// its attempt.
-// KEYS: stream, mark, order list, waiters (the stream again for both: no order check). ARGV: group, consumer, entry, mark ttl ms, wake channel.
-// Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list.
+// its attempt. But first, when the head is pending to another consumer that listens on its wake channel
+// (ARGV[6] .. its name), the delivery is handed to that consumer instead (XCLAIM, and its name on that
+// channel): a target's deliveries then stay with the worker making them, one after another, rather than
+// alternating between workers that each wait for the other's (two workers were slower than one).
+// KEYS: stream, mark, order list, waiters (the stream again for both: no order check). ARGV: group, consumer, entry,
+// mark ttl ms, wake channel, wake channels' prefix ('' for no hand-over).
+// Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list,
+// {3, holder} handed to the consumer holding the head.
 const BEGIN_ATTEMPT = `
 if KEYS[3] ~= KEYS[1] then
   local head = redis.call('LINDEX', KEYS[3], 0)
   if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then
+    if ARGV[6] ~= '' then
+      local heads = redis.pcall('XPENDING', KEYS[1], ARGV[1], head, head, 1)
+      local holder = not heads.err and heads[1] and heads[1][2]
+      local mine = holder and holder ~= ARGV[2] and redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+      if mine and not mine.err and mine[1] and mine[1][2] == ARGV[2] then
+        -- PUBLISH says how many heard it: nobody (the holder does not listen, or may not) means no hand-over.
+        local heard = redis.pcall('PUBLISH', ARGV[6] .. holder, ARGV[3])
+        if type(heard) == 'number' and heard > 0 then
+          redis.call('XCLAIM', KEYS[1], ARGV[1], holder, 0, ARGV[3], 'JUSTID')
+          return {3, holder}
+        end
+      end
+    end
     redis.pcall('SADD', KEYS[4], ARGV[5])
     redis.pcall('PEXPIRE', KEYS[4], 60000)
     return {2, head}
@@ -80,7 +98,7 @@ export const pendingScripts: Scripts = { beginAttempt: BEGIN_ATTEMPT, claimMine:
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    beginAttempt(numKeys: 4, stream: string, mark: string, order: string, waiters: string, group: string, consumer: string, entry: string, ttlMs: number, wake: string): Result<[number, string?], Context>;
+    beginAttempt(numKeys: 4, stream: string, mark: string, order: string, waiters: string, group: string, consumer: string, entry: string, ttlMs: number, wake: string, handOver: string): Result<[number, string?], Context>;
     claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
     dropStaleHeads(numKeys: 2, orderList: string, stream: string): Result<number, Context>;
   }
@@ -97,17 +115,20 @@ export function makingKey(stream: string, entry: string): string {
  * made anew and read by another), `wait` (another consumer is making it now),
  * or, when `order` is given, `{ after }`: the older delivery `after` heads the
  * target's order list and must be settled first; the settling of the head is
- * then published on `order.wake`.
+ * then published on `order.wake`. With `order.handOver` (the wake channels'
+ * prefix), a delivery whose head another listening consumer holds is handed
+ * to it: `{ handedTo }`, its entry id published on that consumer's wake channel.
  */
 export async function beginAttempt(
   redis: Redis,
-  at: { stream: string; group: string; consumer: string; order?: { list: string; waiters: string; wake: string } },
+  at: { stream: string; group: string; consumer: string; order?: { list: string; waiters: string; wake: string; handOver?: string } },
   entry: string,
   ttlMs: number,
-): Promise<'go' | 'not ours' | 'wait' | { after: string }> {
+): Promise<'go' | 'not ours' | 'wait' | { after: string } | { handedTo: string }> {
   const { stream, group, consumer, order } = at;
-  const [answer, head] = await redis.beginAttempt(4, stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream, group, consumer, entry, ttlMs, order?.wake ?? '');
-  if (answer === 2) return { after: head! };
+  const [answer, other] = await redis.beginAttempt(4, stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream, group, consumer, entry, ttlMs, order?.wake ?? '', order?.handOver ?? '');
+  if (answer === 2) return { after: other! };
+  if (answer === 3) return { handedTo: other! };
   return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';
 }
 

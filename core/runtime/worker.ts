@@ -12,6 +12,7 @@ import type { ChannelSender, Delivery, DeliveryReceipt, OutboundMessage } from '
 import type { Redactor } from '../redactor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { duplicateConnection } from '../redis/connect.ts';
+import { fromPairs } from '../redis/fields.ts';
 import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type Outcome, OutcomeWriter } from './outcomes.ts';
@@ -85,8 +86,16 @@ export class ChannelWorker {
   #subscribing: Promise<void> | undefined;
   /** Emits an order list's key when its head was settled: deliveries waiting on it ask again at once. */
   #heads = new EventEmitter().setMaxListeners(0);
+  /**
+   * The wake-ups heard, counted, and the count at each list's last: one can arrive before the answer that
+   * told a delivery to wait (another connection), and must still end that wait.
+   */
+  #wakes = 0;
+  #lastWake = new Map<string, number>();
   /** How often a delivery waiting for another worker's older one asks again if no wake-up comes. */
   #orderPollMs: number;
+  /** Entry ids of deliveries other workers handed to this one, read from the stream together. */
+  #handedOver = new Set<string>();
 
   constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number, options: { orderPollMs?: number } = {}) {
     // Copied out of what may be the container's cradle: each read of a cradle property is a resolve, and a
@@ -128,6 +137,8 @@ export class ChannelWorker {
     const stream = keys.deliver(this.channel);
     this.#reader = duplicateConnection(redis, `hub:${consumerName}:${this.channel}`);
     this.#heartbeat.start();
+    // Listening from the start is what lets another worker hand this one the deliveries queued behind its own (#begin).
+    void this.#listen().catch((err: Error) => this.#logger.warn({ err: err.message }, 'cannot listen for wake-ups and hand-overs yet; trying again at the first wait'));
     // Deliveries that wait (backoff, a long 429) stay pending at this consumer;
     // claiming them again resets their idle time, so a live worker's slow
     // deliveries are not taken over as if it had died.
@@ -159,6 +170,9 @@ export class ChannelWorker {
   async stop(graceMs = this.#deps.config.delivery.stopGrace): Promise<{ finished: number; cutOff: number }> {
     this.#controller.abort();
     this.#reader?.disconnect();
+    // Deaf from now on (no wait is left to wake), so that no worker hands this one a delivery after it
+    // has handed back what it holds; one handed over before Redis sees the connection closed is handed back too.
+    this.#subscriber?.disconnect();
     await this.#running;
     // Calls to the peer in flight finish and are settled: cutting them would
     // leave deliveries the peer has accepted to be sent again by another worker.
@@ -169,8 +183,6 @@ export class ChannelWorker {
     clearInterval(this.#refresh);
     await this.#keeping;
     await this.#handBack();
-    await this.#subscribing?.catch(() => undefined);
-    this.#subscriber?.disconnect();
     await this.#heartbeat.stop();
     await this.#sender.close?.();
     return { finished: this.#settledWhileStopping, cutOff };
@@ -367,17 +379,25 @@ export class ChannelWorker {
     const { redis, keys, consumerName, config } = this.#deps;
     const stream = keys.deliver(this.channel);
     const target = job.delivery.target;
-    const order = first ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: keys.wake(this.channel, consumerName) } : undefined;
+    const order = first
+      ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: keys.wake(this.channel, consumerName), handOver: keys.wake(this.channel, '') }
+      : undefined;
     const at = { stream, group: this.channel, consumer: consumerName, ...(order ? { order } : {}) };
     let failed = false;
     let unwoken = false;
     for (let waited = 0; !this.#controller.signal.aborted; waited += 1) {
       try {
+        const asked = this.#wakes;
         const answer = await beginAttempt(redis, at, job.entry, config.delivery.timeout + 1000);
         if (answer === 'go') return 'go';
         if (answer === 'not ours') {
           this.#held.delete(job.entry);
           this.#logger.debug({ target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
+          return 'stop';
+        }
+        if (typeof answer === 'object' && 'handedTo' in answer) {
+          this.#held.delete(job.entry);
+          this.#logger.debug({ target, entry: job.entry, to: answer.handedTo }, "handed to the worker making this target's older deliveries");
           return 'stop';
         }
         if (answer !== 'wait') {
@@ -401,7 +421,7 @@ export class ChannelWorker {
           if (waited % 50 === 10) this.#logger.info({ target, waitingFor: answer.after }, 'an older delivery to this target is still being made elsewhere; waiting for it to keep the order');
           // The settling of the head wakes this delivery; asking every `orderPollMs` is for a wake-up lost (a
           // reconnecting subscription). Without wake-ups it asks soon, then every 100 ms.
-          unwoken = !(await this.#headSettled(order!.list, this.#wakeable ? this.#orderPollMs : Math.min(100, 10 * 2 ** waited)));
+          unwoken = !(await this.#headSettled(order!.list, asked, this.#wakeable ? this.#orderPollMs : Math.min(100, 10 * 2 ** waited)));
           continue;
         }
       } catch (err) {
@@ -424,11 +444,16 @@ export class ChannelWorker {
   async #subscribe(): Promise<void> {
     const { redis, keys, consumerName } = this.#deps;
     const subscriber = duplicateConnection(redis, `hub:${consumerName}:${this.channel}:wake`);
-    subscriber.on('message', (_wake: string, list: string) => this.#heads.emit(list));
+    // Kept at once, so that a stop disconnects it even while it waits for Redis.
+    this.#subscriber = subscriber;
+    // A settled head's order list (wake the deliveries waiting on it), or the entry id of a delivery handed to this worker.
+    subscriber.on('message', (_wake: string, message: string) => (ENTRY_ID.test(message) ? this.#takeHandedOver(message) : this.#woken(message)));
     try {
       await subscriber.subscribe(keys.wake(this.channel, consumerName));
     } catch (err) {
       subscriber.disconnect();
+      if (this.#subscriber === subscriber) this.#subscriber = undefined;
+      if (this.#controller.signal.aborted) return;
       const message = (err as Error).message;
       if (!message.includes('NOPERM')) throw err;
       this.#wakeable = false;
@@ -436,18 +461,51 @@ export class ChannelWorker {
       return;
     }
     if (this.#controller.signal.aborted) subscriber.disconnect();
-    else this.#subscriber = subscriber;
     this.#wakeable = true;
   }
 
+  /** A delivery another worker handed to this one (see #begin): read with the others handed over in the same moment. */
+  #takeHandedOver(entry: string): void {
+    if (this.#controller.signal.aborted || this.#held.has(entry)) return;
+    if (this.#handedOver.size === 0) setImmediate(() => void this.#readHandedOver());
+    this.#handedOver.add(entry);
+  }
+
   /**
-   * Resolves true when the head of `list` is settled (SETTLE publishes it), false after `ms` or at the stop.
+   * Take the deliveries handed over as if read from the stream. One that cannot be read now is still pending
+   * to this worker, not held: another worker's next claim takes it over after `delivery.claimIdle`.
+   */
+  async #readHandedOver(): Promise<void> {
+    const ids = [...this.#handedOver];
+    this.#handedOver.clear();
+    const { redis, keys } = this.#deps;
+    const stream = keys.deliver(this.channel);
+    try {
+      const rows = (await Promise.all(ids.map((id) => redis.xrange(stream, id, id)))).flat();
+      await this.#accept(rows.map(([id, fields]) => ({ id, fields: fromPairs(fields), claimed: true })));
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message, count: ids.length }, `cannot read deliveries handed over by another worker; they are taken over after ${this.#deps.config.delivery.claimIdle} ms`);
+    }
+  }
+
+  #woken(list: string): void {
+    this.#wakes += 1;
+    // Bounded: a count forgotten only costs its waiter a poll.
+    if (this.#lastWake.size >= 10_000) this.#lastWake.clear();
+    this.#lastWake.set(list, this.#wakes);
+    this.#heads.emit(list);
+  }
+
+  /**
+   * Resolves true when the head of `list` is settled (SETTLE publishes it) or was since the `asked`-th wake-up,
+   * false after `ms` or at the stop.
    * A listener and a timer, each removed by hand: racing `once` and a timer promise, and aborting the loser,
    * made an AbortError with its stack trace at every wait (bench/: 3 % of a worker's CPU with two workers).
    */
-  #headSettled(list: string, ms: number): Promise<boolean> {
+  #headSettled(list: string, asked: number, ms: number): Promise<boolean> {
     const stop = this.#controller.signal;
     if (stop.aborted) return Promise.resolve(false);
+    if ((this.#lastWake.get(list) ?? 0) > asked) return Promise.resolve(true);
     return new Promise((resolve) => {
       const end = (settled: boolean) => {
         clearTimeout(timer);
@@ -474,6 +532,9 @@ export class ChannelWorker {
     await this.#keeping;
   }
 }
+
+/** A stream entry id, as a worker's wake channel carries for a delivery handed to it (an order list's key never looks like one). */
+const ENTRY_ID = /^\d+-\d+$/;
 
 /** Stream entry ids (`<ms>-<seq>`) in stream order. */
 export function compareEntryIds(a: string, b: string): number {

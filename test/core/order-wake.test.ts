@@ -1,11 +1,12 @@
 /**
  * Per-target order across workers (README, "Guarantees") without a wait that
- * costs a poll: a delivery whose older siblings are being made by another
- * worker goes as soon as they are settled, because the settling wakes it.
- * The workers here ask again on their own only every ten minutes, so a
- * delivery made within the test's deadline was woken. A Redis user without
- * pub/sub (the README's ACL line before wake-ups) still gets every delivery
- * made, in order, by asking again.
+ * costs a poll: a delivery whose older siblings another worker is making is
+ * handed to that worker, which makes it right after them; when that worker
+ * does not listen, the delivery waits and the settling of its older siblings
+ * wakes it. The workers here ask again on their own only every ten minutes,
+ * so a delivery made within the test's deadline was handed over or woken. A
+ * Redis user without pub/sub (the README's ACL line before wake-ups) still
+ * gets every delivery made, in order, by asking again.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -19,7 +20,7 @@ import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
 const TARGET = 'https://hooks.example.org/ops';
 const TEN_MINUTES = 600_000;
 
-describe('order across workers: the settling of a head wakes the delivery waiting for it', () => {
+describe('order across workers: a delivery goes to the worker making its older siblings, or is woken when they are settled', () => {
   let hub: TestHub;
   const workers: ChannelWorker[] = [];
   const connections: Redis[] = [];
@@ -38,15 +39,17 @@ describe('order across workers: the settling of a head wakes the delivery waitin
 
   /**
    * Worker A holds the first delivery at the peer and reads the second as
-   * well; worker B reads the third and must wait for both. Resolves with what
-   * was made, in the order it was made, once the first is let go.
+   * well; worker B reads the third, which must go after both: B either hands
+   * it to A (`handed`) or waits for both (`waits`). Resolves with what was
+   * made, in the order it was made, once the first is let go.
    */
-  async function twoWorkersOneTarget(tag: string, redis: Redis, orderPollMs: number): Promise<{ made: string[]; entries: string[] }> {
+  async function twoWorkersOneTarget(tag: string, connections: { A: Redis; B: Redis }, third: 'handed' | 'waits'): Promise<{ made: string[]; entries: string[] }> {
     const { keys, config, logger, metrics, redactor } = hub.app.cradle;
     const made: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const start = (name: string) => {
+    const start = (name: 'A' | 'B') => {
+      const redis = connections[name];
       const deps: WorkerDeps = { redis, keys, config, logger, metrics, redactor, consumerName: `${tag}-${name}` };
       const sender = {
         async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
@@ -55,13 +58,14 @@ describe('order across workers: the settling of a head wakes the delivery waitin
           return { peerId: `${name}-${made.length}` };
         },
       };
-      const worker = new ChannelWorker(deps, 'webhook', sender, 1, { orderPollMs });
+      const worker = new ChannelWorker(deps, 'webhook', sender, 1, { orderPollMs: TEN_MINUTES });
       workers.push(worker);
       worker.start();
     };
     const stream = keys.deliver('webhook');
     const pendingTo = async (name: string, entry: string) => {
-      const rows = (await hub.redis.xpending(stream, 'webhook', '-', '+', 100, `${tag}-${name}`)) as Array<[string]>;
+      // (Before the first worker's group exists: nothing pending.)
+      const rows = (await hub.redis.xpending(stream, 'webhook', '-', '+', 100, `${tag}-${name}`).catch(() => [])) as Array<[string]>;
       const id = (await hub.read('deliver:webhook')).find((d) => d.entry === entry)?.id;
       return id !== undefined && rows.some(([pending]) => pending === id);
     };
@@ -77,32 +81,49 @@ describe('order across workers: the settling of a head wakes the delivery waitin
     // A's reader blocked before B's: the second goes to A, the third to B.
     const second = await hub.send({ to: '#ops', body: `${tag} second` });
     await eventually('worker A holding the second', () => pendingTo('A', second));
-    const third = await hub.send({ to: '#ops', body: `${tag} third` });
-    await eventually('worker B holding the third', () => pendingTo('B', third));
-    await eventually('worker B waiting for the older ones', async () => (await hub.redis.smembers(keys.orderWaiters('webhook', TARGET))).includes(keys.wake('webhook', `${tag}-B`)));
+    const last = await hub.send({ to: '#ops', body: `${tag} third` });
+    if (third === 'handed') await eventually('the third handed to worker A', () => pendingTo('A', last));
+    else await eventually('worker B waiting for the older ones', async () => (await hub.redis.smembers(keys.orderWaiters('webhook', TARGET))).includes(keys.wake('webhook', `${tag}-B`)));
     release();
     await eventually('the three made', () => made.length === 3, 30_000);
     await eventually('the three settled', async () => (await hub.redis.xlen(stream)) === 0);
     // Stopped, so that the next scenario's deliveries reach only its own workers.
     await Promise.all(workers.splice(0).map((w) => w.stop(1000)));
-    return { made, entries: [first, second, third] };
+    return { made, entries: [first, second, last] };
   }
 
-  test('a worker waiting for two older deliveries held by another makes its own right after them, not ten minutes later', async () => {
-    const { made, entries } = await twoWorkersOneTarget('woken', hub.app.cradle.redis, TEN_MINUTES);
+  /** A Redis user of the README's ACL line, less what `without` names; its connection is closed after the tests. */
+  async function restrictedConnection(name: string, without: string[]): Promise<Redis> {
+    const user = `${hub.prefix}-${name}`;
+    users.push(user);
+    const line = ['on', '>secret-pw', 'resetkeys', `~${hub.prefix}:*`, 'resetchannels', `&${hub.prefix}:wake:*`, '-@all', '+@read', '+@write', '+@connection', '-@dangerous', '+eval', '+evalsha', '+info', '+time', '+role', '+client|setname', '+subscribe', '+publish'];
+    await hub.redis.call('ACL', 'SETUSER', user, ...line.filter((rule) => !without.includes(rule)));
+    const redis = connectRedis(`redis://${encodeURIComponent(user)}:secret-pw@127.0.0.1:6379`, { name: `order-wake-${name}`, scripts: HUB_SCRIPTS });
+    connections.push(redis);
+    return redis;
+  }
+
+  test("a delivery whose two older siblings another worker is making is handed to that worker, which makes it right after them", async () => {
+    const redis = hub.app.cradle.redis;
+    const { made, entries } = await twoWorkersOneTarget('handed', { A: redis, B: redis }, 'handed');
+    assert.deepEqual(made, ['A: handed first', 'A: handed second', 'A: handed third']);
+    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
+    assert.deepEqual(sent, entries, 'settled in order, each once');
+  });
+
+  test('a worker waiting for two older deliveries held by one that does not listen makes its own right after them, not ten minutes later', async () => {
+    // A may publish (its settling wakes B) but not subscribe: it cannot be handed anything.
+    const deaf = await restrictedConnection('deaf', ['+subscribe']);
+    const { made, entries } = await twoWorkersOneTarget('woken', { A: deaf, B: hub.app.cradle.redis }, 'waits');
     assert.deepEqual(made, ['A: woken first', 'A: woken second', 'B: woken third']);
     const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
     assert.deepEqual(sent, entries, 'settled in order');
   });
 
   test('a Redis user that may not use pub/sub: the waiting delivery is still made in order, and the worker says why it polls', async () => {
-    const user = `${hub.prefix}-nopubsub`;
-    users.push(user);
     // The README's ACL line as it was before wake-ups: no channels, no SUBSCRIBE or PUBLISH.
-    await hub.redis.call('ACL', 'SETUSER', user, 'on', '>secret-pw', 'resetkeys', `~${hub.prefix}:*`, 'resetchannels', '-@all', '+@read', '+@write', '+@connection', '-@dangerous', '+eval', '+evalsha', '+info', '+time', '+role', '+client|setname');
-    const restricted = connectRedis(`redis://${encodeURIComponent(user)}:secret-pw@127.0.0.1:6379`, { name: 'order-wake-restricted', scripts: HUB_SCRIPTS });
-    connections.push(restricted);
-    const { made, entries } = await twoWorkersOneTarget('polled', restricted, TEN_MINUTES);
+    const restricted = await restrictedConnection('nopubsub', [`&${hub.prefix}:wake:*`, '+subscribe', '+publish']);
+    const { made, entries } = await twoWorkersOneTarget('polled', { A: restricted, B: restricted }, 'waits');
     assert.deepEqual(made, ['A: polled first', 'A: polled second', 'B: polled third']);
     const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
     assert.deepEqual(sent, entries, 'each settled, recorded and in order');
