@@ -20,8 +20,8 @@ import type { Scripts } from '../redis/connect.ts';
 // settling of that head (SETTLE, core/journal/scripts.ts) cannot pass unseen: it wakes the waiter
 // at once instead of at its next poll. One script, so that a delivery costs one round trip before
 // its attempt. But first, when the head is pending to another consumer that listens on its wake channel
-// (ARGV[6] .. its name), the delivery is handed to that consumer instead (XCLAIM, and its name on that
-// channel): a target's deliveries then stay with the worker making them, one after another, rather than
+// (ARGV[6] .. its name), the delivery is handed to that consumer instead (XCLAIM, and the entry's id on
+// that channel): a target's deliveries then stay with the worker making them, one after another, rather than
 // alternating between workers that each wait for the other's (two workers were slower than one).
 // KEYS: stream, mark, order list, waiters (the stream again for both: no order check). ARGV: group, consumer, entry,
 // mark ttl ms, wake channel, wake channels' prefix ('' for no hand-over).

@@ -473,7 +473,7 @@ export class ChannelWorker {
 
   /**
    * Take the deliveries handed over as if read from the stream. One that cannot be read now is still pending
-   * to this worker, not held: another worker's next claim takes it over after `delivery.claimIdle`.
+   * to this worker, not held: the next claim of any worker (this one's too) takes it over after `delivery.claimIdle`.
    */
   async #readHandedOver(): Promise<void> {
     const ids = [...this.#handedOver];
