@@ -22,9 +22,11 @@ import type { Scripts } from '../redis/connect.ts';
 // its attempt. But first, when the head is pending to another consumer that listens on its wake channel
 // (ARGV[6] .. its name), the delivery is handed to that consumer instead (XCLAIM, and the entry's id on
 // that channel): a target's deliveries then stay with the worker making them, one after another, rather than
-// alternating between workers that each wait for the other's (two workers were slower than one).
+// alternating between workers that each wait for the other's (two workers were slower than one). Not to
+// a consumer that has ARGV[7] deliveries pending already: a worker holds what it is handed in memory, and
+// another reading on and handing over could otherwise move a whole backlog into it.
 // KEYS: stream, mark, order list, waiters (the stream again for both: no order check). ARGV: group, consumer, entry,
-// mark ttl ms, wake channel, wake channels' prefix ('' for no hand-over).
+// mark ttl ms, wake channel, wake channels' prefix ('' for no hand-over), most deliveries pending to a consumer handed more.
 // Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list,
 // {3, holder} handed to the consumer holding the head.
 const BEGIN_ATTEMPT = `
@@ -35,6 +37,11 @@ if KEYS[3] ~= KEYS[1] then
       local heads = redis.pcall('XPENDING', KEYS[1], ARGV[1], head, head, 1)
       local holder = not heads.err and heads[1] and heads[1][2]
       local mine = holder and holder ~= ARGV[2] and redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+      if mine and not mine.err and mine[1] and mine[1][2] == ARGV[2] then
+        for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1])[4] or {}) do
+          if pending[1] == holder and tonumber(pending[2]) >= tonumber(ARGV[7]) then mine = nil end
+        end
+      end
       if mine and not mine.err and mine[1] and mine[1][2] == ARGV[2] then
         -- PUBLISH says how many heard it: nobody (the holder does not listen, or may not) means no hand-over.
         local heard = redis.pcall('PUBLISH', ARGV[6] .. holder, ARGV[3])
@@ -98,7 +105,7 @@ export const pendingScripts: Scripts = { beginAttempt: BEGIN_ATTEMPT, claimMine:
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    beginAttempt(numKeys: 4, stream: string, mark: string, order: string, waiters: string, group: string, consumer: string, entry: string, ttlMs: number, wake: string, handOver: string): Result<[number, string?], Context>;
+    beginAttempt(numKeys: 4, stream: string, mark: string, order: string, waiters: string, group: string, consumer: string, entry: string, ttlMs: number, wake: string, handOver: string, handOverBelow: number): Result<[number, string?], Context>;
     claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
     dropStaleHeads(numKeys: 2, orderList: string, stream: string): Result<number, Context>;
   }
@@ -117,16 +124,17 @@ export function makingKey(stream: string, entry: string): string {
  * target's order list and must be settled first; the settling of the head is
  * then published on `order.wake`. With `order.handOver` (the wake channels'
  * prefix), a delivery whose head another listening consumer holds is handed
- * to it: `{ handedTo }`, its entry id published on that consumer's wake channel.
+ * to it, unless `order.handOverBelow` deliveries are pending to it already:
+ * `{ handedTo }`, its entry id published on that consumer's wake channel.
  */
 export async function beginAttempt(
   redis: Redis,
-  at: { stream: string; group: string; consumer: string; order?: { list: string; waiters: string; wake: string; handOver?: string } },
+  at: { stream: string; group: string; consumer: string; order?: { list: string; waiters: string; wake: string; handOver?: string; handOverBelow?: number } },
   entry: string,
   ttlMs: number,
 ): Promise<'go' | 'not ours' | 'wait' | { after: string } | { handedTo: string }> {
   const { stream, group, consumer, order } = at;
-  const [answer, other] = await redis.beginAttempt(4, stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream, group, consumer, entry, ttlMs, order?.wake ?? '', order?.handOver ?? '');
+  const [answer, other] = await redis.beginAttempt(4, stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream, group, consumer, entry, ttlMs, order?.wake ?? '', order?.handOver ?? '', order?.handOverBelow ?? 0);
   if (answer === 2) return { after: other! };
   if (answer === 3) return { handedTo: other! };
   return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';

@@ -96,6 +96,8 @@ export class ChannelWorker {
   #orderPollMs: number;
   /** Entry ids of deliveries other workers handed to this one, read from the stream together. */
   #handedOver = new Set<string>();
+  /** The most deliveries this worker holds: reading stops there, and another worker hands it no more. */
+  #limit: number;
 
   constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number, options: { orderPollMs?: number } = {}) {
     // Copied out of what may be the container's cradle: each read of a cradle property is a resolve, and a
@@ -107,13 +109,14 @@ export class ChannelWorker {
     this.#sender = sender;
     this.#logger = deps.logger.child({ component: 'worker', channel });
     const capacity = Math.max(concurrency * 8, deps.config.delivery.batchSize * 2);
+    this.#limit = capacity * 8;
     this.#scheduler = new TargetScheduler<Job>({
       concurrency,
       capacity,
       // A stuck target counts for little against the read-ahead, so it cannot stall the others…
       perTarget: 8,
-      // …while memory stays bounded by all the deliveries held.
-      limit: capacity * 8,
+      // …while memory stays bounded by all the deliveries held (deliveries handed to another worker count there).
+      limit: this.#limit,
       order: (a, b) => compareEntryIds(a.entry, b.entry),
       run: async (job) => {
         // #deliver owns its failures; one that escapes still ends the job.
@@ -380,7 +383,7 @@ export class ChannelWorker {
     const stream = keys.deliver(this.channel);
     const target = job.delivery.target;
     const order = first
-      ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: keys.wake(this.channel, consumerName), handOver: keys.wake(this.channel, '') }
+      ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: keys.wake(this.channel, consumerName), handOver: keys.wake(this.channel, ''), handOverBelow: this.#limit }
       : undefined;
     const at = { stream, group: this.channel, consumer: consumerName, ...(order ? { order } : {}) };
     let failed = false;

@@ -40,10 +40,16 @@ describe('order across workers: a delivery goes to the worker making its older s
   /**
    * Worker A holds the first delivery at the peer and reads the second as
    * well; worker B reads the third, which must go after both: B either hands
-   * it to A (`handed`) or waits for both (`waits`). Resolves with what was
-   * made, in the order it was made, once the first is let go.
+   * it to A (`handed`) or waits for both (`waits`). Then `more` deliveries
+   * follow, and `whileHeld` looks at the pending lists before the first is
+   * let go. Resolves with what was made, in the order it was made.
    */
-  async function twoWorkersOneTarget(tag: string, connections: { A: Redis; B: Redis }, third: 'handed' | 'waits'): Promise<{ made: string[]; entries: string[] }> {
+  async function twoWorkersOneTarget(
+    tag: string,
+    connections: { A: Redis; B: Redis },
+    third: 'handed' | 'waits',
+    { more = 0, whileHeld }: { more?: number; whileHeld?: (pendingCount: (name: string) => Promise<number>) => Promise<void> } = {},
+  ): Promise<{ made: string[]; entries: string[] }> {
     const { keys, config, logger, metrics, redactor } = hub.app.cradle;
     const made: string[] = [];
     let release!: () => void;
@@ -84,12 +90,15 @@ describe('order across workers: a delivery goes to the worker making its older s
     const last = await hub.send({ to: '#ops', body: `${tag} third` });
     if (third === 'handed') await eventually('the third handed to worker A', () => pendingTo('A', last));
     else await eventually('worker B waiting for the older ones', async () => (await hub.redis.smembers(keys.orderWaiters('webhook', TARGET))).includes(keys.wake('webhook', `${tag}-B`)));
+    const later: string[] = [];
+    for (let i = 1; i <= more; i += 1) later.push(await hub.send({ to: '#ops', body: `${tag} more ${i}` }));
+    await whileHeld?.(async (name) => ((await hub.redis.xpending(stream, 'webhook', '-', '+', 1000, `${tag}-${name}`)) as unknown[]).length);
     release();
-    await eventually('the three made', () => made.length === 3, 30_000);
+    await eventually('all made', () => made.length === 3 + more, 30_000);
     await eventually('the three settled', async () => (await hub.redis.xlen(stream)) === 0);
     // Stopped, so that the next scenario's deliveries reach only its own workers.
     await Promise.all(workers.splice(0).map((w) => w.stop(1000)));
-    return { made, entries: [first, second, last] };
+    return { made, entries: [first, second, last, ...later] };
   }
 
   /** A Redis user of the README's ACL line, less what `without` names; its connection is closed after the tests. */
@@ -107,6 +116,24 @@ describe('order across workers: a delivery goes to the worker making its older s
     const redis = hub.app.cradle.redis;
     const { made, entries } = await twoWorkersOneTarget('handed', { A: redis, B: redis }, 'handed');
     assert.deepEqual(made, ['A: handed first', 'A: handed second', 'A: handed third']);
+    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
+    assert.deepEqual(sent, entries, 'settled in order, each once');
+  });
+
+  test('a worker that holds as many deliveries as it may is handed no more: the rest wait at the other worker, and every one is made once, in order', async () => {
+    const redis = hub.app.cradle.redis;
+    // Concurrency 1 and batches of 1: a read-ahead of 8, and at most 8 × 8 deliveries held.
+    const limit = 64;
+    const { made, entries } = await twoWorkersOneTarget('bounded', { A: redis, B: redis }, 'handed', {
+      more: 80,
+      whileHeld: async (pendingCount) => {
+        await eventually('worker B holding the deliveries A may not take', async () => (await pendingCount('B')) >= 8);
+        const atA = await pendingCount('A');
+        assert.ok(atA >= limit - 8 && atA <= limit + 1, `worker A holds ${atA} deliveries, about its bound of ${limit}`);
+      },
+    });
+    const bodies = ['bounded first', 'bounded second', 'bounded third', ...Array.from({ length: 80 }, (_, i) => `bounded more ${i + 1}`)];
+    assert.deepEqual(made.map((m) => m.slice(3)), bodies, 'made in the order sent, each once');
     const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
     assert.deepEqual(sent, entries, 'settled in order, each once');
   });
