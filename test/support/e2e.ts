@@ -4,7 +4,6 @@
  * outcomes, and plain HTTP reads of a hub's port.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { App } from '../../core/app.ts';
 import type { HubConfigInput } from '../../core/config/schema.ts';
@@ -12,6 +11,7 @@ import type { Homeserver } from '../servers/matrix/index.ts';
 import type { TestSmtpServer } from '../servers/smtp.ts';
 import type { XTestServer } from '../servers/twitter/server.ts';
 import { eventually, launchHub, type TestHub } from './hub.ts';
+import { exitedWithOutput } from './processes.ts';
 
 export interface MatrixBot {
   userId: string;
@@ -143,7 +143,7 @@ export function spawnCli(args: string[], env: Record<string, string>): CliProces
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const exited = exitedWithOutput(child);
   const killOnExit = () => child.kill('SIGKILL');
   process.on('exit', killOnExit);
   void exited.then(() => process.off('exit', killOnExit));

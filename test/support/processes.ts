@@ -41,6 +41,19 @@ export function hubEnv(prefix: string, mappingFile: string, extra: Record<string
 
 const live = new Set<HubProcess>();
 
+/**
+ * The child's exit, once its output is read to the end: 'exit' can come while the last lines are still in the
+ * pipes (a loaded machine), and the last line is what many tests check. Waits at most 2 s for the output, as a
+ * grandchild may hold the pipes open.
+ */
+export function exitedWithOutput(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const outputEnd = Promise.all([child.stdout, child.stderr].map((stream) => (stream ? once(stream, 'close').catch(() => undefined) : undefined)));
+  return once(child, 'exit').then(async ([code, signal]) => {
+    await Promise.race([outputEnd, sleep(2000)]);
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
+}
+
 process.on('exit', () => {
   for (const p of live) p.child.kill('SIGKILL');
 });
@@ -58,10 +71,10 @@ export function spawnHub(args: string[], options: { env: Record<string, string>;
   const logs: Array<Record<string, unknown>> = [];
   const watchers = new Set<(line: string, log: Record<string, unknown> | undefined) => void>();
   let running = true;
-  const exited = once(child, 'exit').then(([code, signal]) => {
+  const exited = exitedWithOutput(child).then((exit) => {
     running = false;
     live.delete(handle);
-    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+    return exit;
   });
   for (const stream of [child.stdout!, child.stderr!]) {
     let rest = '';
