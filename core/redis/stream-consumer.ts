@@ -202,7 +202,8 @@ export async function ensureGroup(redis: Redis, stream: string, group: string): 
   return true;
 }
 
-function toEntries(raw: RawEntry[], claimed: boolean): StreamEntry[] {
+/** Entries as XREADGROUP, XAUTOCLAIM and XRANGE answer them; one deleted since (no fields) is left out. */
+export function toEntries(raw: RawEntry[], claimed: boolean): StreamEntry[] {
   const entries: StreamEntry[] = [];
   for (const [id, list] of raw) {
     if (list) entries.push({ id, fields: fromPairs(list), claimed });

@@ -30,25 +30,26 @@ import type { Scripts } from '../redis/connect.ts';
 // Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list,
 // {3, holder} handed to the consumer holding the head.
 const BEGIN_ATTEMPT = `
+local function holder_of(id)
+  local rows = redis.pcall('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  return not rows.err and rows[1] and rows[1][2]
+end
+local function pending_count(consumer)
+  for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1])[4] or {}) do
+    if pending[1] == consumer then return tonumber(pending[2]) end
+  end
+  return 0
+end
 if KEYS[3] ~= KEYS[1] then
   local head = redis.call('LINDEX', KEYS[3], 0)
   if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then
-    if ARGV[6] ~= '' then
-      local heads = redis.pcall('XPENDING', KEYS[1], ARGV[1], head, head, 1)
-      local holder = not heads.err and heads[1] and heads[1][2]
-      local mine = holder and holder ~= ARGV[2] and redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-      if mine and not mine.err and mine[1] and mine[1][2] == ARGV[2] then
-        for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1])[4] or {}) do
-          if pending[1] == holder and tonumber(pending[2]) >= tonumber(ARGV[7]) then mine = nil end
-        end
-      end
-      if mine and not mine.err and mine[1] and mine[1][2] == ARGV[2] then
-        -- PUBLISH says how many heard it: nobody (the holder does not listen, or may not) means no hand-over.
-        local heard = redis.pcall('PUBLISH', ARGV[6] .. holder, ARGV[3])
-        if type(heard) == 'number' and heard > 0 then
-          redis.call('XCLAIM', KEYS[1], ARGV[1], holder, 0, ARGV[3], 'JUSTID')
-          return {3, holder}
-        end
+    local holder = ARGV[6] ~= '' and holder_of(head)
+    if holder and holder ~= ARGV[2] and holder_of(ARGV[3]) == ARGV[2] and pending_count(holder) < tonumber(ARGV[7]) then
+      -- PUBLISH says how many heard it: nobody (the holder does not listen, or may not) means no hand-over.
+      local heard = redis.pcall('PUBLISH', ARGV[6] .. holder, ARGV[3])
+      if type(heard) == 'number' and heard > 0 then
+        redis.call('XCLAIM', KEYS[1], ARGV[1], holder, 0, ARGV[3], 'JUSTID')
+        return {3, holder}
       end
     end
     redis.pcall('SADD', KEYS[4], ARGV[5])

@@ -12,8 +12,7 @@ import type { ChannelSender, Delivery, DeliveryReceipt, OutboundMessage } from '
 import type { Redactor } from '../redactor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { duplicateConnection } from '../redis/connect.ts';
-import { fromPairs } from '../redis/fields.ts';
-import { type StreamEntry, consumeStream } from '../redis/stream-consumer.ts';
+import { type StreamEntry, consumeStream, toEntries } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type Outcome, OutcomeWriter } from './outcomes.ts';
 import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, ownPending, setIdle } from './pending.ts';
@@ -98,6 +97,8 @@ export class ChannelWorker {
   #handedOver = new Set<string>();
   /** The most deliveries this worker holds: reading stops there, and another worker hands it no more. */
   #limit: number;
+  /** This worker's wake channel, and the prefix of every worker's of this channel (a hand-over's address). */
+  #wake: { own: string; prefix: string };
 
   constructor(deps: WorkerDeps, channel: string, sender: ChannelSender, concurrency: number, options: { orderPollMs?: number } = {}) {
     // Copied out of what may be the container's cradle: each read of a cradle property is a resolve, and a
@@ -105,6 +106,7 @@ export class ChannelWorker {
     const { redis, keys, config, logger, metrics, redactor, consumerName } = deps;
     this.#deps = { redis, keys, config, logger, metrics, redactor, consumerName };
     this.#orderPollMs = options.orderPollMs ?? 100;
+    this.#wake = { own: keys.wake(channel, consumerName), prefix: keys.wake(channel, '') };
     this.channel = channel;
     this.#sender = sender;
     this.#logger = deps.logger.child({ component: 'worker', channel });
@@ -383,7 +385,7 @@ export class ChannelWorker {
     const stream = keys.deliver(this.channel);
     const target = job.delivery.target;
     const order = first
-      ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: keys.wake(this.channel, consumerName), handOver: keys.wake(this.channel, ''), handOverBelow: this.#limit }
+      ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: this.#wake.own, handOver: this.#wake.prefix, handOverBelow: this.#limit }
       : undefined;
     const at = { stream, group: this.channel, consumer: consumerName, ...(order ? { order } : {}) };
     let failed = false;
@@ -393,14 +395,10 @@ export class ChannelWorker {
         const asked = this.#wakes;
         const answer = await beginAttempt(redis, at, job.entry, config.delivery.timeout + 1000);
         if (answer === 'go') return 'go';
-        if (answer === 'not ours') {
+        if (answer === 'not ours' || (typeof answer === 'object' && 'handedTo' in answer)) {
           this.#held.delete(job.entry);
-          this.#logger.debug({ target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
-          return 'stop';
-        }
-        if (typeof answer === 'object' && 'handedTo' in answer) {
-          this.#held.delete(job.entry);
-          this.#logger.debug({ target, entry: job.entry, to: answer.handedTo }, "handed to the worker making this target's older deliveries");
+          if (answer === 'not ours') this.#logger.debug({ target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
+          else this.#logger.debug({ target, entry: job.entry, to: answer.handedTo }, "handed to the worker making this target's older deliveries");
           return 'stop';
         }
         if (answer !== 'wait') {
@@ -445,14 +443,14 @@ export class ChannelWorker {
   }
 
   async #subscribe(): Promise<void> {
-    const { redis, keys, consumerName } = this.#deps;
+    const { redis, consumerName } = this.#deps;
     const subscriber = duplicateConnection(redis, `hub:${consumerName}:${this.channel}:wake`);
     // Kept at once, so that a stop disconnects it even while it waits for Redis.
     this.#subscriber = subscriber;
     // A settled head's order list (wake the deliveries waiting on it), or the entry id of a delivery handed to this worker.
     subscriber.on('message', (_wake: string, message: string) => (ENTRY_ID.test(message) ? this.#takeHandedOver(message) : this.#woken(message)));
     try {
-      await subscriber.subscribe(keys.wake(this.channel, consumerName));
+      await subscriber.subscribe(this.#wake.own);
     } catch (err) {
       subscriber.disconnect();
       if (this.#subscriber === subscriber) this.#subscriber = undefined;
@@ -463,7 +461,6 @@ export class ChannelWorker {
       this.#logger.warn({ err: message }, "the hub's Redis user may not subscribe to wake-ups, so a delivery waiting for another worker's older one to the same target asks again every 100 ms instead; grant +subscribe +publish and the wake channels (README, the ACL line)");
       return;
     }
-    if (this.#controller.signal.aborted) subscriber.disconnect();
     this.#wakeable = true;
   }
 
@@ -485,7 +482,7 @@ export class ChannelWorker {
     const stream = keys.deliver(this.channel);
     try {
       const rows = (await Promise.all(ids.map((id) => redis.xrange(stream, id, id)))).flat();
-      await this.#accept(rows.map(([id, fields]) => ({ id, fields: fromPairs(fields), claimed: true })));
+      await this.#accept(toEntries(rows, true));
     } catch (err) {
       this.#logger.warn({ err: (err as Error).message, count: ids.length }, `cannot read deliveries handed over by another worker; they are taken over after ${this.#deps.config.delivery.claimIdle} ms`);
     }

@@ -16,6 +16,7 @@ import type { Delivery, DeliveryReceipt } from '../../core/plugin-api.ts';
 import { connectRedis } from '../../core/redis/connect.ts';
 import { ChannelWorker, type WorkerDeps } from '../../core/runtime/worker.ts';
 import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
+import { readmeAclRule } from '../support/redis.ts';
 
 const TARGET = 'https://hooks.example.org/ops';
 const TEN_MINUTES = 600_000;
@@ -101,12 +102,12 @@ describe('order across workers: a delivery goes to the worker making its older s
     return { made, entries: [first, second, last, ...later] };
   }
 
-  /** A Redis user of the README's ACL line, less what `without` names; its connection is closed after the tests. */
-  async function restrictedConnection(name: string, without: string[]): Promise<Redis> {
+  /** A Redis user of the README's ACL line, less the rules `without` picks; its connection is closed after the tests. */
+  async function restrictedConnection(name: string, without: (rule: string) => boolean): Promise<Redis> {
     const user = `${hub.prefix}-${name}`;
     users.push(user);
-    const line = ['on', '>secret-pw', 'resetkeys', `~${hub.prefix}:*`, 'resetchannels', `&${hub.prefix}:wake:*`, '-@all', '+@read', '+@write', '+@connection', '-@dangerous', '+eval', '+evalsha', '+info', '+time', '+role', '+client|setname', '+subscribe', '+publish'];
-    await hub.redis.call('ACL', 'SETUSER', user, ...line.filter((rule) => !without.includes(rule)));
+    const rules = readmeAclRule(hub.prefix, 'secret-pw').slice(2);
+    await hub.redis.call('ACL', 'SETUSER', user, ...rules.filter((rule) => !without(rule)));
     const redis = connectRedis(`redis://${encodeURIComponent(user)}:secret-pw@127.0.0.1:6379`, { name: `order-wake-${name}`, scripts: HUB_SCRIPTS });
     connections.push(redis);
     return redis;
@@ -142,7 +143,7 @@ describe('order across workers: a delivery goes to the worker making its older s
 
   test('a worker waiting for two older deliveries held by one that does not listen makes its own right after them, not ten minutes later', async () => {
     // A may publish (its settling wakes B) but not subscribe: it cannot be handed anything.
-    const deaf = await restrictedConnection('deaf', ['+subscribe']);
+    const deaf = await restrictedConnection('deaf', (rule) => rule === '+subscribe');
     const { made, entries } = await twoWorkersOneTarget('woken', { A: deaf, B: hub.app.cradle.redis }, 'waits');
     assert.deepEqual(made, ['A: woken first', 'A: woken second', 'B: woken third']);
     const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
@@ -151,7 +152,7 @@ describe('order across workers: a delivery goes to the worker making its older s
 
   test('a Redis user that may not use pub/sub: the waiting delivery is still made in order, and the worker says why it polls', async () => {
     // The README's ACL line as it was before wake-ups: no channels, no SUBSCRIBE or PUBLISH.
-    const restricted = await restrictedConnection('nopubsub', [`&${hub.prefix}:wake:*`, '+subscribe', '+publish']);
+    const restricted = await restrictedConnection('nopubsub', (rule) => rule.startsWith('&') || rule === '+subscribe' || rule === '+publish');
     const { made, entries } = await twoWorkersOneTarget('polled', { A: restricted, B: restricted }, 'waits');
     assert.deepEqual(made, ['A: polled first', 'A: polled second', 'B: polled third']);
     const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);

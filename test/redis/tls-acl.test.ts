@@ -7,8 +7,6 @@
  * log, on /readyz and in a metric, at start and when it changes.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { HubError } from '../../core/errors.ts';
@@ -16,17 +14,10 @@ import { connectRedis, whenReady } from '../../core/redis/connect.ts';
 import type { RedisProcess } from '../servers/redis/process.ts';
 import { type TestCertificates, makeCertificates, startTlsRedis } from '../servers/redis/tls.ts';
 import { type TestWebhookServer, startWebhookServer } from '../servers/webhook.ts';
-import { REPO, httpGet } from '../support/e2e.ts';
+import { httpGet } from '../support/e2e.ts';
 import { eventually } from '../support/hub.ts';
-import { testPrefix } from '../support/redis.ts';
+import { readmeAclRule, testPrefix } from '../support/redis.ts';
 import { type HubOn, startHubOn } from './hub-on.ts';
-
-/** The ACL rule as the README gives it, for the hub's prefix and a password. */
-function readmeAclRule(prefix: string, password: string): string[] {
-  const line = readFileSync(join(REPO, 'README.md'), 'utf8').split('\n').find((l) => l.startsWith('ACL SETUSER hub '));
-  assert.ok(line, 'the README gives an "ACL SETUSER hub …" line');
-  return line.replaceAll('notify', prefix).replace('>PASSWORD', `>${password}`).split(/\s+/).slice(1);
-}
 
 const PASSWORD = 'tls-acl-secret-4711';
 let certs: TestCertificates;

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The ACL rule the README gives (`SETUSER hub on >… …`), for `prefix` and `password`: tests make their users from it. */
+export function readmeAclRule(prefix: string, password: string): string[] {
+  const line = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8').split('\n').find((l) => l.startsWith('ACL SETUSER hub '));
+  if (!line) throw new Error('the README gives no "ACL SETUSER hub …" line');
+  return line.replaceAll('notify', prefix).replace('>PASSWORD', `>${password}`).split(/\s+/).slice(1);
+}
 
 /** A key prefix of its own for one test, so that test files run in parallel and leave nothing behind. */
 export function testPrefix(name = 'test'): string {
