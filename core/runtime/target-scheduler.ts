@@ -58,6 +58,11 @@ export class TargetScheduler<Job> {
     for (const queue of this.#queues.values()) yield* queue;
   }
 
+  /** The jobs of `target` queued behind the one it runs now. */
+  behind(target: string): Job[] {
+    return this.#queues.get(target)?.slice(1) ?? [];
+  }
+
   push(target: string, job: Job): void {
     this.#buffered += 1;
     const queue = this.#queues.get(target);

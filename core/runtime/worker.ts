@@ -15,7 +15,7 @@ import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream, toEntries } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type Outcome, OutcomeWriter } from './outcomes.ts';
-import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, ownPending, setIdle } from './pending.ts';
+import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, handOver, ownPending, setIdle } from './pending.ts';
 import { type Failure, type Tries, afterFailure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
 
@@ -121,9 +121,11 @@ export class ChannelWorker {
       limit: this.#limit,
       order: (a, b) => compareEntryIds(a.entry, b.entry),
       run: async (job) => {
+        // Handed to another worker while it was queued here (#handOverBehind): dropped without a word to Redis.
+        if (this.#held.get(job.entry) !== job) return undefined;
         // #deliver owns its failures; one that escapes still ends the job.
         const outcome = await this.#deliver(job).catch(() => undefined);
-        if (!outcome) this.#held.delete(job.entry);
+        if (!outcome && this.#held.get(job.entry) === job) this.#held.delete(job.entry);
         return outcome;
       },
     });
@@ -398,7 +400,10 @@ export class ChannelWorker {
         if (answer === 'not ours' || (typeof answer === 'object' && 'handedTo' in answer)) {
           this.#held.delete(job.entry);
           if (answer === 'not ours') this.#logger.debug({ target, entry: job.entry }, 'no longer pending to this worker (taken over, settled, or its group made anew); left to the one that has it');
-          else this.#logger.debug({ target, entry: job.entry, to: answer.handedTo }, "handed to the worker making this target's older deliveries");
+          else {
+            this.#logger.debug({ target, entry: job.entry, to: answer.handedTo }, "handed to the worker making this target's older deliveries");
+            await this.#handOverBehind(target, answer.handedTo);
+          }
           return 'stop';
         }
         if (answer !== 'wait') {
@@ -436,6 +441,22 @@ export class ChannelWorker {
     return 'stop';
   }
 
+  /**
+   * After a delivery was handed to `holder`, the deliveries queued here behind it for the same target follow in
+   * one step (each would otherwise be handed over by a begin of its own). Those handed over are dropped here
+   * when their turn comes; the rest (the holder at its bound, a failure) begin as usual.
+   */
+  async #handOverBehind(target: string, holder: string): Promise<void> {
+    const { redis, keys, consumerName } = this.#deps;
+    const ids = this.#scheduler.behind(target).flatMap((job) => (this.#held.get(job.entry) === job ? [job.entry] : []));
+    try {
+      const at = { stream: keys.deliver(this.channel), group: this.channel, consumer: consumerName, wakePrefix: this.#wake.prefix };
+      for (const id of await handOver(redis, at, holder, ids, this.#limit)) this.#held.delete(id);
+    } catch (err) {
+      this.#logger.debug({ err: (err as Error).message, target }, 'could not hand the deliveries behind over; each asks its turn');
+    }
+  }
+
   /** Subscribe to this worker's wake channel (once; again after a failure other than a refusal). */
   async #listen(): Promise<void> {
     this.#subscribing ??= this.#subscribe().finally(() => (this.#subscribing = undefined));
@@ -447,8 +468,11 @@ export class ChannelWorker {
     const subscriber = duplicateConnection(redis, `hub:${consumerName}:${this.channel}:wake`);
     // Kept at once, so that a stop disconnects it even while it waits for Redis.
     this.#subscriber = subscriber;
-    // A settled head's order list (wake the deliveries waiting on it), or the entry id of a delivery handed to this worker.
-    subscriber.on('message', (_wake: string, message: string) => (ENTRY_ID.test(message) ? this.#takeHandedOver(message) : this.#woken(message)));
+    // A settled head's order list (wake the deliveries waiting on it), or the entry ids of deliveries handed to this worker.
+    subscriber.on('message', (_wake: string, message: string) => {
+      if (!ENTRY_IDS.test(message)) return this.#woken(message);
+      for (const entry of message.split(' ')) this.#takeHandedOver(entry);
+    });
     try {
       await subscriber.subscribe(this.#wake.own);
     } catch (err) {
@@ -481,7 +505,13 @@ export class ChannelWorker {
     const { redis, keys } = this.#deps;
     const stream = keys.deliver(this.channel);
     try {
-      const rows = (await Promise.all(ids.map((id) => redis.xrange(stream, id, id)))).flat();
+      // One write for them all (they are on one stream, so one slot in a cluster).
+      const replies = (await redis.pipeline(ids.map((id) => ['xrange', stream, id, id])).exec()) ?? [];
+      const rows: Array<[string, string[]]> = [];
+      for (const [err, found] of replies) {
+        if (err) throw err;
+        rows.push(...(found as Array<[string, string[]]>));
+      }
       await this.#accept(toEntries(rows, true));
     } catch (err) {
       this.#logger.warn({ err: (err as Error).message, count: ids.length }, `cannot read deliveries handed over by another worker; they are taken over after ${this.#deps.config.delivery.claimIdle} ms`);
@@ -533,12 +563,25 @@ export class ChannelWorker {
   }
 }
 
-/** A stream entry id, as a worker's wake channel carries for a delivery handed to it (an order list's key never looks like one). */
-const ENTRY_ID = /^\d+-\d+$/;
+/** Stream entry ids, space-separated, as a worker's wake channel carries for deliveries handed to it (an order list's key never looks like that). */
+const ENTRY_IDS = /^\d+-\d+( \d+-\d+)*$/;
 
-/** Stream entry ids (`<ms>-<seq>`) in stream order. */
+/**
+ * Stream entry ids (`<ms>-<seq>`) in stream order. Neither part has leading zeros, so a longer part is the
+ * larger, and parts of one length compare as text: no numbers or arrays made (this runs for every delivery
+ * a worker queues behind others).
+ */
 export function compareEntryIds(a: string, b: string): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am - bm || as - bs;
+  const aDash = a.indexOf('-');
+  const bDash = b.indexOf('-');
+  return compareDigits(a, 0, aDash, b, 0, bDash) || compareDigits(a, aDash + 1, a.length, b, bDash + 1, b.length);
+}
+
+function compareDigits(a: string, aFrom: number, aTo: number, b: string, bFrom: number, bTo: number): number {
+  if (aTo - aFrom !== bTo - bFrom) return aTo - aFrom - (bTo - bFrom);
+  for (let i = 0; i < aTo - aFrom; i += 1) {
+    const d = a.charCodeAt(aFrom + i) - b.charCodeAt(bFrom + i);
+    if (d !== 0) return d;
+  }
+  return 0;
 }

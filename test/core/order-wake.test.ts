@@ -141,6 +141,53 @@ describe('order across workers: a delivery goes to the worker making its older s
     assert.deepEqual(sent, entries, 'settled in order, each once');
   });
 
+  test('deliveries queued behind one handed over follow it in one step, not each with a begin of its own', async () => {
+    const { keys, config, logger, metrics, redactor, redis } = hub.app.cradle;
+    const made: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const start = (name: 'A' | 'B', batchSize: number) => {
+      const deps: WorkerDeps = { redis, keys, config: { ...config, delivery: { ...config.delivery, batchSize } }, logger, metrics, redactor, consumerName: `queued-${name}` };
+      const sender = {
+        async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
+          if (delivery.message.body === 'queued 1') await gate;
+          made.push(`${name}: ${delivery.message.body}`);
+          return {};
+        },
+      };
+      const worker = new ChannelWorker(deps, 'webhook', sender, 1, { orderPollMs: TEN_MINUTES });
+      workers.push(worker);
+      worker.start();
+      return worker;
+    };
+    const stream = keys.deliver('webhook');
+    const pendingCount = async (name: string) => ((await hub.redis.xpending(stream, 'webhook', '-', '+', 1000, `queued-${name}`).catch(() => [])) as unknown[]).length;
+    // What worker A's wake channel carries: each message one hand-over.
+    const listener = hub.redis.duplicate();
+    connections.push(listener);
+    const handOvers: string[][] = [];
+    listener.on('message', (_channel: string, message: string) => handOvers.push(message.split(' ')));
+    await listener.subscribe(keys.wake('webhook', 'queued-A'));
+
+    // A (a read-ahead of 8 at concurrency 1) holds the first eight, the first at the peer, and reads no more.
+    start('A', 1);
+    const entries: string[] = [];
+    for (let i = 1; i <= 8; i += 1) entries.push(await hub.send({ to: '#ops', body: `queued ${i}` }));
+    await eventually('worker A holding eight', async () => (await pendingCount('A')) === 8);
+    for (let i = 9; i <= 18; i += 1) entries.push(await hub.send({ to: '#ops', body: `queued ${i}` }));
+    await eventually('the ten newer ones routed', async () => (await hub.redis.xlen(stream)) === 18);
+    // B reads the ten at once: its first is handed to A, and the nine behind it follow in one step.
+    start('B', 20);
+    await eventually('the ten handed to worker A', async () => (await pendingCount('A')) === 18 && (await pendingCount('B')) === 0);
+    release();
+    await eventually('all made', () => made.length === 18, 30_000);
+    await Promise.all(workers.splice(0).map((w) => w.stop(1000)));
+    assert.deepEqual(made, Array.from({ length: 18 }, (_, i) => `A: queued ${i + 1}`), 'all made by the worker holding the first, in order, each once');
+    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
+    assert.deepEqual(sent, entries, 'settled in order, each once');
+    assert.deepEqual(handOvers.map((ids) => ids.length), [1, 9], 'one hand-over for the first, one for the nine queued behind it');
+  });
+
   test('a worker waiting for two older deliveries held by one that does not listen makes its own right after them, not ten minutes later', async () => {
     // A may publish (its settling wakes B) but not subscribe: it cannot be handed anything.
     const deaf = await restrictedConnection('deaf', (rule) => rule === '+subscribe');
