@@ -3,7 +3,7 @@
  * run, with the hub's flags and environment. The hub's: a bare Node process
  * that has loaded ioredis and holds one connection to Redis. A channel
  * worker's: the same process that has also loaded what a worker cannot do
- * without (an undici pool for its HTTP, and the hub's formatting with the HTML
+ * without (undici's HTTP client, as the matrix worker loads it, and the hub's formatting with the HTML
  * libraries every channel renders with: sanitize-html, html-to-text,
  * htmlparser2, marked) and rendered 3,000 of the bench's messages with it
  * (sanitized and as plain text), as a worker does before its first peak.
@@ -26,8 +26,10 @@ const { Redis } = await import('ioredis');
 const redis = new Redis(process.env.REDIS_URL);
 await redis.ping();
 if (process.env.FORMAT_MODULE) {
-  const { Pool } = await import('undici');
-  globalThis.pool = new Pool('http://127.0.0.1:9', { connections: 10 });
+  // undici's HTTP client as the matrix worker loads it (plugins/matrix/client.ts): without fetch and the rest.
+  const { createRequire } = await import('node:module');
+  const Agent = createRequire(process.env.FORMAT_MODULE)('undici/lib/dispatcher/agent.js');
+  globalThis.agent = new Agent();
   const { renderBody, sanitizeHtml } = await import(process.env.FORMAT_MODULE);
   const body = ${BODY.toString()};
   for (let i = 0; i < 3000; i += 1) sanitizeHtml(renderBody(body(i), 'html').html);
