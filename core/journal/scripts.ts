@@ -9,8 +9,8 @@ import { ENQUEUE_LUA } from './enqueue.ts';
 
 /**
  * Settle a batch of deliveries in one call, each as if alone: acknowledge it,
- * take it off its target's order list, wake the workers waiting on that list
- * (core/runtime/pending.ts) and drop its attempt mark (unless it will be
+ * take it off its target's order list, wake the worker waiting on that list
+ * that holds its new head (core/runtime/pending.ts) and drop its attempt mark (unless it will be
  * retried), record its outcome, write its event and dead letter.
  * KEYS: events, dead, then per delivery: its deliver stream, message record, target's order list, attempt mark, the list's waiters.
  * ARGV: group, record ttl ms, events maxlen, then per delivery: stream entry id, the record's field of this
@@ -39,9 +39,19 @@ for i = 1, (#KEYS - 2) / 5 do
       redis.call('LREM', order, 1, entry)
       local waiting = redis.call('SMEMBERS', waiters)
       if #waiting > 0 then
-        redis.call('DEL', waiters)
-        -- A user without pub/sub (an older ACL line) only loses the wake-up: its waiters ask again on their own.
-        for _, wake in ipairs(waiting) do redis.pcall('PUBLISH', wake, order) end
+        -- Only the worker holding the new head can go now (a wake channel ends with its consumer's name): woken,
+        -- the others would ask, find the head another's, and wait again, at every delivery of a chain another
+        -- worker makes. A head held by nobody (not yet read, or gone) wakes them all.
+        local head = redis.call('LINDEX', order, 0)
+        local pending = head and redis.pcall('XPENDING', stream, ARGV[1], head, head, 1)
+        local holder = pending and not pending.err and pending[1] and (':' .. pending[1][2])
+        for _, wake in ipairs(waiting) do
+          if not holder or string.sub(wake, -#holder) == holder then
+            redis.call('SREM', waiters, wake)
+            -- A user without pub/sub (an older ACL line) only loses the wake-up: its waiters ask again on their own.
+            redis.pcall('PUBLISH', wake, order)
+          end
+        end
       end
     end
   end

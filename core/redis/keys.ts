@@ -26,7 +26,7 @@ export interface Keys {
   hubLease: string;
   /** The unsettled deliveries of one target, oldest first: whoever holds the head may deliver (per-target order across workers). */
   order(channel: string, target: string): string;
-  /** Workers waiting for another's older delivery to one target: a set of their wake channels, told when its head is settled. */
+  /** Workers waiting for another's older delivery to one target: a set of their wake channels; the one holding the new head is told when a head is settled. */
   orderWaiters(channel: string, target: string): string;
   /** The pub/sub channel a worker is woken on when an order list it waits on moves (the message: that list's key). */
   wake(channel: string, consumer: string): string;

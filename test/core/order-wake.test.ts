@@ -3,7 +3,7 @@
  * costs a poll: a delivery whose older siblings another worker is making is
  * handed to that worker, which makes it right after them; when that worker
  * does not listen, the delivery waits and the settling of its older siblings
- * wakes it. The workers here ask again on their own only every ten minutes,
+ * wakes it (once: when the last of them is settled). The workers here ask again on their own only every ten minutes,
  * so a delivery made within the test's deadline was handed over or woken. A
  * Redis user without pub/sub (the README's ACL line before wake-ups) still
  * gets every delivery made, in order, by asking again.
@@ -191,8 +191,16 @@ describe('order across workers: a delivery goes to the worker making its older s
   test('a worker waiting for two older deliveries held by one that does not listen makes its own right after them, not ten minutes later', async () => {
     // A may publish (its settling wakes B) but not subscribe: it cannot be handed anything.
     const deaf = await restrictedConnection('deaf', (rule) => rule === '+subscribe');
+    // What worker B's wake channel carries.
+    const listener = hub.redis.duplicate();
+    connections.push(listener);
+    const wakeUps: string[] = [];
+    listener.on('message', (_channel: string, message: string) => wakeUps.push(message));
+    await listener.subscribe(hub.app.cradle.keys.wake('webhook', 'woken-B'));
     const { made, entries } = await twoWorkersOneTarget('woken', { A: deaf, B: hub.app.cradle.redis }, 'waits');
     assert.deepEqual(made, ['A: woken first', 'A: woken second', 'B: woken third']);
+    // Not when the first is settled (the second, A's, heads the list then): B would only ask and wait again.
+    assert.deepEqual(wakeUps, [hub.app.cradle.keys.order('webhook', TARGET)], 'woken once, when its own delivery heads the list');
     const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
     assert.deepEqual(sent, entries, 'settled in order');
   });
