@@ -4,7 +4,9 @@
  * live on two shards and each delivers its own messages. A resharding
  * (`redis-cli --cluster reshard`) moves one hub's slot to another node while
  * messages flow: the hub follows MOVED and ASK, and every message is
- * delivered once.
+ * delivered once. Two hubs on one prefix share a target's backlog in order:
+ * a published wake-up reaches a worker connected to another node (a
+ * hand-over, whose PUBLISH counts only that node's listeners, may not).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -47,11 +49,11 @@ async function prefixInSlot(slot: number): Promise<string> {
   }
 }
 
-async function hubFor(prefix: string): Promise<HubOn> {
+async function hubFor(prefix: string, batchSize?: number): Promise<HubOn> {
   const hub = await startHubOn({
     channel: 'webhook',
     mapping: { '#ops': { webhook: [webhook.url(`/${prefix}`)] } },
-    config: { delivery: { claimIdle: '3s' } },
+    config: { delivery: { claimIdle: '3s', ...(batchSize ? { batchSize } : {}) } },
     env: { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: cluster.addresses, HUB_PREFIX: prefix },
   });
   hubs.push(hub);
@@ -115,4 +117,19 @@ test('two prefixes on two shards, and a resharding that moves one of them while 
     assert.equal(ready.status, 200, ready.body);
   }
   assert.equal(await keysOn(ownerA.port, moving), 0, 'nothing of the moved hub left on its old node');
+});
+
+test('two hubs on one prefix share one target: each message once, in the order sent (a worker waiting for the other is woken across the nodes of the cluster)', async () => {
+  const prefix = `t-cl-${randomUUID().slice(0, 6)}`;
+  // Small reads, so that both workers read parts of one backlog to the one target.
+  await hubFor(prefix, 5);
+  await hubFor(prefix, 5);
+  producer ??= new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })), { retryDelayOnMoved: 50, retryDelayOnTryAgain: 100 });
+  producer.on('error', () => {});
+  const sent = 200;
+  const batch = producer.pipeline();
+  for (let i = 0; i < sent; i++) batch.xadd(`{${prefix}}:in`, '*', 'to', '#ops', 'body', `${prefix} message ${i}`);
+  await batch.exec();
+  await eventually(`all ${sent} delivered`, () => bodiesAt(prefix).length >= sent, 60_000);
+  assert.deepEqual(bodiesAt(prefix), Array.from({ length: sent }, (_, i) => `${prefix} message ${i}`), 'each once, in the order sent');
 });
