@@ -20,7 +20,7 @@ import type { Dispatcher, Agent as UndiciAgent } from 'undici';
 import type { MatrixSettings } from './settings.ts';
 
 // Only undici's HTTP client, not its index: that loads fetch, WebSocket, the caches and the mocks as well
-// (bench/: 7–13 MB of a worker's RSS, 2.6 MB of its heap). Internal paths, so undici is pinned (package.json).
+// (in a bare process 7–13 MB of RSS and 2.6 MB of heap). Internal paths, so undici is pinned (package.json).
 const require = createRequire(import.meta.url);
 const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
 const { request } = require('undici/lib/api/index.js') as { request: (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData> };
