@@ -8,6 +8,17 @@ import type { Result } from 'ioredis';
 import { ENQUEUE_LUA } from './enqueue.ts';
 
 /**
+ * Lua: the consumer of `group` an entry of `stream` is pending to, or false (not pending, or no such group).
+ * The one answer to "who holds this delivery", for SETTLE and the worker's scripts (core/runtime/pending.ts).
+ */
+export const HOLDER_OF_LUA = `
+local function holder_of(stream, group, id)
+  local rows = redis.pcall('XPENDING', stream, group, id, id, 1)
+  return not rows.err and rows[1] and rows[1][2]
+end
+`;
+
+/**
  * Settle a batch of deliveries in one call, each as if alone: acknowledge it,
  * take it off its target's order list, wake the worker waiting on that list
  * that holds its new head (core/runtime/pending.ts) and drop its attempt mark (unless it will be
@@ -18,7 +29,7 @@ import { ENQUEUE_LUA } from './enqueue.ts';
  *       then the k pairs, then the m pairs.
  * Returns per delivery 'ok', or 'gone' when another worker had settled it.
  */
-const SETTLE = `
+const SETTLE = `${HOLDER_OF_LUA}
 local out = {}
 local a = 3
 for i = 1, (#KEYS - 2) / 5 do
@@ -43,10 +54,10 @@ for i = 1, (#KEYS - 2) / 5 do
         -- the others would ask, find the head another's, and wait again, at every delivery of a chain another
         -- worker makes. A head held by nobody (not yet read, or gone) wakes them all.
         local head = redis.call('LINDEX', order, 0)
-        local pending = head and redis.pcall('XPENDING', stream, ARGV[1], head, head, 1)
-        local holder = pending and not pending.err and pending[1] and (':' .. pending[1][2])
+        local holder = head and holder_of(stream, ARGV[1], head)
+        local ending = holder and (':' .. holder)
         for _, wake in ipairs(waiting) do
-          if not holder or string.sub(wake, -#holder) == holder then
+          if not ending or string.sub(wake, -#ending) == ending then
             redis.call('SREM', waiters, wake)
             -- A user without pub/sub (an older ACL line) only loses the wake-up: its waiters ask again on their own.
             redis.pcall('PUBLISH', wake, order)

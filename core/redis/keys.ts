@@ -28,7 +28,10 @@ export interface Keys {
   order(channel: string, target: string): string;
   /** Workers waiting for another's older delivery to one target: a set of their wake channels; the one holding the new head is told when a head is settled. */
   orderWaiters(channel: string, target: string): string;
-  /** The pub/sub channel a worker is woken on when an order list it waits on moves (the message: that list's key). */
+  /**
+   * The pub/sub channel a worker is woken on when an order list it waits on moves (the message: that list's key),
+   * and handed deliveries on (their entry ids). It ends with `:<consumer>`: SETTLE tells the waiter holding a new head by that.
+   */
   wake(channel: string, consumer: string): string;
   /** Armed escalations: a sorted set of entry id → next due time (ms). */
   escalations: string;

@@ -1,4 +1,5 @@
 import type { Redis, Result } from 'ioredis';
+import { HOLDER_OF_LUA } from '../journal/scripts.ts';
 import type { Scripts } from '../redis/connect.ts';
 
 /**
@@ -7,6 +8,17 @@ import type { Scripts } from '../redis/connect.ts';
  * may make them: an entry taken over by another worker, or read again by a
  * group an operator destroyed and made anew, must not be made here as well.
  */
+
+// Who an entry of the stream is pending to, and how many entries a consumer has pending (KEYS[1] the stream,
+// ARGV[1] the group, in every script here that uses them).
+const PENDING_HELPERS = `${HOLDER_OF_LUA}
+local function pending_count(consumer)
+  for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1])[4] or {}) do
+    if pending[1] == consumer then return tonumber(pending[2]) end
+  end
+  return 0
+end
+`;
 
 // Whether the entry may be made now: first (when asked: an order list other than the stream) it heads its target's
 // order list, i.e. every older delivery to that target is settled, wherever it was being made (an
@@ -29,26 +41,12 @@ import type { Scripts } from '../redis/connect.ts';
 // mark ttl ms, wake channel, wake channels' prefix ('' for no hand-over), most deliveries pending to a consumer handed more.
 // Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list,
 // {3, holder} handed to the consumer holding the head.
-// Who an entry is pending to, and how many entries a consumer has pending (KEYS[1] the stream, ARGV[1] the group).
-const PENDING_HELPERS = `
-local function holder_of(id)
-  local rows = redis.pcall('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-  return not rows.err and rows[1] and rows[1][2]
-end
-local function pending_count(consumer)
-  for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1])[4] or {}) do
-    if pending[1] == consumer then return tonumber(pending[2]) end
-  end
-  return 0
-end
-`;
-
 const BEGIN_ATTEMPT = `${PENDING_HELPERS}
 if KEYS[3] ~= KEYS[1] then
   local head = redis.call('LINDEX', KEYS[3], 0)
   if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then
-    local holder = ARGV[6] ~= '' and holder_of(head)
-    if holder and holder ~= ARGV[2] and holder_of(ARGV[3]) == ARGV[2] and pending_count(holder) < tonumber(ARGV[7]) then
+    local holder = ARGV[6] ~= '' and holder_of(KEYS[1], ARGV[1], head)
+    if holder and holder ~= ARGV[2] and holder_of(KEYS[1], ARGV[1], ARGV[3]) == ARGV[2] and pending_count(holder) < tonumber(ARGV[7]) then
       -- PUBLISH says how many heard it: nobody (the holder does not listen, or may not) means no hand-over.
       local heard = redis.pcall('PUBLISH', ARGV[6] .. holder, ARGV[3])
       if type(heard) == 'number' and heard > 0 then
@@ -85,7 +83,7 @@ local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0}
 local ids = {}
 for i = 6, #ARGV do
   if #ids >= room then break end
-  if holder_of(ARGV[i]) == ARGV[2] then
+  if holder_of(KEYS[1], ARGV[1], ARGV[i]) == ARGV[2] then
     ids[#ids + 1] = ARGV[i]
     claim[#claim + 1] = ARGV[i]
   end

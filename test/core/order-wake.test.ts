@@ -39,6 +39,52 @@ describe('order across workers: a delivery goes to the worker making its older s
   });
 
   /**
+   * Workers `<tag>-A`, `<tag>-B` on the webhook channel at concurrency 1 (a read-ahead of 8), asking again on
+   * their own only every ten minutes; the delivery of `heldBody` waits at the peer until `release()`.
+   * `made` lists what each made, in the order made.
+   */
+  function gatedWorkers(tag: string, heldBody: string) {
+    const { keys, config, logger, metrics, redactor } = hub.app.cradle;
+    const made: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const start = (name: 'A' | 'B', redis: Redis, batchSize = config.delivery.batchSize) => {
+      const deps: WorkerDeps = { redis, keys, config: { ...config, delivery: { ...config.delivery, batchSize } }, logger, metrics, redactor, consumerName: `${tag}-${name}` };
+      const sender = {
+        async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
+          if (delivery.message.body === heldBody) await gate;
+          made.push(`${name}: ${delivery.message.body}`);
+          return { peerId: `${name}-${made.length}` };
+        },
+      };
+      const worker = new ChannelWorker(deps, 'webhook', sender, 1, { orderPollMs: TEN_MINUTES });
+      workers.push(worker);
+      worker.start();
+    };
+    return { made, start, release: () => release() };
+  }
+
+  /** How many deliveries are pending to `consumer` (none before the group exists). */
+  async function pendingCount(consumer: string): Promise<number> {
+    return ((await hub.redis.xpending(hub.app.cradle.keys.deliver('webhook'), 'webhook', '-', '+', 1000, consumer).catch(() => [])) as unknown[]).length;
+  }
+
+  /** What the wake channel of `consumer` carries from now on. */
+  async function wakeChannelOf(consumer: string): Promise<string[]> {
+    const listener = hub.redis.duplicate();
+    connections.push(listener);
+    const messages: string[] = [];
+    listener.on('message', (_channel: string, message: string) => messages.push(message));
+    await listener.subscribe(hub.app.cradle.keys.wake('webhook', consumer));
+    return messages;
+  }
+
+  /** Those of `entries` settled as sent, in the order the events say. */
+  async function settled(entries: string[]): Promise<string[]> {
+    return (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry!);
+  }
+
+  /**
    * Worker A holds the first delivery at the peer and reads the second as
    * well; worker B reads the third, which must go after both: B either hands
    * it to A (`handed`) or waits for both (`waits`). Then `more` deliveries
@@ -51,24 +97,9 @@ describe('order across workers: a delivery goes to the worker making its older s
     third: 'handed' | 'waits',
     { more = 0, whileHeld }: { more?: number; whileHeld?: (pendingCount: (name: string) => Promise<number>) => Promise<void> } = {},
   ): Promise<{ made: string[]; entries: string[] }> {
-    const { keys, config, logger, metrics, redactor } = hub.app.cradle;
-    const made: string[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const start = (name: 'A' | 'B') => {
-      const redis = connections[name];
-      const deps: WorkerDeps = { redis, keys, config, logger, metrics, redactor, consumerName: `${tag}-${name}` };
-      const sender = {
-        async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
-          if (delivery.message.body === `${tag} first`) await gate;
-          made.push(`${name}: ${delivery.message.body}`);
-          return { peerId: `${name}-${made.length}` };
-        },
-      };
-      const worker = new ChannelWorker(deps, 'webhook', sender, 1, { orderPollMs: TEN_MINUTES });
-      workers.push(worker);
-      worker.start();
-    };
+    const { keys } = hub.app.cradle;
+    const { made, start: startWorker, release } = gatedWorkers(tag, `${tag} first`);
+    const start = (name: 'A' | 'B') => startWorker(name, connections[name]);
     const stream = keys.deliver('webhook');
     const pendingTo = async (name: string, entry: string) => {
       // (Before the first worker's group exists: nothing pending.)
@@ -93,7 +124,7 @@ describe('order across workers: a delivery goes to the worker making its older s
     else await eventually('worker B waiting for the older ones', async () => (await hub.redis.smembers(keys.orderWaiters('webhook', TARGET))).includes(keys.wake('webhook', `${tag}-B`)));
     const later: string[] = [];
     for (let i = 1; i <= more; i += 1) later.push(await hub.send({ to: '#ops', body: `${tag} more ${i}` }));
-    await whileHeld?.(async (name) => ((await hub.redis.xpending(stream, 'webhook', '-', '+', 1000, `${tag}-${name}`)) as unknown[]).length);
+    await whileHeld?.((name) => pendingCount(`${tag}-${name}`));
     release();
     await eventually('all made', () => made.length === 3 + more, 30_000);
     await eventually('all settled', async () => (await hub.redis.xlen(stream)) === 0);
@@ -117,8 +148,7 @@ describe('order across workers: a delivery goes to the worker making its older s
     const redis = hub.app.cradle.redis;
     const { made, entries } = await twoWorkersOneTarget('handed', { A: redis, B: redis }, 'handed');
     assert.deepEqual(made, ['A: handed first', 'A: handed second', 'A: handed third']);
-    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
-    assert.deepEqual(sent, entries, 'settled in order, each once');
+    assert.deepEqual(await settled(entries), entries, 'settled in order, each once');
   });
 
   test('a worker that holds as many deliveries as it may is handed no more: the rest wait at the other worker, and every one is made once, in order', async () => {
@@ -137,72 +167,43 @@ describe('order across workers: a delivery goes to the worker making its older s
     });
     const bodies = ['bounded first', 'bounded second', 'bounded third', ...Array.from({ length: 80 }, (_, i) => `bounded more ${i + 1}`)];
     assert.deepEqual(made.map((m) => m.slice(3)), bodies, 'made in the order sent, each once');
-    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
-    assert.deepEqual(sent, entries, 'settled in order, each once');
+    assert.deepEqual(await settled(entries), entries, 'settled in order, each once');
   });
 
   test('deliveries queued behind one handed over follow it in one step, not each with a begin of its own', async () => {
-    const { keys, config, logger, metrics, redactor, redis } = hub.app.cradle;
-    const made: string[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const start = (name: 'A' | 'B', batchSize: number) => {
-      const deps: WorkerDeps = { redis, keys, config: { ...config, delivery: { ...config.delivery, batchSize } }, logger, metrics, redactor, consumerName: `queued-${name}` };
-      const sender = {
-        async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
-          if (delivery.message.body === 'queued 1') await gate;
-          made.push(`${name}: ${delivery.message.body}`);
-          return {};
-        },
-      };
-      const worker = new ChannelWorker(deps, 'webhook', sender, 1, { orderPollMs: TEN_MINUTES });
-      workers.push(worker);
-      worker.start();
-      return worker;
-    };
+    const { keys, redis } = hub.app.cradle;
+    const { made, start, release } = gatedWorkers('queued', 'queued 1');
     const stream = keys.deliver('webhook');
-    const pendingCount = async (name: string) => ((await hub.redis.xpending(stream, 'webhook', '-', '+', 1000, `queued-${name}`).catch(() => [])) as unknown[]).length;
     // What worker A's wake channel carries: each message one hand-over.
-    const listener = hub.redis.duplicate();
-    connections.push(listener);
-    const handOvers: string[][] = [];
-    listener.on('message', (_channel: string, message: string) => handOvers.push(message.split(' ')));
-    await listener.subscribe(keys.wake('webhook', 'queued-A'));
+    const handOvers = await wakeChannelOf('queued-A');
 
     // A (a read-ahead of 8 at concurrency 1) holds the first eight, the first at the peer, and reads no more.
-    start('A', 1);
+    start('A', redis, 1);
     const entries: string[] = [];
     for (let i = 1; i <= 8; i += 1) entries.push(await hub.send({ to: '#ops', body: `queued ${i}` }));
-    await eventually('worker A holding eight', async () => (await pendingCount('A')) === 8);
+    await eventually('worker A holding eight', async () => (await pendingCount('queued-A')) === 8);
     for (let i = 9; i <= 18; i += 1) entries.push(await hub.send({ to: '#ops', body: `queued ${i}` }));
     await eventually('the ten newer ones routed', async () => (await hub.redis.xlen(stream)) === 18);
     // B reads the ten at once: its first is handed to A, and the nine behind it follow in one step.
-    start('B', 20);
-    await eventually('the ten handed to worker A', async () => (await pendingCount('A')) === 18 && (await pendingCount('B')) === 0);
+    start('B', redis, 20);
+    await eventually('the ten handed to worker A', async () => (await pendingCount('queued-A')) === 18 && (await pendingCount('queued-B')) === 0);
     release();
     await eventually('all made', () => made.length === 18, 30_000);
     await Promise.all(workers.splice(0).map((w) => w.stop(1000)));
     assert.deepEqual(made, Array.from({ length: 18 }, (_, i) => `A: queued ${i + 1}`), 'all made by the worker holding the first, in order, each once');
-    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
-    assert.deepEqual(sent, entries, 'settled in order, each once');
-    assert.deepEqual(handOvers.map((ids) => ids.length), [1, 9], 'one hand-over for the first, one for the nine queued behind it');
+    assert.deepEqual(await settled(entries), entries, 'settled in order, each once');
+    assert.deepEqual(handOvers.map((ids) => ids.split(' ').length), [1, 9], 'one hand-over for the first, one for the nine queued behind it');
   });
 
   test('a worker waiting for two older deliveries held by one that does not listen makes its own right after them, not ten minutes later', async () => {
     // A may publish (its settling wakes B) but not subscribe: it cannot be handed anything.
     const deaf = await restrictedConnection('deaf', (rule) => rule === '+subscribe');
-    // What worker B's wake channel carries.
-    const listener = hub.redis.duplicate();
-    connections.push(listener);
-    const wakeUps: string[] = [];
-    listener.on('message', (_channel: string, message: string) => wakeUps.push(message));
-    await listener.subscribe(hub.app.cradle.keys.wake('webhook', 'woken-B'));
+    const wakeUps = await wakeChannelOf('woken-B');
     const { made, entries } = await twoWorkersOneTarget('woken', { A: deaf, B: hub.app.cradle.redis }, 'waits');
     assert.deepEqual(made, ['A: woken first', 'A: woken second', 'B: woken third']);
     // Not when the first is settled (the second, A's, heads the list then): B would only ask and wait again.
     assert.deepEqual(wakeUps, [hub.app.cradle.keys.order('webhook', TARGET)], 'woken once, when its own delivery heads the list');
-    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
-    assert.deepEqual(sent, entries, 'settled in order');
+    assert.deepEqual(await settled(entries), entries, 'settled in order');
   });
 
   test('a Redis user that may not use pub/sub: the waiting delivery is still made in order, and the worker says why it polls', async () => {
@@ -210,8 +211,7 @@ describe('order across workers: a delivery goes to the worker making its older s
     const restricted = await restrictedConnection('nopubsub', (rule) => rule.startsWith('&') || rule === '+subscribe' || rule === '+publish');
     const { made, entries } = await twoWorkersOneTarget('polled', { A: restricted, B: restricted }, 'waits');
     assert.deepEqual(made, ['A: polled first', 'A: polled second', 'B: polled third']);
-    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
-    assert.deepEqual(sent, entries, 'each settled, recorded and in order');
+    assert.deepEqual(await settled(entries), entries, 'each settled, recorded and in order');
     assert.ok(hub.logs.some((l) => l.includes('may not subscribe to wake-ups') && l.includes('NOPERM')), 'the worker said why it asks again instead');
   });
 });
