@@ -40,7 +40,7 @@ describe('order across workers: a delivery goes to the worker making its older s
 
   /**
    * Workers `<tag>-A`, `<tag>-B` on the webhook channel at concurrency 1 (a read-ahead of 8), asking again on
-   * their own only every ten minutes; the delivery of `heldBody` waits at the peer until `release()`.
+   * their own only every ten minutes, their reads served in the order they blocked; the delivery of `heldBody` waits at the peer until `release()`.
    * `made` lists what each made, in the order made.
    */
   function gatedWorkers(tag: string, heldBody: string) {
@@ -49,7 +49,9 @@ describe('order across workers: a delivery goes to the worker making its older s
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const start = (name: 'A' | 'B', redis: Redis, batchSize = config.delivery.batchSize) => {
-      const deps: WorkerDeps = { redis, keys, config: { ...config, delivery: { ...config.delivery, batchSize } }, logger, metrics, redactor, consumerName: `${tag}-${name}` };
+      // Reads that block for ten minutes: a read that timed out and blocked again would go behind the other worker's.
+      const workerConfig = { ...config, ingress: { ...config.ingress, blockMs: TEN_MINUTES }, delivery: { ...config.delivery, batchSize } };
+      const deps: WorkerDeps = { redis, keys, config: workerConfig, logger, metrics, redactor, consumerName: `${tag}-${name}` };
       const sender = {
         async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
           if (delivery.message.body === heldBody) await gate;
@@ -107,30 +109,34 @@ describe('order across workers: a delivery goes to the worker making its older s
       const id = (await hub.read('deliver:webhook')).find((d) => d.entry === entry)?.id;
       return id !== undefined && rows.some(([pending]) => pending === id);
     };
+    // Blocked in XREADGROUP now (flags b), not merely having read: blocked readers are served in the order they blocked.
     const reading = async (name: string) =>
-      ((await hub.redis.call('CLIENT', 'LIST')) as string).split('\n').some((c) => c.includes(`name=hub:${tag}-${name}:webhook `) && c.includes('cmd=xreadgroup'));
+      ((await hub.redis.call('CLIENT', 'LIST')) as string).split('\n').some((c) => c.includes(`name=hub:${tag}-${name}:webhook `) && c.includes('cmd=xreadgroup') && / flags=\w*b/.test(c));
 
-    start('A');
-    const first = await hub.send({ to: '#ops', body: `${tag} first` });
-    await eventually('worker A holding the first', () => pendingTo('A', first));
-    await eventually('worker A reading again', () => reading('A'));
-    start('B');
-    await eventually('worker B reading', () => reading('B'));
-    // A's reader blocked before B's: the second goes to A, the third to B.
-    const second = await hub.send({ to: '#ops', body: `${tag} second` });
-    await eventually('worker A holding the second', () => pendingTo('A', second));
-    const last = await hub.send({ to: '#ops', body: `${tag} third` });
-    if (third === 'handed') await eventually('the third handed to worker A', () => pendingTo('A', last));
-    else await eventually('worker B waiting for the older ones', async () => (await hub.redis.smembers(keys.orderWaiters('webhook', TARGET))).includes(keys.wake('webhook', `${tag}-B`)));
-    const later: string[] = [];
-    for (let i = 1; i <= more; i += 1) later.push(await hub.send({ to: '#ops', body: `${tag} more ${i}` }));
-    await whileHeld?.((name) => pendingCount(`${tag}-${name}`));
-    release();
-    await eventually('all made', () => made.length === 3 + more, 30_000);
-    await eventually('all settled', async () => (await hub.redis.xlen(stream)) === 0);
-    // Stopped, so that the next scenario's deliveries reach only its own workers.
-    await Promise.all(workers.splice(0).map((w) => w.stop(1000)));
-    return { made, entries: [first, second, last, ...later] };
+    // Stopped whatever happens, so that the next scenario's deliveries reach only its own workers.
+    try {
+      start('A');
+      const first = await hub.send({ to: '#ops', body: `${tag} first` });
+      await eventually('worker A holding the first', () => pendingTo('A', first));
+      await eventually('worker A reading again', () => reading('A'));
+      start('B');
+      await eventually('worker B reading', () => reading('B'));
+      // A's reader blocked before B's: the second goes to A, the third to B.
+      const second = await hub.send({ to: '#ops', body: `${tag} second` });
+      await eventually('worker A holding the second', () => pendingTo('A', second));
+      const last = await hub.send({ to: '#ops', body: `${tag} third` });
+      if (third === 'handed') await eventually('the third handed to worker A', () => pendingTo('A', last));
+      else await eventually('worker B waiting for the older ones', async () => (await hub.redis.smembers(keys.orderWaiters('webhook', TARGET))).includes(keys.wake('webhook', `${tag}-B`)));
+      const later: string[] = [];
+      for (let i = 1; i <= more; i += 1) later.push(await hub.send({ to: '#ops', body: `${tag} more ${i}` }));
+      await whileHeld?.((name) => pendingCount(`${tag}-${name}`));
+      release();
+      await eventually('all made', () => made.length === 3 + more, 30_000);
+      await eventually('all settled', async () => (await hub.redis.xlen(stream)) === 0);
+      return { made, entries: [first, second, last, ...later] };
+    } finally {
+      await Promise.all(workers.splice(0).map((w) => w.stop(1000)));
+    }
   }
 
   /** A Redis user of the README's ACL line, less the rules `without` picks; its connection is closed after the tests. */
