@@ -56,7 +56,7 @@ export interface E2EResult {
   otherLoadCores: number;
   /** CPU per message, µs: each process of the bench and Redis. */
   cpuPerMessageUs: Record<string, number>;
-  homeserver: { events: number; distinctTxns: number; dedupeHits: number; limited: number; sends: number; duplicateContent: number };
+  homeserver: { events: number; distinctTxns: number; dedupeHits: number; limited: number; sends: number; syncs: number; stateReads: number; duplicateContent: number };
   /** The warm-up messages' latency (not in latencyMs). */
   warmupLatencyMs?: Summary;
   /** Open loop only: how late the producer sent, against its schedule. */
@@ -178,6 +178,8 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
         dedupeHits: stats.dedupeHits,
         limited: stats.limited,
         sends: stats.sends,
+        syncs: stats.syncs,
+        stateReads: stats.stateReads,
         duplicateContent: stats.duplicateContent,
       },
       startupMs,

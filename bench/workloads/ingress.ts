@@ -5,6 +5,7 @@
  * Pool) to the hub process, which also routes what it accepts; against it, a
  * bare XADD loop with the same 16 in flight on the same Redis.
  */
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { type BenchContext, REDIS_URL, dropPrefix, groupsMapping, startHub, startMatrixWorker, writeMapping } from '../lib/context.ts';
@@ -12,7 +13,7 @@ import { roundSummary } from '../lib/e2e.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
 import { freePort } from '../../test/servers/free-port.ts';
 import { cpuSecondsOf, parseRedisCpu } from '../lib/proc-stats.ts';
-import { type Child, waitFor } from '../lib/proc.ts';
+import { type Child, spawnNode, waitFor } from '../lib/proc.ts';
 import { round, summarize, wallNow } from '../lib/stats.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
 
@@ -39,12 +40,7 @@ export const ingress: Workload = {
       env: { HUB_INGRESS_TOKENS: JSON.stringify([{ name: 'bench', token: TOKEN, groups: ['*'] }]), HUB_INGRESS_PORT: String(port), HUB_INGRESS_HOST: '127.0.0.1' },
     });
     const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CLIENTS, pipelining: 1 });
-    // The homeserver reads `seq` and the send time from the subject, as in the other workloads.
-    const post = async (i: number, at: number): Promise<number> => {
-      const res = await pool.request({ path: '/v1/groups/g0', method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/html', title: `bench seq=${i} t=${at.toFixed(3)}` }, body: BODY(i) });
-      await res.body.dump();
-      return res.statusCode;
-    };
+    const post = poster(pool);
     let worker: Child | undefined;
     const hs = await startHomeserver({ logDir: ctx.logDir, ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}), name: 'ingress-homeserver' });
     try {
@@ -122,6 +118,7 @@ export const ingress: Workload = {
       const rawClientCpuSeconds = cpuSeconds(process.cpuUsage(rawCpu));
       const rawRedisCpuSeconds = parseRedisCpu(await ctx.redis.info('cpu')) - redisCpu;
       redis.disconnect();
+      const floor = await bareIngress(ctx, `${prefix}:floor:in`, total + REQUESTS);
       const perRequest = (seconds: number) => round((seconds * 1e6) / REQUESTS, 0);
       const ratio = http.perSecond / raw.perSecond;
 
@@ -131,6 +128,7 @@ export const ingress: Workload = {
           ['bare XADD loop, 16 in flight', `${fmt.rate(raw.perSecond)} (${raw.seconds.toFixed(2)} s; loop CPU ${perRequest(rawClientCpuSeconds)} µs + Redis ${perRequest(rawRedisCpuSeconds)} µs per XADD)`],
           ['CPU µs/request of the 16 undici clients', String(perRequest(httpClientCpuSeconds))],
           ['ratio ingress / bare XADD', fmt.pct(ratio)],
+          ['  floor: bare node:http server, one XADD per POST', `${fmt.rate(floor.perSecond)} = ${fmt.pct(floor.perSecond / raw.perSecond)} of the bare XADD loop (server CPU ${perRequest(floor.cpuSeconds)} µs/request); the hub at ${fmt.pct(http.perSecond / floor.perSecond)} of it`],
           [`POST → 202 at ${RATE.toLocaleString('en-US')} req/s`, `${fmt.lat(latency)} (${latency.n} requests)`],
           ['POST → arrival in the room', `${fmt.lat(toRoom)} (${toRoom.n} messages)`],
           ['producer lag behind schedule', `p50 ${fmt.ms(lag.p50)} · p99 ${fmt.ms(lag.p99)}`],
@@ -143,6 +141,7 @@ export const ingress: Workload = {
           bareXadd: { ...raw, loopCpuSeconds: round(rawClientCpuSeconds, 2), redisCpuSeconds: round(rawRedisCpuSeconds, 2) },
           httpClientCpuSeconds: round(httpClientCpuSeconds, 2),
           ratio: round(ratio, 3),
+          floor: { ...floor, ratio: round(floor.perSecond / raw.perSecond, 3) },
           latencyMs: roundSummary(latency),
           toRoomMs: roundSummary(toRoom),
           producerLagMs: { p50: round(lag.p50, 2), p99: round(lag.p99, 2) },
@@ -162,6 +161,44 @@ export const ingress: Workload = {
     }
   },
 };
+
+/** POST one bench message to `/v1/groups/g0`; the homeserver reads `seq` and the send time from the title (the subject), as in the other workloads. */
+function poster(pool: Pool): (i: number, at: number) => Promise<number> {
+  return async (i, at) => {
+    const res = await pool.request({ path: '/v1/groups/g0', method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/html', title: `bench seq=${i} t=${at.toFixed(3)}` }, body: BODY(i) });
+    await res.body.dump();
+    return res.statusCode;
+  };
+}
+
+/**
+ * The floor (lib/bare-ingress.ts, a child with the hub's Node flags): the same closed loop of POSTs against a
+ * bare HTTP server that XADDs each to `stream` and answers 202.
+ */
+async function bareIngress(ctx: BenchContext, stream: string, firstSeq: number): Promise<{ perSecond: number; seconds: number; cpuSeconds: number }> {
+  const port = await freePort();
+  const server = spawnNode('ingress-floor', {
+    args: [fileURLToPath(new URL('../lib/bare-ingress.ts', import.meta.url)), REDIS_URL, stream, String(port)],
+    env: ctx.nodeEnv,
+    nodeArgs: ctx.nodeArgs,
+    logDir: ctx.logDir,
+    ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}),
+  });
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CLIENTS, pipelining: 1 });
+  try {
+    const post = poster(pool);
+    await waitFor('the bare ingress to answer', async () => (await post(-1, 0).catch(() => 0)) === 202, { watch: [server], timeoutMs: 30_000 });
+    const cpu = cpuSecondsOf(server.pid);
+    const run = await closedLoop(REQUESTS, async (i) => {
+      const status = await post(firstSeq + i, 0);
+      if (status !== 202) throw new Error(`the bare ingress answered ${status}`);
+    });
+    return { ...run, cpuSeconds: round(cpuSecondsOf(server.pid) - cpu, 2) };
+  } finally {
+    await pool.close();
+    await server.stop();
+  }
+}
 
 /** `count` calls of `one`, CLIENTS at a time, each client starting its next as soon as its last ended. */
 async function closedLoop(count: number, one: (i: number) => Promise<void>): Promise<{ perSecond: number; seconds: number }> {
