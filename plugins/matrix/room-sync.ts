@@ -168,8 +168,7 @@ export class RoomSync {
         failures += 1;
         this.failure = { error: err, until: performance.now() + wait };
         this.settle(Number.POSITIVE_INFINITY, err);
-        if (this.since === undefined) this.logger.warn({ err, retryInMs: wait }, 'matrix: the first sync failed; retrying');
-        else this.logger.warn({ err: (err as Error).message, retryInMs: wait }, 'matrix: sync failed; retrying');
+        this.logger.warn({ err: (err as Error).message, retryInMs: wait }, `matrix: ${this.since === undefined ? 'the first sync' : 'sync'} failed; retrying`);
         await sleep(wait, undefined, { signal: this.stop.signal }).catch(() => undefined);
         continue;
       } finally {

@@ -74,7 +74,7 @@ export class MatrixCrypto {
       }
       this.state = 'failed';
       this.reason = `end-to-end encryption failed to start: ${(err as Error).message}`;
-      this.logger.error({ err }, this.reason);
+      this.logger.error(this.reason);
     });
   }
 
