@@ -9,26 +9,25 @@
  * `node bench/lib/bare-ingress.ts <redisUrl> <stream> <port>`
  */
 import { createServer } from 'node:http';
+import { text } from 'node:stream/consumers';
 import { Redis } from 'ioredis';
 
 const [url = 'redis://127.0.0.1:6379', stream = '', portArg = '0'] = process.argv.slice(2);
 const redis = new Redis(url, { enableAutoPipelining: true });
 
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.on('end', () => {
-    const group = (req.url ?? '').slice('/v1/groups/'.length);
-    const title = req.headers.title;
-    redis.xadd(stream, '*', 'to', `#${group}`, 'body', Buffer.concat(chunks).toString(), 'format', 'html', ...(typeof title === 'string' ? ['subject', title] : []), 'producer', 'bench').then(
-      (id) => answer(202, { id }),
-      (err: Error) => answer(503, { error: err.message }),
-    );
-  });
+const server = createServer(async (req, res) => {
   const answer = (status: number, body: object) => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
+    const json = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+    res.end(json);
   };
+  const group = (req.url ?? '').slice('/v1/groups/'.length);
+  const title = req.headers.title;
+  try {
+    const body = await text(req);
+    answer(202, { id: await redis.xadd(stream, '*', 'to', `#${group}`, 'body', body, 'format', 'html', ...(typeof title === 'string' ? ['subject', title] : []), 'producer', 'bench') });
+  } catch (err) {
+    answer(503, { error: (err as Error).message });
+  }
 });
 server.listen(Number(portArg), '127.0.0.1');

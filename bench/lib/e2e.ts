@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BenchContext, REDIS_URL, ROOT, dropPrefix, groupsMapping, hubReady, startHub, startMatrixWorker, workerReady, writeMapping } from './context.ts';
 import type { Homeserver } from './homeserver-client.ts';
+import type { HomeserverStats } from '../homeserver.ts';
 import { type Child, spawnNode, waitFor } from './proc.ts';
 import { RssSampler, cpuSecondsOf, machineBusySeconds, memoryOf, parseRedisCpu } from './proc-stats.ts';
 import { type Summary, idMs, round, summarize, wallNow } from './stats.ts';
@@ -56,7 +57,7 @@ export interface E2EResult {
   otherLoadCores: number;
   /** CPU per message, µs: each process of the bench and Redis. */
   cpuPerMessageUs: Record<string, number>;
-  homeserver: { events: number; distinctTxns: number; dedupeHits: number; limited: number; sends: number; syncs: number; stateReads: number; duplicateContent: number };
+  homeserver: Pick<HomeserverStats, 'events' | 'distinctTxns' | 'dedupeHits' | 'limited' | 'sends' | 'syncs' | 'stateReads' | 'duplicateContent'>;
   /** The warm-up messages' latency (not in latencyMs). */
   warmupLatencyMs?: Summary;
   /** Open loop only: how late the producer sent, against its schedule. */
