@@ -46,14 +46,16 @@ async function serve(options: StartOptions): Promise<void> {
   const deadline = setTimeout(() => {
     const why = redisHealth.problem ? ` (${redisHealth.problem})` : '';
     logger.error(`stopped: could not finish within ${STOP_DEADLINE_MS / 1000} s${why}; what was in flight stays pending for another process`);
-    exitAfterFlush(logger, 1);
+    process.exit(1);
   }, STOP_DEADLINE_MS);
   const { finished, cutOff } = await app.stop();
   clearTimeout(deadline);
   const cut = cutOff ? `; ${cutOff} still running after the grace period were cut and stay pending for another process` : '';
   const away = redisHealth.problem ? `; ${redisHealth.problem}: what was not settled stays pending for another process` : '';
   logger.info({ finished, cutOff }, `stopped: ${finished} ${finished === 1 ? 'delivery' : 'deliveries'} in flight finished${cut}${away}`);
-  exitAfterFlush(logger, 0);
+  // Exit rather than return: a socket or timer a plugin left running must not keep the process alive. Log lines are
+  // written synchronously (core/logger.ts), so the one above is out.
+  process.exit(0);
 }
 
 /** Resolves on the first SIGTERM or SIGINT; a second one (not the same one again within a second) exits at once. */
@@ -71,22 +73,11 @@ function stopSignals(logger: Logger): Promise<NodeJS.Signals> {
       // again forwarded by npm.
       if (signal === first.signal && Date.now() - first.at < 1000) return;
       logger.warn({ signal }, 'second signal while stopping: exiting now; deliveries in flight stay pending for another process');
-      exitAfterFlush(logger, SIGNAL_EXIT_CODES[signal] ?? 1);
+      process.exit(SIGNAL_EXIT_CODES[signal] ?? 1);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-}
-
-/**
- * Exit once the log lines are written: nothing left running (a plugin's socket, a timer) can keep the process
- * alive. A stdout that drains slowly (a loaded machine, a busy journald) gets a few seconds, so that the last
- * line ("stopped: …") is not lost to the exit, as it was after one second beside a second test suite; one that
- * nobody reads does not hold the exit for ever.
- */
-function exitAfterFlush(logger: Logger, code: number): void {
-  logger.flush(() => process.exit(code));
-  setTimeout(() => process.exit(code), 5000).unref();
 }
 
 const concurrency = (value: string) => {
