@@ -10,7 +10,10 @@
  * environment and Node flags of `npm start` (package.json), as users run them; --node-arg adds
  * one (e.g. --node-arg=--max-semi-space-size=2), repeatable.
  * --compiled runs them from a tsc build (tsconfig.build.json, as the
- * Dockerfile does) instead of the TypeScript sources.
+ * Dockerfile does) instead of the TypeScript sources. Every run also writes
+ * its targets and figures as Markdown (bench/results/<timestamp>.md); with
+ * --readme, a full run on `npm start`'s flags writes it into the README's
+ * Performance section.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -20,8 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { type BenchContext, ROOT, compileHub, createContext } from './lib/context.ts';
 import { interrupted, stopAll } from './lib/proc.ts';
 import { summarizeProfiles } from './lib/profile.ts';
+import { type Section, formatTable, markdownReport, readmeBlock, writeIntoReadme } from './lib/report.ts';
 import { warmStart } from './lib/warm-start.ts';
-import type { Check, Workload, WorkloadResult } from './lib/workload.ts';
+import type { Workload } from './lib/workload.ts';
 import { delivery } from './workloads/delivery.ts';
 import { routing } from './workloads/routing.ts';
 import { latency } from './workloads/latency.ts';
@@ -49,30 +53,48 @@ function startCommand(): { nodeEnv: Record<string, string>; nodeArgs: string[] }
   return { nodeEnv, nodeArgs };
 }
 
-function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number; nodeArgs: string[]; nodeEnv: Record<string, string>; compiled: boolean } {
+/** A mistake in how the bench was asked to run, or a README it cannot write: said in a sentence, exit code 2. */
+class BenchError extends Error {}
+
+function wrapped(write: () => void): void {
+  try {
+    write();
+  } catch (err) {
+    throw new BenchError((err as Error).message);
+  }
+}
+
+function parseArgs(argv: string[]): { names: string[]; profile: boolean; concurrency: number; nodeArgs: string[]; nodeEnv: Record<string, string>; compiled: boolean; readme: boolean } {
   const names: string[] = [];
   const { nodeArgs, nodeEnv } = startCommand();
   let profile = false;
   let compiled = false;
+  let readme = false;
   let concurrency = 10;
+  const startFlags = nodeArgs.length;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
     if (arg === '--profile') profile = true;
     else if (arg === '--compiled') compiled = true;
+    else if (arg === '--readme') readme = true;
     else if (arg === '--node-arg' || arg.startsWith('--node-arg=')) nodeArgs.push(arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i]!);
     else if (arg === '--concurrency' || arg.startsWith('--concurrency=')) {
       concurrency = Number(arg.includes('=') ? arg.split('=')[1] : argv[++i]);
-      if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency: expected a whole number ≥ 1');
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new BenchError('--concurrency: expected a whole number ≥ 1');
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(`usage: npm run bench -- [${WORKLOADS.map((w) => w.name).join('|')} …] [--profile] [--compiled] [--concurrency N] [--node-arg=<flag for hub and worker processes>]…\n`);
+      process.stdout.write(`usage: npm run bench -- [${WORKLOADS.map((w) => w.name).join('|')} …] [--profile] [--compiled] [--concurrency N] [--node-arg=<flag for hub and worker processes>]… [--readme]\n`);
       process.exit(0);
-    } else if (arg.startsWith('-')) throw new Error(`unknown option ${arg}`);
+    } else if (arg.startsWith('-')) throw new BenchError(`unknown option ${arg}`);
     else names.push(arg);
   }
   for (const name of names) {
-    if (!WORKLOADS.some((w) => w.name === name)) throw new Error(`no workload named "${name}"; there are: ${WORKLOADS.map((w) => w.name).join(', ')}`);
+    if (!WORKLOADS.some((w) => w.name === name)) throw new BenchError(`no workload named "${name}"; there are: ${WORKLOADS.map((w) => w.name).join(', ')}`);
   }
-  return { names, profile, concurrency, nodeArgs, nodeEnv, compiled };
+  // The README shows what users run: every workload, `npm start`'s flags, no profiler slowing the children.
+  if (readme && (names.length || profile || compiled || concurrency !== 10 || nodeArgs.length > startFlags)) {
+    throw new BenchError('--readme writes the README from a full run as `npm start` runs: every workload, no --profile, --compiled, --concurrency or --node-arg');
+  }
+  return { names, profile, concurrency, nodeArgs, nodeEnv, compiled, readme };
 }
 
 function stamp(): string {
@@ -87,27 +109,11 @@ function gitCommit(): string {
   }
 }
 
-function printTable(sections: Array<{ title: string; result?: WorkloadResult; error?: string; seconds: number }>, checks: Check[]): void {
-  const width = Math.max(30, ...sections.flatMap((s) => (s.result?.rows ?? []).map(([k]) => k.length)));
-  const out: string[] = [];
-  for (const s of sections) {
-    out.push('', `${s.title}  [${s.seconds.toFixed(1)} s]`);
-    if (s.error) out.push(`  FAILED: ${s.error.split('\n').join('\n  ')}`);
-    for (const [key, value] of s.result?.rows ?? []) out.push(`  ${key.padEnd(width)}  ${value}`);
-  }
-  if (checks.length) {
-    out.push('', 'Targets');
-    const w = Math.max(...checks.map((c) => c.name.length));
-    for (const c of checks) {
-      const margin = c.op === '>=' ? c.value - c.target : c.target - c.value;
-      out.push(`  ${c.pass ? 'PASS' : 'MISS'}  ${c.name.padEnd(w)}  ${c.value} ${c.unit}${c.pass ? '' : ` (misses by ${Math.abs(Math.round(margin * 10) / 10)} ${c.unit})`}`);
-    }
-  }
-  process.stdout.write(`${out.join('\n')}\n`);
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  const readme = join(ROOT, 'README.md');
+  // Before five minutes of work, not after.
+  if (args.readme) wrapped(() => readmeBlock(readme));
   const selected = args.names.length ? WORKLOADS.filter((w) => args.names.includes(w.name)) : WORKLOADS;
   const runId = stamp();
   const runDir = join(RESULTS, 'runs', runId);
@@ -123,7 +129,7 @@ async function main(): Promise<void> {
   process.stdout.write(`notification-hub bench ${runId} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · load ${load.map((l) => l.toFixed(2)).join(' ')} · Node ${process.version}${args.profile ? ' · CPU profiles on (slower)' : ''}${args.nodeArgs.length ? ` · hub/worker flags ${[...Object.entries(args.nodeEnv).map(([k, v]) => `${k}=${v}`), ...args.nodeArgs].join(' ')}` : ''}${build ? ` · hub/worker compiled (tsc → ${build.hubRoot})` : ''}\n`);
   process.stdout.write(`workloads: ${selected.map((w) => w.name).join(', ')} · child logs in ${logDir}\n`);
 
-  const sections: Array<{ name: string; title: string; result?: WorkloadResult; error?: string; seconds: number }> = [];
+  const sections: Array<Section & { name: string }> = [];
   try {
     await warmStart(ctx);
     for (const workload of selected) {
@@ -146,7 +152,7 @@ async function main(): Promise<void> {
   }
 
   const checks = sections.flatMap((s) => s.result?.checks ?? []);
-  printTable(sections, checks);
+  process.stdout.write(formatTable(sections, checks));
   const profiles = profileDir ? summarizeProfiles(profileDir) : undefined;
   if (profiles) process.stdout.write(`\n${profiles.text}\n`);
 
@@ -165,8 +171,21 @@ async function main(): Promise<void> {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   writeFileSync(join(RESULTS, `${runId}.json`), json);
   writeFileSync(join(RESULTS, 'latest.json'), json);
-  process.stdout.write(`\n${(report.seconds).toFixed(1)} s · figures in bench/results/${runId}.json (and latest.json)\n`);
+  const markdown = markdownReport({ runId, commit: report.commit, node: process.version, cpus: report.machine.cpus, model: report.machine.model ?? 'cpu', seconds: report.seconds }, sections, checks);
+  writeFileSync(join(RESULTS, `${runId}.md`), `${markdown}\n`);
+  process.stdout.write(`\n${(report.seconds).toFixed(1)} s · figures in bench/results/${runId}.json (and latest.json), as Markdown in ${runId}.md\n`);
+  if (args.readme) {
+    if (sections.some((s) => s.error) || interrupted()) throw new BenchError('--readme: the run did not complete, so the README keeps its table');
+    wrapped(() => writeIntoReadme(readme, markdown));
+    process.stdout.write('README.md: the Performance table is now this run\'s\n');
+  }
   if (sections.some((s) => s.error) && !interrupted()) process.exitCode = 1;
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  if (!(err instanceof BenchError)) throw err;
+  process.stderr.write(`bench: ${err.message}\n`);
+  process.exitCode = 2;
+}

@@ -38,6 +38,10 @@ process.send('connected');
 setInterval(() => void redis.ping(), 1000);
 `;
 
+/** The two floors in words, for the targets they bound. */
+export const BARE_NODE = 'a bare Node process with ioredis connected, the same flags';
+export const BARE_WORKER = "that process with undici's client and the HTML libraries, after 3,000 renderings";
+
 export interface MemoryFloor {
   rssMb: number;
   anonMb: number;

@@ -9,6 +9,14 @@ export interface Check {
   target: number;
   unit: string;
   pass: boolean;
+  /** For a target the code cannot reach whatever it does: the best this run's machine allows, measured beside it. */
+  floor?: Floor;
+}
+
+export interface Floor {
+  value: number;
+  /** How it was measured, in words: "a bare Node process with ioredis connected". */
+  what: string;
 }
 
 export interface WorkloadResult {
@@ -25,8 +33,8 @@ export interface Workload {
   run(ctx: BenchContext): Promise<WorkloadResult>;
 }
 
-export function check(name: string, value: number, op: '>=' | '<=', target: number, unit: string): Check {
-  return { name, value, op, target, unit, pass: op === '>=' ? value >= target : value <= target };
+export function check(name: string, value: number, op: '>=' | '<=', target: number, unit: string, floor?: Floor): Check {
+  return { name, value, op, target, unit, pass: op === '>=' ? value >= target : value <= target, ...(floor ? { floor } : {}) };
 }
 
 export const fmt = {
