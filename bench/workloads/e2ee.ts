@@ -67,8 +67,8 @@ export const e2ee: Workload = {
         ],
         figures: { sends: SENDS, wallMs, cpuMs, before, after, marks, heapKbPerSend, peakRssMb, startRssMb },
         checks: [
-          check('heap growth per encrypted send', heapKbPerSend, '<=', 5, 'KB'),
-          check('time per encrypted send', wallMs, '<=', 100, 'ms'),
+          check('heap growth per encrypted send ≤ 5 KB', heapKbPerSend, '<=', 5, 'KB'),
+          check('time per encrypted send ≤ 100 ms', wallMs, '<=', 100, 'ms'),
           check('sender peak RSS ≤ 200 MB after 2,000 encrypted sends', Math.round(peakRssMb * 10) / 10, '<=', 200, 'MB'),
         ],
       };
