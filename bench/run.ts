@@ -56,7 +56,7 @@ function startCommand(): { nodeEnv: Record<string, string>; nodeArgs: string[] }
 /** A mistake in how the bench was asked to run, or a README it cannot write: said in a sentence, exit code 2. */
 class BenchError extends Error {}
 
-function wrapped(write: () => void): void {
+function asBenchError(write: () => void): void {
   try {
     write();
   } catch (err) {
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const readme = join(ROOT, 'README.md');
   // Before five minutes of work, not after.
-  if (args.readme) wrapped(() => readmeBlock(readme));
+  if (args.readme) asBenchError(() => readmeBlock(readme));
   const selected = args.names.length ? WORKLOADS.filter((w) => args.names.includes(w.name)) : WORKLOADS;
   const runId = stamp();
   const runDir = join(RESULTS, 'runs', runId);
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${(report.seconds).toFixed(1)} s · figures in bench/results/${runId}.json (and latest.json), as Markdown in ${runId}.md\n`);
   if (args.readme) {
     if (sections.some((s) => s.error) || interrupted()) throw new BenchError('--readme: the run did not complete, so the README keeps its table');
-    wrapped(() => writeIntoReadme(readme, markdown));
+    asBenchError(() => writeIntoReadme(readme, markdown));
     process.stdout.write('README.md: the Performance table is now this run\'s\n');
   }
   if (sections.some((s) => s.error) && !interrupted()) process.exitCode = 1;

@@ -9,7 +9,7 @@ export interface Check {
   target: number;
   unit: string;
   pass: boolean;
-  /** For a target the code cannot reach whatever it does: the best this run's machine allows, measured beside it. */
+  /** What no code could beat on this machine, measured in the same run: where it misses the target too, the target is out of reach. */
   floor?: Floor;
 }
 
