@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   writeFileSync(join(RESULTS, `${runId}.json`), json);
   writeFileSync(join(RESULTS, 'latest.json'), json);
-  const markdown = markdownReport({ runId, commit: report.commit, node: process.version, cpus: report.machine.cpus, model: report.machine.model ?? 'cpu', seconds: report.seconds }, sections, checks);
+  const markdown = markdownReport({ startedAt: new Date(started), commit: report.commit, node: process.version, cpus: report.machine.cpus, model: report.machine.model ?? 'cpu', seconds: report.seconds }, sections, checks);
   writeFileSync(join(RESULTS, `${runId}.md`), `${markdown}\n`);
   process.stdout.write(`\n${(report.seconds).toFixed(1)} s · figures in bench/results/${runId}.json (and latest.json), as Markdown in ${runId}.md\n`);
   if (args.readme) {

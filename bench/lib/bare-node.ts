@@ -38,13 +38,11 @@ process.send('connected');
 setInterval(() => void redis.ping(), 1000);
 `;
 
-/** The two floors in words, for the targets they bound. */
-export const BARE_NODE = 'a bare Node process with ioredis connected, the same flags';
-export const BARE_WORKER = "that process with undici's client and the HTML libraries, after 3,000 renderings";
-
 export interface MemoryFloor {
   rssMb: number;
   anonMb: number;
+  /** What was measured, in words, for the targets it bounds. */
+  what: string;
 }
 
 /** The hub's floor, or with `worker` a channel worker's. */
@@ -61,7 +59,8 @@ export async function bareNodeMemory(ctx: BenchContext, { worker = false } = {})
     await sleep(1000);
     const memory = memoryOf(child.pid);
     if (!memory) throw new Error(`${name}: no /proc status`);
-    return { rssMb: Math.round(memory.rssMb * 10) / 10, anonMb: Math.round(memory.anonMb * 10) / 10 };
+    const what = worker ? "that process with undici's client and the HTML libraries, after 3,000 renderings" : 'a bare Node process with ioredis connected, the same flags';
+    return { rssMb: Math.round(memory.rssMb * 10) / 10, anonMb: Math.round(memory.anonMb * 10) / 10, what };
   } finally {
     await child.stop();
   }

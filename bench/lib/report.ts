@@ -5,7 +5,7 @@
  * markers, so that the table there is this run's own output, not a copy.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Check, WorkloadResult } from './workload.ts';
+import { type Check, type WorkloadResult, meets } from './workload.ts';
 
 export interface Section {
   title: string;
@@ -15,7 +15,7 @@ export interface Section {
 }
 
 export interface RunInfo {
-  runId: string;
+  startedAt: Date;
   commit: string;
   node: string;
   cpus: number;
@@ -33,12 +33,10 @@ function shown(value: number, unit: string): string {
   return unit === '×' ? `${text}×` : `${text} ${unit}`;
 }
 
-const meets = (check: Check, value: number) => (check.op === '>=' ? value >= check.target : value <= check.target);
-
 /** met, missed, or missed with a floor that misses too: no code can reach that target on this machine. */
 function verdict(check: Check): string {
   if (check.pass) return 'met';
-  return check.floor && !meets(check, check.floor.value) ? 'missed; the floor misses it too' : 'missed';
+  return check.floor && !meets(check.op, check.floor.value, check.target) ? 'missed; the floor misses it too' : 'missed';
 }
 
 /** The printed table: every workload's rows, then the targets. */
@@ -65,7 +63,7 @@ export function formatTable(sections: Section[], checks: Check[]): string {
 /** The README block: which run, the targets against their floors, every figure folded below. */
 export function markdownReport(run: RunInfo, sections: Section[], checks: Check[]): string {
   const cell = (text: string) => text.replaceAll('|', '\\|');
-  const date = run.runId.replace('_', ' ').replace(/^(\d+-\d+-\d+) (\d+)-(\d+)-\d+$/, '$1 $2:$3 UTC');
+  const date = `${run.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   return [
     `${BEGIN}: written by \`npm run bench -- --readme\`; change the bench, not this block -->`,
     `\`npm run bench\` of ${date}, commit \`${run.commit}\`, Node ${run.node}, ${run.cpus} × ${run.model}, ${Math.round(run.seconds)} s.`,

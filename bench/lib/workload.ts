@@ -33,8 +33,13 @@ export interface Workload {
   run(ctx: BenchContext): Promise<WorkloadResult>;
 }
 
+/** Whether `value` is on the target's side: a result, or the floor measured beside it. */
+export function meets(op: Check['op'], value: number, target: number): boolean {
+  return op === '>=' ? value >= target : value <= target;
+}
+
 export function check(name: string, value: number, op: '>=' | '<=', target: number, unit: string, floor?: Floor): Check {
-  return { name, value, op, target, unit, pass: op === '>=' ? value >= target : value <= target, ...(floor ? { floor } : {}) };
+  return { name, value, op, target, unit, pass: meets(op, value, target), ...(floor ? { floor } : {}) };
 }
 
 export const fmt = {
