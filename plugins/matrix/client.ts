@@ -84,7 +84,9 @@ export interface SyncResponse {
 export class MatrixApi {
   readonly userId: string;
   readonly #settings: MatrixSettings;
-  readonly #base: string;
+  /** The homeserver's origin, and the client API's path on it: a request's URL is not parsed again for every send. */
+  readonly #origin: string;
+  readonly #basePath: string;
   readonly #auth: Record<string, string>;
   readonly #json: Record<string, string>;
   readonly #agent = new Agent({ keepAliveTimeout: 30_000 });
@@ -94,18 +96,20 @@ export class MatrixApi {
   constructor(settings: MatrixSettings) {
     this.userId = settings.userId;
     this.#settings = settings;
-    this.#base = `${settings.homeserver.replace(/\/+$/, '')}/_matrix/client/v3`;
+    const base = new URL(`${settings.homeserver.replace(/\/+$/, '')}/_matrix/client/v3`);
+    this.#origin = base.origin;
+    this.#basePath = base.pathname;
     this.#auth = { authorization: `Bearer ${settings.accessToken}` };
     this.#json = { ...this.#auth, 'content-type': 'application/json' };
   }
 
   private async request<T>(method: 'GET' | 'PUT' | 'POST', path: string, body: object | undefined, signal: AbortSignal, query?: string): Promise<T> {
-    const url = `${this.#base}${path}${query ? `?${query}` : ''}`;
+    const target = `${this.#basePath}${path}${query ? `?${query}` : ''}`;
     let status: number;
     let headers: Headers;
     let text: string;
     try {
-      ({ status, headers, text } = await this.#exchange(url, method, body ? this.#json : this.#auth, body ? JSON.stringify(body) : undefined, signal));
+      ({ status, headers, text } = await this.#exchange(this.#origin, target, method, body ? this.#json : this.#auth, body ? JSON.stringify(body) : undefined, signal));
     } catch (err) {
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : err;
       const { name, message } = err as Error;
@@ -113,14 +117,13 @@ export class MatrixApi {
       // Named as the SDK names it; the message keeps the network's reason (`connect ECONNREFUSED …`).
       throw Object.assign(new Error(message, { cause: err }), { name: 'ConnectionError' });
     }
-    if (status < 200 || status >= 300) throw answerError(url, status, headers, text);
+    if (status < 200 || status >= 300) throw answerError(`${this.#origin}${target}`, status, headers, text);
     return (text ? JSON.parse(text) : {}) as T;
   }
 
   /** One request on this pool, its body read whole. */
-  async #exchange(url: URL | string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; headers: Headers; text: string }> {
-    const { origin, pathname, search } = typeof url === 'string' ? new URL(url) : url;
-    const res = await request.call(this.#agent, { origin, path: pathname + search, method: method as 'GET', headers, ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
+  async #exchange(origin: string, path: string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal | undefined): Promise<{ status: number; headers: Headers; text: string }> {
+    const res = await request.call(this.#agent, { origin, path, method: method as 'GET', headers, ...(body === undefined ? {} : { body }), ...(signal ? { signal } : {}) });
     return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
   }
 
@@ -134,7 +137,8 @@ export class MatrixApi {
   sdkOptions(): ICreateClientOpts {
     const { homeserver, accessToken, userId, deviceId } = this.#settings;
     const fetchFn = (async (input: URL | string, init: RequestInit) => {
-      const { status, headers, text } = await this.#exchange(input, init.method ?? 'GET', init.headers as Record<string, string>, init.body as string | undefined, init.signal ?? undefined);
+      const { origin, pathname, search } = typeof input === 'string' ? new URL(input) : input;
+      const { status, headers, text } = await this.#exchange(origin, pathname + search, init.method ?? 'GET', init.headers as Record<string, string>, init.body as string | undefined, init.signal ?? undefined);
       return {
         ok: status >= 200 && status < 300,
         status,

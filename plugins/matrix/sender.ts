@@ -1,5 +1,5 @@
 /** Delivers one notification into one Matrix room. */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Acknowledgement,
@@ -38,7 +38,7 @@ export function permalink(roomId: string, eventId: string, botUserId: string): s
  * answers the first event instead of posting a second.
  */
 export function txnIdFor(deliveryId: string): string {
-  return `hub1.${createHash('sha256').update(deliveryId).digest('base64url')}`;
+  return `hub1.${hash('sha256', deliveryId, 'base64url')}`;
 }
 
 /** How long one delivery to an encrypted room waits for the crypto to run before it is put back to wait again (its deadline may end it sooner). */
