@@ -20,6 +20,7 @@ import { REDIS_URL, ROOT } from './context.ts';
 import { BODY } from './e2e.ts';
 import { memoryOf } from './proc-stats.ts';
 import { spawnNode, waitFor } from './proc.ts';
+import type { Floor } from './workload.ts';
 
 const BARE = `
 const { Redis } = await import('ioredis');
@@ -43,6 +44,11 @@ export interface MemoryFloor {
   anonMb: number;
   /** What was measured, in words, for the targets it bounds. */
   what: string;
+}
+
+/** The floor a peak RSS target is shown beside. */
+export function rssFloor(memory: MemoryFloor): Floor {
+  return { value: memory.rssMb, what: memory.what };
 }
 
 /** The hub's floor, or with `worker` a channel worker's. */
