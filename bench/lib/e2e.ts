@@ -29,8 +29,11 @@ export interface E2EOptions {
   producer: Producer;
   /** Per-stage timings from the outcome stream (costs a read of it afterwards). */
   stages?: boolean;
-  /** Hub and worker replaced by the round trips they make with no logic around them (lib/skeleton.ts): the floor. */
-  skeleton?: boolean;
+  /**
+   * Hub and worker replaced by the round trips they make with no logic around them (lib/skeleton.ts): the floor;
+   * `guarded`, with each room's messages in order and rendered as the matrix plugin renders them.
+   */
+  skeleton?: 'bare' | 'guarded';
   /** Messages sent first, the same way, and left out of the figures (JIT, connections, caches warm up). */
   warmupMessages?: number;
   timeoutMs?: number;
@@ -108,7 +111,7 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
     const t0 = Date.now();
     // Registered before they are waited for, so that `finally` stops them before it deletes their keys.
     if (options.skeleton) {
-      children.push(startSkeleton(ctx, 'hub', prefix, `${options.name}-hub`), startSkeleton(ctx, 'worker', prefix, `${options.name}-worker1`, hs.url, options.concurrency));
+      children.push(startSkeleton(ctx, 'hub', prefix, `${options.name}-hub`), startSkeleton(ctx, 'worker', prefix, `${options.name}-worker1`, hs.url, options.concurrency, options.skeleton));
       await Promise.all(children.map((c) => skeletonReady(c)));
     } else {
       const hub = await startHub(ctx, { prefix, mappingFile, name: `${options.name}-hub`, wait: false });
@@ -197,9 +200,9 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
   }
 }
 
-function startSkeleton(ctx: BenchContext, role: 'hub' | 'worker', prefix: string, name: string, homeserver = '', concurrency = 10): Child {
+function startSkeleton(ctx: BenchContext, role: 'hub' | 'worker', prefix: string, name: string, homeserver = '', concurrency = 10, mode = 'bare'): Child {
   return spawnNode(name, {
-    args: ['bench/lib/skeleton.ts', role, REDIS_URL, prefix, homeserver, String(concurrency)],
+    args: ['bench/lib/skeleton.ts', role, REDIS_URL, prefix, homeserver, String(concurrency), mode],
     cwd: ROOT,
     env: ctx.nodeEnv,
     logDir: ctx.logDir,

@@ -12,14 +12,24 @@
  *   the deliveries waiting when it is asked, as the fail-closed check shares
  *   it), the PUT, and a script call settling it (XACK, XDEL, the mark gone).
  *
- * `node bench/lib/skeleton.ts hub|worker <redisUrl> <prefix> [homeserver] [concurrency]`;
+ * With `guarded`, the worker keeps two of the guarantees the design cannot
+ * give up, as the plugin keeps them: a room's messages go one after another
+ * (the next one's begin waits for the previous one's settle), and each message
+ * is rendered and sanitized as the matrix plugin renders it
+ * (plugins/matrix/message.ts). What it shows: how far the tail can come down
+ * while order and safe HTML hold.
+ *
+ * `node bench/lib/skeleton.ts hub|worker <redisUrl> <prefix> [homeserver] [concurrency] [bare|guarded]`;
  * it says `ready` over IPC once its consumer group exists.
  */
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { HS_TOKEN } from './homeserver-client.ts';
 
-const [role, url = 'redis://127.0.0.1:6379', prefix = '', homeserver = '', concurrencyArg = '10'] = process.argv.slice(2);
+const [role, url = 'redis://127.0.0.1:6379', prefix = '', homeserver = '', concurrencyArg = '10', mode = 'bare'] = process.argv.slice(2);
+const guarded = mode === 'guarded';
+// Only the guarded worker renders: the bare skeleton loads nothing of the hub's.
+const { messageContent } = guarded ? await import('../../plugins/matrix/message.ts') : { messageContent: undefined };
 const IN = `${prefix}:in`;
 const DELIVER = `${prefix}:deliver:matrix`;
 const GROUP = 'skeleton';
@@ -105,17 +115,35 @@ async function worker(): Promise<void> {
     inFlight = { asked, done };
     return done;
   };
-  const deliver = async ([id, fields]: [string, string[]]): Promise<void> => {
+  const render = (subject: string, body: string): string =>
+    JSON.stringify(
+      guarded
+        ? messageContent!({ to: [], subject, body, format: 'html' }, 'm.text')
+        : { msgtype: 'm.text', body: `${subject}\n\n${body}`, format: 'org.matrix.custom.html', formatted_body: `<b>${subject}</b><br>${body}` },
+    );
+  const send = async ([id, fields]: [string, string[]]): Promise<void> => {
     const began = performance.now();
     await redis.beginAttempt(marks, id);
     await freshSince(began);
-    const subject = field(fields, 'subject');
-    const body = field(fields, 'body');
-    const content = JSON.stringify({ msgtype: 'm.text', body: `${subject}\n\n${body}`, format: 'org.matrix.custom.html', formatted_body: `<b>${subject}</b><br>${body}` });
+    const content = render(field(fields, 'subject'), field(fields, 'body'));
     const res = await pool.request({ method: 'PUT', path: `/_matrix/client/v3/rooms/${encodeURIComponent(field(fields, 'room'))}/send/m.room.message/${id}`, headers, body: content });
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`skeleton send ${id}: HTTP ${res.statusCode}`);
-    await redis.settleDelivery(DELIVER, marks, id);
+    // Not waited for: the room's next begin goes on the same connection after it, and Redis runs them in order.
+    void redis.settleDelivery(DELIVER, marks, id).catch((err: Error) => {
+      console.error(`skeleton settle ${id}: ${err.message}`);
+      process.exit(1);
+    });
+  };
+  /** Guarded: each room's deliveries in a chain, as the worker's target scheduler runs them (a begin after the previous settle). */
+  const chains = new Map<string, Promise<void>>();
+  const deliver = (entry: [string, string[]]): Promise<void> => {
+    if (!guarded) return send(entry);
+    const room = field(entry[1], 'room');
+    const next = (chains.get(room) ?? Promise.resolve()).then(() => send(entry));
+    chains.set(room, next);
+    void next.finally(() => chains.get(room) === next && chains.delete(room));
+    return next;
   };
   await group(DELIVER);
   await sync();
