@@ -58,7 +58,8 @@ export const MATRIX_HTML: sanitize.IOptions = {
     ol: ['start'],
     code: ['class'],
   },
-  allowedClasses: { code: ['language-*'] },
+  // A RegExp, not the glob `language-*`: sanitize-html compiles a glob into a RegExp on every call.
+  allowedClasses: { code: [/^language-/] },
   allowedSchemes: URL_SCHEMES,
   allowProtocolRelative: false,
   transformTags: { font: keepHexColours, span: keepHexColours },

@@ -217,6 +217,16 @@ describe('output hygiene', () => {
     });
   }
 
+  for (const options of [MATRIX_HTML, EMAIL_HTML]) {
+    test(`classes: only a code block's language-* is kept (${options === MATRIX_HTML ? 'Matrix' : 'email'})`, () => {
+      assert.equal(
+        sanitizeHtml('<pre><code class="language-js evil mx_Spoiler">x</code></pre><code class="xlanguage-js">y</code><span class="language-js">z</span>', options),
+        '<pre><code class="language-js">x</code></pre><code>y</code><span>z</span>',
+      );
+      assert.equal(sanitizeHtml(toHtml('```ts\nconst a = 1;\n```', 'markdown'), options), '<pre><code class="language-ts">const a = 1;\n</code></pre>\n');
+    });
+  }
+
   test('email image sizes are numbers', () => {
     assert.equal(sanitizeHtml('<img src="https://x.org/a.png" width="expression(alert(1))" height="20">', EMAIL_HTML), '<img src="https://x.org/a.png" height="20" />');
   });
