@@ -2,7 +2,7 @@
  * The latency floor, run as two child processes in place of the hub and the
  * matrix worker: every round trip a message makes through them, with no logic
  * around it. What each step guards is left out (the mapping, deduplication,
- * the record, order, rendering, retries), the trips stay:
+ * the record, retries, and unless `guarded` order and rendering), the trips stay:
  *
  * - hub: XREADGROUP from `<prefix>:in`, then one script call per batch that
  *   XADDs each entry to `<prefix>:deliver:matrix` and XACKs it (routing is
@@ -14,7 +14,8 @@
  *
  * With `guarded`, the worker keeps two of the guarantees the design cannot
  * give up, as the plugin keeps them: a room's messages go one after another
- * (the next one's begin waits for the previous one's settle), and each message
+ * (the next one's begin is sent after the previous one's settle, on the same
+ * connection, once its PUT is answered), and each message
  * is rendered and sanitized as the matrix plugin renders it
  * (plugins/matrix/message.ts). What it shows: how far the tail can come down
  * while order and safe HTML hold.
