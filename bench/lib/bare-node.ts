@@ -1,7 +1,10 @@
 /**
  * The memory floors of any Node service of this kind, measured in the same
- * run, with the hub's flags and environment. The hub's: a bare Node process
- * that has loaded ioredis and holds one connection to Redis. A channel
+ * run, with the hub's flags and environment. The hub's: a Node process that
+ * holds one connection to Redis with ioredis and has loaded, and used once,
+ * the libraries every hub and worker process is built from (zod validating
+ * configuration and mappings into sentences, pino, prom-client's default
+ * metrics, commander, awilix). A channel
  * worker's: the same process that has also loaded what a worker cannot do
  * without (undici's HTTP client, as the matrix worker loads it, and the hub's formatting with the HTML
  * libraries every channel renders with: sanitize-html, html-to-text,
@@ -26,6 +29,19 @@ const BARE = `
 const { Redis } = await import('ioredis');
 const redis = new Redis(process.env.REDIS_URL);
 await redis.ping();
+// The libraries the hub's own runtime loads in every process, each used once as the hub uses it.
+const { z } = await import('zod');
+z.object({ redis: z.string(), groups: z.record(z.string(), z.array(z.string())) }).parse({ redis: 'redis://', groups: { '#a': ['b'] } });
+const { pino } = await import('pino');
+pino({ level: 'info' }, pino.destination('/dev/null')).info('floor');
+const { Registry, collectDefaultMetrics } = await import('prom-client');
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+await registry.metrics();
+const { Command } = await import('commander');
+new Command('hub').option('--only <role>').parse(['node', 'hub', '--only', 'hub']);
+const { createContainer, asValue } = await import('awilix');
+createContainer().register({ redis: asValue(redis) }).resolve('redis');
 if (process.env.FORMAT_MODULE) {
   // undici's HTTP client as the matrix worker loads it (plugins/matrix/client.ts): without fetch and the rest.
   const { createRequire } = await import('node:module');
@@ -65,7 +81,9 @@ export async function bareNodeMemory(ctx: BenchContext, { worker = false } = {})
     await sleep(1000);
     const memory = memoryOf(child.pid);
     if (!memory) throw new Error(`${name}: no /proc status`);
-    const what = worker ? "that process with undici's client and the HTML libraries, after 3,000 renderings" : 'a bare Node process with ioredis connected, the same flags';
+    const what = worker
+      ? "that process with undici's client and the HTML libraries, after 3,000 renderings"
+      : 'a Node process with ioredis connected and the libraries every hub process loads (zod, pino, prom-client, commander, awilix), the same flags';
     return { rssMb: Math.round(memory.rssMb * 10) / 10, anonMb: Math.round(memory.anonMb * 10) / 10, what };
   } finally {
     await child.stop();

@@ -59,7 +59,7 @@ export const delivery: Workload = {
           ['latency XADD → arrival (burst)', fmt.lat(e2e.latencyMs)],
           ...Object.entries(e2e.stagesMs ?? {}).map(([stage, s]): [string, string] => [`  stage ${stage}`, `p50 ${fmt.ms(s.p50)} · p99 ${fmt.ms(s.p99)}`]),
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
-          ['  floor: bare Node + ioredis, same flags', `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
+          ["  floor: Node + ioredis + the hub's libraries, same flags", `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
           ['  floor: + undici and the HTML libraries, 3,000 renderings', `${fmt.mb(bareWorker.rssMb)} (anonymous ${fmt.mb(bareWorker.anonMb)}): a worker's`],
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (CPU s ${hub.cpuSeconds} / ${worker.cpuSeconds} / ${homeserver.cpuSeconds} / ${e2e.redisCpuSeconds})`],
           ['raw client CPU per PUT', `${cpuPerSendUs} µs (undici, in the bench process)`],

@@ -70,7 +70,7 @@ export const latency: Workload = {
           ['achieved rate', fmt.rate(e2e.ratePerSecond)],
           ['producer lag behind schedule', `p50 ${fmt.ms(e2e.producerLagMs?.p50 ?? Number.NaN)} · p99 ${fmt.ms(e2e.producerLagMs?.p99 ?? Number.NaN)}`],
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
-          ['  floor: bare Node + ioredis, same flags', `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
+          ["  floor: Node + ioredis + the hub's libraries, same flags", `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
           ['  floor: + undici and the HTML libraries, 3,000 renderings', `${fmt.mb(bareWorker.rssMb)} (anonymous ${fmt.mb(bareWorker.anonMb)}): a worker's`],
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (worker busy ${Math.round((worker.cpuSeconds / e2e.seconds) * 100)} % of a core)`],
           ...floorRows(floor, 'floor: the same round trips, no logic'),
