@@ -13,7 +13,7 @@
  * What a hub or worker holds above its floor is its own; what the floor holds
  * (the Node binary's resident pages, V8's heap with those modules' code and
  * the garbage rendering leaves) no code in the project can give back, short
- * of rendering with other libraries.
+ * of building on other libraries.
  */
 import { extname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
