@@ -23,7 +23,7 @@ import { REDIS_URL, ROOT } from './context.ts';
 import { BODY } from './e2e.ts';
 import { memoryOf } from './proc-stats.ts';
 import { spawnNode, waitFor } from './proc.ts';
-import type { Floor } from './workload.ts';
+import { type Floor, fmt } from './workload.ts';
 
 const BARE = `
 const { Redis } = await import('ioredis');
@@ -67,8 +67,23 @@ export function rssFloor(memory: MemoryFloor): Floor {
   return { value: memory.rssMb, what: memory.what };
 }
 
+/** Both floors, and the two rows a workload prints them as under its own peak RSS. */
+export async function memoryFloors(ctx: BenchContext): Promise<{ hub: MemoryFloor; worker: MemoryFloor; rows: Array<[string, string]> }> {
+  const hub = await bareNodeMemory(ctx);
+  const worker = await bareNodeMemory(ctx, { worker: true });
+  const shown = (floor: MemoryFloor) => `${fmt.mb(floor.rssMb)} (anonymous ${fmt.mb(floor.anonMb)})`;
+  return {
+    hub,
+    worker,
+    rows: [
+      ["  floor: Node + ioredis + the hub's libraries, same flags", shown(hub)],
+      ['  floor: + undici and the HTML libraries, 3,000 renderings', `${shown(worker)}: a worker's`],
+    ],
+  };
+}
+
 /** The hub's floor, or with `worker` a channel worker's. */
-export async function bareNodeMemory(ctx: BenchContext, { worker = false } = {}): Promise<MemoryFloor> {
+async function bareNodeMemory(ctx: BenchContext, { worker = false } = {}): Promise<MemoryFloor> {
   const name = worker ? 'bare-worker' : 'bare-node';
   // The hub's own formatting (core/format), from the checkout or the build the hub runs from: rendered as a worker renders.
   const formatModule = pathToFileURL(join(ctx.hubRoot, `core/format${extname(ctx.cli)}`)).href;

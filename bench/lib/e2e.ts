@@ -200,7 +200,7 @@ export async function runEndToEnd(ctx: BenchContext, options: E2EOptions): Promi
   }
 }
 
-function startSkeleton(ctx: BenchContext, role: 'hub' | 'worker', prefix: string, name: string, homeserver = '', concurrency = 10, mode = 'bare'): Child {
+function startSkeleton(ctx: BenchContext, role: 'hub' | 'worker', prefix: string, name: string, homeserver = '', concurrency = 10, mode: E2EOptions['skeleton'] = 'bare'): Child {
   return spawnNode(name, {
     args: ['bench/lib/skeleton.ts', role, REDIS_URL, prefix, homeserver, String(concurrency), mode],
     cwd: ROOT,

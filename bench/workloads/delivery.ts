@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import type { BenchContext } from '../lib/context.ts';
 import { matrixContent, runEndToEnd } from '../lib/e2e.ts';
-import { bareNodeMemory, rssFloor } from '../lib/bare-node.ts';
+import { memoryFloors, rssFloor } from '../lib/bare-node.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
 import { rawHttpSends } from '../lib/raw-http.ts';
 import { round } from '../lib/stats.ts';
@@ -36,8 +36,7 @@ export const delivery: Workload = {
       const e2e = await runEndToEnd(ctx, { name: 'delivery', hs, messages: MESSAGES, groups: ROOMS, concurrency: ctx.concurrency, producer: { kind: 'burst' }, stages: true });
       const ratio = e2e.ratePerSecond / ceiling;
       const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
-      const bare = await bareNodeMemory(ctx);
-      const bareWorker = await bareNodeMemory(ctx, { worker: true });
+      const memory = await memoryFloors(ctx);
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
       const homeserver = e2e.processes.find((p) => p.name.endsWith('homeserver'))!;
       const lost = MESSAGES - e2e.homeserver.events;
@@ -59,8 +58,7 @@ export const delivery: Workload = {
           ['latency XADD → arrival (burst)', fmt.lat(e2e.latencyMs)],
           ...Object.entries(e2e.stagesMs ?? {}).map(([stage, s]): [string, string] => [`  stage ${stage}`, `p50 ${fmt.ms(s.p50)} · p99 ${fmt.ms(s.p99)}`]),
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
-          ["  floor: Node + ioredis + the hub's libraries, same flags", `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
-          ['  floor: + undici and the HTML libraries, 3,000 renderings', `${fmt.mb(bareWorker.rssMb)} (anonymous ${fmt.mb(bareWorker.anonMb)}): a worker's`],
+          ...memory.rows,
           ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (CPU s ${hub.cpuSeconds} / ${worker.cpuSeconds} / ${homeserver.cpuSeconds} / ${e2e.redisCpuSeconds})`],
           ['raw client CPU per PUT', `${cpuPerSendUs} µs (undici, in the bench process)`],
           [`  bound: ${cpus().length} cores / (hub + homeserver + redis + raw client)`, `${fmt.rate(bound)} = ${fmt.pct(bound / ceiling)} of the ceiling, with a worker costing no more than the raw client`],
@@ -70,7 +68,7 @@ export const delivery: Workload = {
           ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}${lost ? ` (${lost} missing)` : ''}`],
         ],
-        figures: { messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, endToEnd: e2e, bareNode: bare, bareWorker, ceiling: { ratePerSecond: round(ceiling, 0), seconds: round(ceilingSeconds, 3), events: rawStats.events }, ratio: round(ratio, 3), rawClientCpuPerSendUs: cpuPerSendUs, boundPerSecond: round(bound, 0), boundRatio: round(bound / ceiling, 3), boundAtWorkerFloorPerSecond: round(boundAtFloor, 0), boundAtWorkerFloorRatio: round(boundAtFloor / ceiling, 3), workerFloor: { ...floor, totalUs: workerFloorUs } },
+        figures: { messages: MESSAGES, rooms: ROOMS, concurrency: ctx.concurrency, endToEnd: e2e, bareNode: memory.hub, bareWorker: memory.worker, ceiling: { ratePerSecond: round(ceiling, 0), seconds: round(ceilingSeconds, 3), events: rawStats.events }, ratio: round(ratio, 3), rawClientCpuPerSendUs: cpuPerSendUs, boundPerSecond: round(bound, 0), boundRatio: round(bound / ceiling, 3), boundAtWorkerFloorPerSecond: round(boundAtFloor, 0), boundAtWorkerFloorRatio: round(boundAtFloor / ceiling, 3), workerFloor: { ...floor, totalUs: workerFloorUs } },
         checks: [
           check('delivery ≥ 60 % of the raw HTTP ceiling', round(ratio * 100, 1), '>=', 60, '%', {
             value: round((boundAtFloor / ceiling) * 100, 1),
@@ -80,8 +78,8 @@ export const delivery: Workload = {
             value: round(workerFloorUs / cpuPerSendUs, 1),
             what: 'the PUT, the rendering and the begin-attempt round trip, each measured alone',
           }),
-          check('hub peak RSS ≤ 100 MB (delivery)', hub.peakRssMb, '<=', 100, 'MB', rssFloor(bare)),
-          check('worker peak RSS ≤ 100 MB (delivery)', worker.peakRssMb, '<=', 100, 'MB', rssFloor(bareWorker)),
+          check('hub peak RSS ≤ 100 MB (delivery)', hub.peakRssMb, '<=', 100, 'MB', rssFloor(memory.hub)),
+          check('worker peak RSS ≤ 100 MB (delivery)', worker.peakRssMb, '<=', 100, 'MB', rssFloor(memory.worker)),
         ],
       };
     } finally {

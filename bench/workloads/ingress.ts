@@ -170,7 +170,7 @@ export const ingress: Workload = {
   },
 };
 
-/** POST bench message `i` to `/v1/groups/g<i mod 10>`; the homeserver reads `seq` and the send time from the title (the subject), as in the other workloads. */
+/** POST bench message `i` to `/v1/groups/g<i mod 10>` (the readiness probe, `i` = -1, to g0); the homeserver reads `seq` and the send time from the title (the subject), as in the other workloads. */
 function poster(pool: Pool): (i: number, at: number) => Promise<number> {
   return async (i, at) => {
     const res = await pool.request({ path: `/v1/groups/g${Math.max(0, i) % GROUPS}`, method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/html', title: `bench seq=${i} t=${at.toFixed(3)}` }, body: BODY(i) });

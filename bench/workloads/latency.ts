@@ -4,8 +4,8 @@
  * through hub + matrix worker into the bench homeserver.
  */
 import type { BenchContext } from '../lib/context.ts';
-import { type E2EResult, runEndToEnd } from '../lib/e2e.ts';
-import { bareNodeMemory, rssFloor } from '../lib/bare-node.ts';
+import { type E2EOptions, type E2EResult, runEndToEnd } from '../lib/e2e.ts';
+import { memoryFloors, rssFloor } from '../lib/bare-node.ts';
 import { startHomeserver } from '../lib/homeserver-client.ts';
 import { round } from '../lib/stats.ts';
 import { type Workload, check, fmt } from '../lib/workload.ts';
@@ -26,42 +26,35 @@ export const latency: Workload = {
   async run(ctx: BenchContext) {
     const hs = await startHomeserver({ logDir: ctx.logDir, ...(ctx.profileDir ? { profileDir: ctx.profileDir } : {}), name: 'latency-homeserver' });
     try {
-      const e2e = await runEndToEnd(ctx, {
-        name: 'latency',
-        hs,
-        messages: RATE * SECONDS,
-        warmupMessages: RATE * WARMUP_SECONDS,
-        concurrency: ctx.concurrency,
-        producer: { kind: 'open', ratePerSecond: RATE },
-        stages: true,
-      });
-      // The floors: the same load through the round trips alone (lib/skeleton.ts), and through them keeping
-      // each room's order and rendering each message as the plugin does, in the same run.
-      const floorRun = (skeleton: 'bare' | 'guarded') =>
+      // The same open loop through hub and worker, then through the floors (lib/skeleton.ts) in the same run:
+      // the round trips alone, and the round trips keeping each room's order and rendering as the plugin does.
+      const steady = (name: string, options: Pick<E2EOptions, 'stages' | 'skeleton'>) =>
         runEndToEnd(ctx, {
-          name: skeleton === 'bare' ? 'latency-floor' : 'latency-guarded',
+          name,
           hs,
           messages: RATE * SECONDS,
           warmupMessages: RATE * WARMUP_SECONDS,
           concurrency: ctx.concurrency,
           producer: { kind: 'open', ratePerSecond: RATE },
-          skeleton,
+          ...options,
         });
-      const floor = await floorRun('bare');
-      const guarded = await floorRun('guarded');
-      const floorRows = (run: E2EResult, title: string): Array<[string, string]> => {
+      const e2e = await steady('latency', { stages: true });
+      const floor = await steady('latency-floor', { skeleton: 'bare' });
+      const guarded = await steady('latency-guarded', { skeleton: 'guarded' });
+      /** A run's CPU per message by process, and how busy its worker was. */
+      const cpu = (run: E2EResult): string => {
         const busy = run.processes.find((p) => p.name.endsWith('-worker1'))!.cpuSeconds / run.seconds;
-        const cpu = run.cpuPerMessageUs;
-        return [
-          [title, `p50 ${fmt.ms(run.latencyMs.p50)} · p99 ${fmt.ms(run.latencyMs.p99)} · max ${fmt.ms(run.latencyMs.max)}`],
-          ['  its CPU µs/message hub / worker / homeserver / redis', `${cpu['hub']} / ${cpu['worker1']} / ${cpu['homeserver']} / ${cpu['redis']}  (worker busy ${Math.round(busy * 100)} % of a core)`],
-        ];
+        const us = run.cpuPerMessageUs;
+        return `${us['hub']} / ${us['worker1']} / ${us['homeserver']} / ${us['redis']}  (worker busy ${Math.round(busy * 100)} % of a core)`;
       };
+      const floorRows = (run: E2EResult, title: string): Array<[string, string]> => [
+        [title, `p50 ${fmt.ms(run.latencyMs.p50)} · p99 ${fmt.ms(run.latencyMs.p99)} · max ${fmt.ms(run.latencyMs.max)}`],
+        ['  its CPU µs/message hub / worker / homeserver / redis', cpu(run)],
+      ];
       const hub = e2e.processes.find((p) => p.name.endsWith('-hub'))!;
-      const bare = await bareNodeMemory(ctx);
-      const bareWorker = await bareNodeMemory(ctx, { worker: true });
       const worker = e2e.processes.find((p) => p.name.endsWith('-worker1'))!;
-            return {
+      const memory = await memoryFloors(ctx);
+      return {
         rows: [
           ['latency XADD → arrival', fmt.lat(e2e.latencyMs)],
           [`  warm-up (first ${WARMUP_SECONDS} s, not counted)`, fmt.lat(e2e.warmupLatencyMs ?? { p50: Number.NaN, p99: Number.NaN, max: Number.NaN })],
@@ -70,22 +63,21 @@ export const latency: Workload = {
           ['achieved rate', fmt.rate(e2e.ratePerSecond)],
           ['producer lag behind schedule', `p50 ${fmt.ms(e2e.producerLagMs?.p50 ?? Number.NaN)} · p99 ${fmt.ms(e2e.producerLagMs?.p99 ?? Number.NaN)}`],
           ['peak RSS hub / worker', `${fmt.mb(hub.peakRssMb)} / ${fmt.mb(worker.peakRssMb)} (anonymous ${fmt.mb(hub.peakAnonMb)} / ${fmt.mb(worker.peakAnonMb)})`],
-          ["  floor: Node + ioredis + the hub's libraries, same flags", `${fmt.mb(bare.rssMb)} (anonymous ${fmt.mb(bare.anonMb)})`],
-          ['  floor: + undici and the HTML libraries, 3,000 renderings', `${fmt.mb(bareWorker.rssMb)} (anonymous ${fmt.mb(bareWorker.anonMb)}): a worker's`],
-          ['CPU µs/message hub / worker / homeserver / redis', `${e2e.cpuPerMessageUs['hub']} / ${e2e.cpuPerMessageUs['worker1']} / ${e2e.cpuPerMessageUs['homeserver']} / ${e2e.cpuPerMessageUs['redis']}  (worker busy ${Math.round((worker.cpuSeconds / e2e.seconds) * 100)} % of a core)`],
+          ...memory.rows,
+          ['CPU µs/message hub / worker / homeserver / redis', cpu(e2e)],
           ...floorRows(floor, 'floor: the same round trips, no logic'),
           ...floorRows(guarded, 'floor: the same round trips, each room in order, rendered'),
           ['other load on the machine', `${e2e.otherLoadCores} cores busy outside the bench`],
           ['delivered / duplicates', `${e2e.homeserver.events} / ${e2e.homeserver.duplicateContent}`],
         ],
-        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e, bareNode: bare, bareWorker, floor, guardedFloor: guarded },
+        figures: { ratePerSecond: RATE, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, endToEnd: e2e, bareNode: memory.hub, bareWorker: memory.worker, floor, guardedFloor: guarded },
         checks: [
           check('p99 ≤ 10 ms at 1,000 msg/s', round(e2e.latencyMs.p99, 2), '<=', 10, 'ms', {
             value: round(guarded.latencyMs.p99, 2),
             what: `the same load through the round trips a message makes, each room's messages in order and rendered as the plugin renders them, with no other logic (without order and rendering: ${fmt.ms(floor.latencyMs.p99)})`,
           }),
-          check('hub peak RSS ≤ 100 MB (steady load)', hub.peakRssMb, '<=', 100, 'MB', rssFloor(bare)),
-          check('worker peak RSS ≤ 100 MB (steady load)', worker.peakRssMb, '<=', 100, 'MB', rssFloor(bareWorker)),
+          check('hub peak RSS ≤ 100 MB (steady load)', hub.peakRssMb, '<=', 100, 'MB', rssFloor(memory.hub)),
+          check('worker peak RSS ≤ 100 MB (steady load)', worker.peakRssMb, '<=', 100, 'MB', rssFloor(memory.worker)),
         ],
       };
     } finally {
