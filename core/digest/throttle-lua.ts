@@ -122,7 +122,8 @@ export interface ThrottleSection {
   args: Array<string | number>;
 }
 
-const NONE: ThrottleSection = { keys: [], args: [0] };
+/** No group of the message throttles it (shared: never written to). */
+export const NO_THROTTLE: ThrottleSection = { keys: [], args: [0] };
 
 /**
  * The throttle section of one message's ROUTE call: for each group of `to`
@@ -138,7 +139,7 @@ export function throttleSection(
   routes: readonly Route[],
   now: number,
 ): ThrottleSection {
-  if (!message.key || !mapping || routes.length === 0) return NONE;
+  if (!message.key || !mapping || routes.length === 0) return NO_THROTTLE;
   const reach = new Map<string, Set<number> | '*'>();
   const windows: Array<{ group: string; windowMs: number; routes: Route[] }> = [];
   for (const name of message.to) {
@@ -157,7 +158,7 @@ export function throttleSection(
       reach.set(r.key, (seen ?? new Set()).add(windows.length));
     }
   }
-  if (windows.length === 0) return NONE;
+  if (windows.length === 0) return NO_THROTTLE;
   const stored = (r: Route): string => JSON.stringify(r.receiver === r.target ? [r.channel, r.receiver] : [r.channel, r.receiver, r.target]);
   return {
     keys: windows.map((w) => keys.throttleWindow(w.group, message.key!)),

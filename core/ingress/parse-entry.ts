@@ -25,6 +25,7 @@ export interface ParseLimits {
 
 const GROUP = /^#[^\s,#\u0000-\u001f\u007f]{1,200}$/;
 const FORMATS = new Set(['html', 'text', 'markdown']);
+const ASCII = /^[\u0000-\u007f]*$/;
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;
 const LINE_BREAKS_AND_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
 /** The longest `key` an entry may carry. */
@@ -57,7 +58,7 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
   if (to === undefined) return fail('`to` must be a string such as "#admins" (or a list of them in `content`)');
   if (to.length === 0) return fail('`to` is missing or empty: address the message to a group such as #admins');
   // One Unicode form (NFC), as the mapping's group names: `#café` typed either way is one group.
-  const groups = [...new Set(to.map((g) => g.normalize('NFC')))];
+  const groups = to.length === 1 ? [nfc(to[0]!)] : [...new Set(to.map(nfc))];
   if (groups.length > limits.maxGroups) return fail(`\`to\` names ${groups.length} groups, over the limit of ${limits.maxGroups}; use a group that includes the others`);
   const badGroup = groups.find((g) => !GROUP.test(g));
   if (badGroup !== undefined) return fail(`\`to\`: ${JSON.stringify(shorten(badGroup))} is not a group name; group names start with # (for example #admins)`);
@@ -73,7 +74,9 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
   if (raw.subject !== undefined && raw.subject !== null) {
     if (typeof raw.subject !== 'string') return fail('`subject` must be a string');
     // One line: a CR/LF in a subject is how email headers get injected.
-    subject = Array.from(raw.subject.replace(LINE_BREAKS_AND_CONTROL, ' ').trim()).slice(0, 250).join('') || undefined;
+    const line = raw.subject.replace(LINE_BREAKS_AND_CONTROL, ' ').trim();
+    // 250 characters, not UTF-16 units: a line of 250 units or fewer is as it is.
+    subject = (line.length <= 250 ? line : Array.from(line).slice(0, 250).join('')) || undefined;
   }
 
   const format = raw.format ?? 'html';
@@ -108,17 +111,32 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
     if (key.length > KEY_MAX_LENGTH || HAS_CONTROL.test(key)) return fail('`key` must be at most 200 characters without control characters');
   }
 
-  return {
-    ok: true,
-    message: { to: groups, body, format: format as BodyFormat, ...(subject ? { subject } : {}), ...(producerId ? { producerId } : {}), ...(producer ? { producer } : {}), ...(channels ? { channels } : {}), ...(key ? { key } : {}) },
-  };
+  const message: InboundMessage = { to: groups, body, format: format as BodyFormat };
+  if (subject) message.subject = subject;
+  if (producerId) message.producerId = producerId;
+  if (producer) message.producer = producer;
+  if (channels) message.channels = channels;
+  if (key) message.key = key;
+  return { ok: true, message };
 }
 
 /** `"#a, #b"` or `["#a", "#b"]` → `["#a", "#b"]`; `undefined` when it is neither. */
 function listOf(value: unknown): string[] | undefined {
   if (value === undefined || value === null) return [];
-  const items = typeof value === 'string' ? value.split(',') : Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : undefined;
-  return items?.map((s: string) => s.trim()).filter((s: string) => s !== '');
+  const items: unknown[] | undefined = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  if (items === undefined) return undefined;
+  const list: string[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string') return undefined;
+    const name = item.trim();
+    if (name !== '') list.push(name);
+  }
+  return list;
+}
+
+/** A group name in NFC (an ASCII name is NFC as it is: the common case, without a copy). */
+function nfc(name: string): string {
+  return ASCII.test(name) ? name : name.normalize('NFC');
 }
 
 function kib(bytes: number): string {

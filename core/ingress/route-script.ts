@@ -116,7 +116,8 @@ return out
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    route(numKeys: number, ...args: Array<string | number>): Result<Array<[string, string?, string?]>, Context>;
+    /** KEYS and ARGV as two arrays, which ioredis flattens into the call (core/ingress/router.ts). */
+    route(numKeys: number, keys: readonly string[], args: ReadonlyArray<string | number>): Result<Array<[string, string?, string?]>, Context>;
   }
 }
 

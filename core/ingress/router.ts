@@ -1,14 +1,14 @@
 import { type Redis, ReplyError } from 'ioredis';
 import type { HubConfig } from '../config/schema.ts';
-import { type ThrottleSection, throttleSection } from '../digest/throttle-lua.ts';
+import { NO_THROTTLE, type ThrottleSection, throttleSection } from '../digest/throttle-lua.ts';
 import { type ArmedEscalation, escalationFor } from '../escalation/arm.ts';
 import { type DeadLetter, ingressDeadLetter, messageFields } from '../journal/dead-letter.ts';
 import type { QueuedDelivery } from '../journal/delivery.ts';
-import { enqueueBlock } from '../journal/enqueue.ts';
+import { appendEnqueueBlock } from '../journal/enqueue.ts';
 import { type MessageMeta, RECORD_META_FIELD } from '../journal/record.ts';
 import type { MappingStore } from '../mapping/store.ts';
 import type { Keys } from '../redis/keys.ts';
-import { pairs } from '../redis/fields.ts';
+import { pushPairs } from '../redis/fields.ts';
 import type { StreamEntry } from '../redis/stream-consumer.ts';
 import { type InboundMessage, parseEntry } from './parse-entry.ts';
 
@@ -95,8 +95,9 @@ export async function routeBatch(deps: RouterDeps, entries: StreamEntry[]): Prom
   return outcome;
 }
 
+/** The arrays as they are: ioredis flattens an array argument into its elements, with one copy of the whole call instead of three. */
 function runCall(redis: Redis, call: RouteCall): Promise<RouteReply[]> {
-  return redis.route(call.keys.length, ...call.keys, ...call.args);
+  return redis.route(call.keys.length, call.keys, call.args);
 }
 
 /** What an entry becomes in the ROUTE call: its deliveries, or, when it cannot be routed (or `failure` says why not), its dead letter. */
@@ -137,7 +138,7 @@ function routeEntry(call: RouteCall, deps: RouterDeps, entry: StreamEntry, failu
   return appendEntry(call, deps, entry.id, message, deliveries, meta, dead, escalation, throttle);
 }
 
-/** The entry's own keys and arguments, appended to the call as the ROUTE script reads them. */
+/** The entry's own keys and arguments, appended to the call as the ROUTE script reads them (in place: see {@link pushPairs}). */
 function appendEntry(
   call: RouteCall,
   deps: { keys: Keys },
@@ -147,10 +148,23 @@ function appendEntry(
   meta: MessageMeta | undefined,
   dead: DeadLetter | undefined,
   escalation?: ArmedEscalation,
-  throttle: ThrottleSection = { keys: [], args: [0] },
+  throttle: ThrottleSection = NO_THROTTLE,
 ): void {
   const { keys } = deps;
-  const block = enqueueBlock(keys, message ? deliveries : [], {
+  const keysBefore = call.keys.length;
+  call.keys.push(keys.message(entryId), message?.producerId ? keys.producerId(message.producerId) : keys.in, keys.escalation(entryId));
+  for (const key of throttle.keys) call.keys.push(key);
+  // The entry's own key and argument counts, then the counts of its record, dead-letter and escalation pairs: filled in as they are written.
+  const at = call.args.length;
+  call.args.push(0, 0, entryId, 0, 0, 0, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0);
+  if (meta) {
+    call.args.push(RECORD_META_FIELD, JSON.stringify(meta));
+    call.args[at + 3] = 1;
+  }
+  if (dead) call.args[at + 4] = pushPairs(call.args, dead);
+  if (escalation) call.args[at + 5] = pushPairs(call.args, escalation.fields);
+  for (const arg of throttle.args) call.args.push(arg);
+  appendEnqueueBlock(call, keys, message ? deliveries : [], {
     entry: entryId,
     to: message?.to.join(',') ?? '',
     subject: message?.subject,
@@ -159,18 +173,8 @@ function appendEntry(
     id: message?.producerId,
     watch: escalation ? '1' : '0',
   });
-  const record = meta ? [RECORD_META_FIELD, JSON.stringify(meta)] : [];
-  const deadPairs = dead ? pairs(dead) : [];
-  const escalationPairs = escalation ? pairs(escalation.fields) : [];
-  const producerKey = message?.producerId ? keys.producerId(message.producerId) : keys.in;
-  const ownKeys = 3 + throttle.keys.length + block.keys.length;
-  const ownArgs = 6 + record.length + deadPairs.length + escalationPairs.length + throttle.args.length + block.args.length;
-  call.keys.push(keys.message(entryId), producerKey, keys.escalation(entryId), ...throttle.keys, ...block.keys);
-  call.args.push(
-    ownKeys, ownArgs,
-    entryId, record.length / 2, deadPairs.length / 2, escalationPairs.length / 2, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0,
-    ...record, ...deadPairs, ...escalationPairs, ...throttle.args, ...block.args,
-  );
+  call.args[at] = call.keys.length - keysBefore;
+  call.args[at + 1] = call.args.length - at - 2;
 }
 
 /**

@@ -6,7 +6,7 @@
  * target's order list in the same script: nothing can come between the two, so
  * every order list is in stream order, whoever enqueues at the same time.
  */
-import { pairs } from '../redis/fields.ts';
+import { pushPairs } from '../redis/fields.ts';
 import type { Keys } from '../redis/keys.ts';
 import { type QueuedDelivery, type SharedFields, ownFields } from './delivery.ts';
 
@@ -91,17 +91,21 @@ export interface EnqueueBlock {
 
 /** The KEYS and ARGV of one message's deliveries, as `journal_enqueue_block` reads them; they go last in the script's KEYS and ARGV. */
 export function enqueueBlock(keys: Keys, deliveries: readonly QueuedDelivery[], shared: SharedFields): EnqueueBlock {
-  const common = pairs(shared);
-  return {
-    keys: [...deliveries.map((d) => keys.deliver(d.channel)), ...deliveries.map((d) => keys.order(d.channel, d.target))],
-    args: [
-      deliveries.length,
-      common.length / 2,
-      ...common,
-      ...deliveries.flatMap((d) => {
-        const own = pairs(ownFields(d));
-        return [own.length / 2, ...own];
-      }),
-    ],
-  };
+  const block: EnqueueBlock = { keys: [], args: [] };
+  appendEnqueueBlock(block, keys, deliveries, shared);
+  return block;
+}
+
+/** {@link enqueueBlock} written onto the end of a script call's KEYS and ARGV (the router's, built in place). */
+export function appendEnqueueBlock(call: EnqueueBlock, keys: Keys, deliveries: readonly QueuedDelivery[], shared: SharedFields): void {
+  for (const d of deliveries) call.keys.push(keys.deliver(d.channel));
+  for (const d of deliveries) call.keys.push(keys.order(d.channel, d.target));
+  const at = call.args.length;
+  call.args.push(deliveries.length, 0);
+  call.args[at + 1] = pushPairs(call.args, shared);
+  for (const d of deliveries) {
+    const own = call.args.length;
+    call.args.push(0);
+    call.args[own] = pushPairs(call.args, ownFields(d));
+  }
 }

@@ -6,8 +6,24 @@
 /** Flatten `{a: '1'}` into `['a', '1']`, skipping undefined values. */
 export function pairs(record: Record<string, string | number | undefined>): string[] {
   const out: string[] = [];
-  for (const [key, value] of Object.entries(record)) if (value !== undefined) out.push(key, String(value));
+  pushPairs(out, record);
   return out;
+}
+
+/**
+ * {@link pairs} written onto the end of `out` (a script call's arguments, built
+ * in place: the hub routes tens of thousands of entries a second, and every
+ * array in between is garbage to collect); returns how many pairs.
+ */
+export function pushPairs(out: Array<string | number>, record: Record<string, string | number | undefined>): number {
+  let count = 0;
+  for (const key in record) {
+    const value = record[key];
+    if (value === undefined) continue;
+    out.push(key, String(value));
+    count += 1;
+  }
+  return count;
 }
 
 /** `['a', '1', 'b', '2']` → `{a: '1', b: '2'}`. */
