@@ -117,7 +117,8 @@ return out
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    settle(numKeys: number, ...args: Array<string | number>): Result<string[], Context>;
+    /** KEYS and ARGV as two arrays, which ioredis flattens into the call (core/runtime/outcomes.ts). */
+    settle(numKeys: number, keys: readonly string[], args: ReadonlyArray<string | number>): Result<string[], Context>;
     replayDead(numKeys: number, ...args: Array<string | number>): Result<string[], Context>;
   }
 }

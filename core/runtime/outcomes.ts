@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { DeadLetter } from '../journal/dead-letter.ts';
 import { type DeliveryRecord, type OutcomeKind, deliveryRecordField } from '../journal/record.ts';
 import type { Keys } from '../redis/keys.ts';
-import { pairs } from '../redis/fields.ts';
+import { pushPairs } from '../redis/fields.ts';
 import { makingKey } from './pending.ts';
 
 export interface Outcome {
@@ -57,17 +57,6 @@ export class OutcomeWriter {
   /** Queue an outcome, written with the others of this tick. */
   write(outcome: Outcome): Written {
     const { record } = outcome;
-    const event = pairs({
-      type: outcome.kind,
-      entry: outcome.messageId,
-      delivery: outcome.deliveryId,
-      channel: outcome.channel,
-      target: record.target,
-      attempts: record.attempts,
-      peer: record.peerId,
-      error: record.error,
-    });
-    const dead = outcome.deadLetter ? pairs(outcome.deadLetter) : [];
     const batch = this.#current();
     const stream = this.#keys.deliver(outcome.channel);
     batch.keys.push(
@@ -77,9 +66,20 @@ export class OutcomeWriter {
       makingKey(stream, outcome.streamEntry),
       this.#keys.orderWaiters(outcome.channel, record.target),
     );
-    batch.args.push(outcome.streamEntry, deliveryRecordField(outcome.deliveryId), outcome.kind, JSON.stringify(record), event.length / 2, dead.length / 2);
-    for (const value of event) batch.args.push(value);
-    for (const value of dead) batch.args.push(value);
+    // The counts of the event's and the dead letter's pairs, filled in as they are written (in place: see pushPairs).
+    const at = batch.args.length + 4;
+    batch.args.push(outcome.streamEntry, deliveryRecordField(outcome.deliveryId), outcome.kind, JSON.stringify(record), 0, 0);
+    batch.args[at] = pushPairs(batch.args, {
+      type: outcome.kind,
+      entry: outcome.messageId,
+      delivery: outcome.deliveryId,
+      channel: outcome.channel,
+      target: record.target,
+      attempts: record.attempts,
+      peer: record.peerId,
+      error: record.error,
+    });
+    if (outcome.deadLetter) batch.args[at + 1] = pushPairs(batch.args, outcome.deadLetter);
     batch.size += 1;
     if (batch.size >= MAX_BATCH) this.#batch = undefined;
     return batch.written;
@@ -93,7 +93,7 @@ export class OutcomeWriter {
     written.done = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         if (this.#batch === batch) this.#batch = undefined;
-        this.#redis.settle(batch.keys.length, ...batch.keys, ...batch.args).then(() => resolve(), reject);
+        this.#redis.settle(batch.keys.length, batch.keys, batch.args).then(() => resolve(), reject);
         sent();
       });
     });
