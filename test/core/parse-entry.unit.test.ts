@@ -105,6 +105,11 @@ describe('parseEntry: entries that become a message', () => {
     assert.deepEqual(got.to, ['#caf\u00e9']);
   });
 
+  test('one group typed in another Unicode form is read in NFC too', () => {
+    assert.deepEqual(accepted({ to: '#cafe\u0301', body: 'x' }).to, ['#caf\u00e9']);
+    assert.deepEqual(accepted({ to: ' #admins ', body: 'x' }).to, ['#admins']);
+  });
+
   test('a subject is cut to 250 characters', () => {
     const got = accepted({ to: '#admins', body: 'x', subject: 'S'.repeat(10_000) });
     assert.equal(got.subject, 'S'.repeat(250));
