@@ -69,17 +69,19 @@ export function rssFloor(memory: MemoryFloor): Floor {
 
 /** Both floors, and the two rows a workload prints them as under its own peak RSS. */
 export async function memoryFloors(ctx: BenchContext): Promise<{ hub: MemoryFloor; worker: MemoryFloor; rows: Array<[string, string]> }> {
-  const hub = await bareNodeMemory(ctx);
+  const { floor: hub, row } = await hubMemoryFloor(ctx);
   const worker = await bareNodeMemory(ctx, { worker: true });
-  const shown = (floor: MemoryFloor) => `${fmt.mb(floor.rssMb)} (anonymous ${fmt.mb(floor.anonMb)})`;
-  return {
-    hub,
-    worker,
-    rows: [
-      ["  floor: Node + ioredis + the hub's libraries, same flags", shown(hub)],
-      ['  floor: + undici and the HTML libraries, 3,000 renderings', `${shown(worker)}: a worker's`],
-    ],
-  };
+  return { hub, worker, rows: [row, ['  floor: + undici and the HTML libraries, 3,000 renderings', `${shown(worker)}: a worker's`]] };
+}
+
+/** The hub's floor alone (a workload that runs no worker), and its row. */
+export async function hubMemoryFloor(ctx: BenchContext): Promise<{ floor: MemoryFloor; row: [string, string] }> {
+  const floor = await bareNodeMemory(ctx);
+  return { floor, row: ["  floor: Node + ioredis + the hub's libraries, same flags", shown(floor)] };
+}
+
+function shown(floor: MemoryFloor): string {
+  return `${fmt.mb(floor.rssMb)} (anonymous ${fmt.mb(floor.anonMb)})`;
 }
 
 /** The hub's floor, or with `worker` a channel worker's. */

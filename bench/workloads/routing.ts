@@ -3,6 +3,7 @@
  * fanned out into the matrix deliver stream; against it, the raw Redis
  * Streams ceiling (bench/lib/raw-router.ts) with the same batching.
  */
+import { hubMemoryFloor, rssFloor } from '../lib/bare-node.ts';
 import { type BenchContext, dropPrefix, groupsMapping, writeMapping } from '../lib/context.ts';
 import { messageFields } from '../lib/e2e.ts';
 import { preload, routeRaw, routeWithHub } from '../lib/routing.ts';
@@ -28,6 +29,7 @@ export const routing: Workload = {
       await preload(ctx.redis, `${prefix}:raw:in`, MESSAGES, (i) => messageFields(i, 10, stamp));
       const raw = await routeRaw(ctx, { input: `${prefix}:raw:in`, output: `${prefix}:raw:out`, messages: MESSAGES });
       const ratio = hub.messagesPerSecond / raw.messagesPerSecond;
+      const memory = await hubMemoryFloor(ctx);
       const { child: _child, ...hubFigures } = hub;
       // Redis runs one command at a time: its CPU per routed message bounds routing whatever the hub does.
       const redisUs = (hub.redisCpuSeconds * 1e6) / MESSAGES;
@@ -47,15 +49,16 @@ export const routing: Workload = {
           ['Redis CPU per routed message', `${redisUs.toFixed(1)} µs, of which the route script ${perMessage(scripts)} µs, its commands ${perMessage(innerUsec)} µs (${inner.map(([c, s]) => `${c.toUpperCase()} ${perMessage(s.usec)}`).join(', ')}); raw loop ${((raw.redisCpuSeconds * 1e6) / MESSAGES).toFixed(1)} µs`],
           ['  bound: Redis alone, one core', `${fmt.rate(1e6 / redisUs)} = ${fmt.pct(1e6 / redisUs / raw.messagesPerSecond)} of the ceiling`],
           ['hub peak RSS', fmt.mb(hub.peakRssMb)],
+          memory.row,
           ['preload (pipelined XADD)', `${fmt.rate(MESSAGES / (preloadMs / 1000))}`],
         ],
-        figures: { messages: MESSAGES, hub: hubFigures, ceiling: raw, ratio: round(ratio, 3), preloadMs: Math.round(preloadMs) },
+        figures: { messages: MESSAGES, hub: hubFigures, ceiling: raw, ratio: round(ratio, 3), preloadMs: Math.round(preloadMs), bareNode: memory.floor },
         checks: [
           check('routing ≥ 50 % of the raw Redis Streams ceiling', round(ratio * 100, 1), '>=', 50, '%', {
             value: round((1e6 / redisUs / raw.messagesPerSecond) * 100, 1),
             what: "Redis alone: one core at Redis's CPU per routed message (one command at a time)",
           }),
-          check('hub peak RSS ≤ 100 MB (routing 100k)', hub.peakRssMb, '<=', 100, 'MB'),
+          check('hub peak RSS ≤ 100 MB (routing 100k)', hub.peakRssMb, '<=', 100, 'MB', rssFloor(memory.floor)),
         ],
       };
     } finally {
