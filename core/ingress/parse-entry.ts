@@ -25,7 +25,6 @@ export interface ParseLimits {
 
 const GROUP = /^#[^\s,#\u0000-\u001f\u007f]{1,200}$/;
 const FORMATS = new Set(['html', 'text', 'markdown']);
-const ASCII = /^[\u0000-\u007f]*$/;
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;
 const LINE_BREAKS_AND_CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]+/g;
 /** The longest `key` an entry may carry. */
@@ -58,7 +57,7 @@ export function parseEntry(fields: Record<string, string>, limits: ParseLimits):
   if (to === undefined) return fail('`to` must be a string such as "#admins" (or a list of them in `content`)');
   if (to.length === 0) return fail('`to` is missing or empty: address the message to a group such as #admins');
   // One Unicode form (NFC), as the mapping's group names: `#café` typed either way is one group.
-  const groups = to.length === 1 ? [nfc(to[0]!)] : [...new Set(to.map(nfc))];
+  const groups = [...new Set(to.map((g) => g.normalize('NFC')))];
   if (groups.length > limits.maxGroups) return fail(`\`to\` names ${groups.length} groups, over the limit of ${limits.maxGroups}; use a group that includes the others`);
   const badGroup = groups.find((g) => !GROUP.test(g));
   if (badGroup !== undefined) return fail(`\`to\`: ${JSON.stringify(shorten(badGroup))} is not a group name; group names start with # (for example #admins)`);
@@ -132,11 +131,6 @@ function listOf(value: unknown): string[] | undefined {
     if (name !== '') list.push(name);
   }
   return list;
-}
-
-/** A group name in NFC (an ASCII name is NFC as it is: the common case, without a copy). */
-function nfc(name: string): string {
-  return ASCII.test(name) ? name : name.normalize('NFC');
 }
 
 function kib(bytes: number): string {

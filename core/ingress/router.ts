@@ -154,13 +154,11 @@ function appendEntry(
   const keysBefore = call.keys.length;
   call.keys.push(keys.message(entryId), message?.producerId ? keys.producerId(message.producerId) : keys.in, keys.escalation(entryId));
   for (const key of throttle.keys) call.keys.push(key);
-  // The entry's own key and argument counts, then the counts of its record, dead-letter and escalation pairs: filled in as they are written.
+  // The entry's own key and argument counts, then how many record, dead-letter and escalation pairs it has:
+  // all but the record's filled in once written.
   const at = call.args.length;
-  call.args.push(0, 0, entryId, 0, 0, 0, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0);
-  if (meta) {
-    call.args.push(RECORD_META_FIELD, JSON.stringify(meta));
-    call.args[at + 3] = 1;
-  }
+  call.args.push(0, 0, entryId, meta ? 1 : 0, 0, 0, escalation?.dueAt ?? 0, escalation?.ttlMs ?? 0);
+  if (meta) call.args.push(RECORD_META_FIELD, JSON.stringify(meta));
   if (dead) call.args[at + 4] = pushPairs(call.args, dead);
   if (escalation) call.args[at + 5] = pushPairs(call.args, escalation.fields);
   for (const arg of throttle.args) call.args.push(arg);

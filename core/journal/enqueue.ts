@@ -100,12 +100,13 @@ export function enqueueBlock(keys: Keys, deliveries: readonly QueuedDelivery[], 
 export function appendEnqueueBlock(call: EnqueueBlock, keys: Keys, deliveries: readonly QueuedDelivery[], shared: SharedFields): void {
   for (const d of deliveries) call.keys.push(keys.deliver(d.channel));
   for (const d of deliveries) call.keys.push(keys.order(d.channel, d.target));
-  const at = call.args.length;
-  call.args.push(deliveries.length, 0);
-  call.args[at + 1] = pushPairs(call.args, shared);
-  for (const d of deliveries) {
-    const own = call.args.length;
-    call.args.push(0);
-    call.args[own] = pushPairs(call.args, ownFields(d));
-  }
+  call.args.push(deliveries.length);
+  pushCountedPairs(call.args, shared);
+  for (const d of deliveries) pushCountedPairs(call.args, ownFields(d));
+}
+
+/** A count of pairs, then the pairs: the count filled in once they are written. */
+function pushCountedPairs(args: Array<string | number>, fields: Record<string, string | undefined>): void {
+  const at = args.push(0) - 1;
+  args[at] = pushPairs(args, fields);
 }
