@@ -26,10 +26,11 @@ import { type Scripts, connectRedis, isCluster, redisTarget } from './redis/conn
 import { RedisHealth } from './redis/health.ts';
 import { type Keys, createKeys } from './redis/keys.ts';
 import { pendingScripts } from './runtime/pending.ts';
+import { tickScripts } from './runtime/tick-call.ts';
 import { PluginRegistry } from './runtime/plugin-registry.ts';
 
 /** Every Lua script of the hub, by command name: the features' own, registered on the hub's connection here. */
-export const HUB_SCRIPTS: Scripts = { ...journalScripts, ...routeScripts, ...escalationScripts, ...pendingScripts, ...digestScripts };
+export const HUB_SCRIPTS: Scripts = { ...journalScripts, ...routeScripts, ...escalationScripts, ...pendingScripts, ...tickScripts, ...digestScripts };
 
 /** Everything a hub process is made of; each piece is built on first use. */
 export interface Cradle {

@@ -7,15 +7,17 @@
  * - hub: XREADGROUP from `<prefix>:in`, then one script call per batch that
  *   XADDs each entry to `<prefix>:deliver:matrix` and XACKs it (routing is
  *   atomic, so it is a script);
- * - worker: XREADGROUP from the deliver stream, then per delivery a script
- *   call marking it begun, a `/sync?timeout=0` asked after it began (shared by
- *   the deliveries waiting when it is asked, as the fail-closed check shares
- *   it), the PUT, and a script call settling it (XACK, XDEL, the mark gone).
+ * - worker: XREADGROUP from the deliver stream, then per delivery its begin
+ *   (marked begun), a `/sync?timeout=0` asked after it began (shared by the
+ *   deliveries waiting when it is asked, as the fail-closed check shares it),
+ *   the PUT, and its settle (XACK, XDEL, the mark gone); the settles and
+ *   begins of one tick in one script call, settles first, as the worker's
+ *   (core/runtime/tick-call.ts).
  *
  * With `guarded`, the worker keeps two of the guarantees the design cannot
  * give up, as the plugin keeps them: a room's messages go one after another
- * (the next one's begin is sent after the previous one's settle, on the same
- * connection, once its PUT is answered), and each message
+ * (the next one's begin is asked in the call that settles the previous one,
+ * once its PUT is answered), and each message
  * is rendered and sanitized as the matrix plugin renders it
  * (plugins/matrix/message.ts). What it shows: how far the tail can come down
  * while order and safe HTML hold.
@@ -41,23 +43,26 @@ for i = 1, #ARGV, 4 do
   redis.call('XACK', KEYS[1], '${GROUP}', ARGV[i])
 end
 return #ARGV / 4`;
-const BEGIN = `return redis.call('HSET', KEYS[1], ARGV[1], 1)`;
-const SETTLE = `
-redis.call('XACK', KEYS[1], '${GROUP}', ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
-return redis.call('HDEL', KEYS[2], ARGV[1])`;
+// ARGV: the count of settles, their ids, then the ids to begin.
+const TICK = `
+local n = tonumber(ARGV[1])
+for i = 2, n + 1 do
+  redis.call('XACK', KEYS[1], '${GROUP}', ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+  redis.call('HDEL', KEYS[2], ARGV[i])
+end
+for i = n + 2, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], 1) end
+return #ARGV - n - 1`;
 
 type Entries = Array<[string, string[]]>;
 type Skeleton = Redis & {
   routeBatch(inKey: string, deliverKey: string, ...args: string[]): Promise<number>;
-  beginAttempt(markKey: string, id: string): Promise<number>;
-  settleDelivery(deliverKey: string, markKey: string, id: string): Promise<number>;
+  workerTick(deliverKey: string, markKey: string, settles: number, ...ids: string[]): Promise<number>;
 };
 
 const redis = new Redis(url) as Skeleton;
 redis.defineCommand('routeBatch', { numberOfKeys: 2, lua: ROUTE });
-redis.defineCommand('beginAttempt', { numberOfKeys: 1, lua: BEGIN });
-redis.defineCommand('settleDelivery', { numberOfKeys: 2, lua: SETTLE });
+redis.defineCommand('workerTick', { numberOfKeys: 2, lua: TICK });
 const reader = redis.duplicate();
 let stopping = false;
 process.once('SIGTERM', () => {
@@ -100,6 +105,20 @@ async function worker(): Promise<void> {
   const headers = { authorization: `Bearer ${HS_TOKEN}`, 'content-type': 'application/json' };
   const marks = `${prefix}:skeleton:begun`;
   let since = '';
+  /** This tick's settles and begins, sent together at its end. */
+  let tick: { settles: string[]; begins: string[]; sent: Promise<void> } | undefined;
+  const inTick = (kind: 'settles' | 'begins', id: string): Promise<void> => {
+    if (!tick) {
+      const t = { settles: [] as string[], begins: [] as string[], sent: Promise.resolve() };
+      t.sent = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        if (tick === t) tick = undefined;
+        await redis.workerTick(DELIVER, marks, t.settles.length, ...t.settles, ...t.begins);
+      });
+      tick = t;
+    }
+    tick[kind].push(id);
+    return tick.sent;
+  };
   /** The sync in flight and when it was asked: a delivery that began before it was asked may use its answer. */
   let inFlight: { asked: number; done: Promise<void> } | undefined;
   const sync = async (): Promise<void> => {
@@ -124,19 +143,19 @@ async function worker(): Promise<void> {
     );
   const send = async ([id, fields]: [string, string[]]): Promise<void> => {
     const began = performance.now();
-    await redis.beginAttempt(marks, id);
+    await inTick('begins', id);
     await freshSince(began);
     const content = render(field(fields, 'subject'), field(fields, 'body'));
     const res = await pool.request({ method: 'PUT', path: `/_matrix/client/v3/rooms/${encodeURIComponent(field(fields, 'room'))}/send/m.room.message/${id}`, headers, body: content });
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`skeleton send ${id}: HTTP ${res.statusCode}`);
-    // Not waited for: the room's next begin goes on the same connection after it, and Redis runs them in order.
-    void redis.settleDelivery(DELIVER, marks, id).catch((err: Error) => {
+    // Not waited for: the room's next begin goes in the same call, after it.
+    void inTick('settles', id).catch((err: Error) => {
       console.error(`skeleton settle ${id}: ${err.message}`);
       process.exit(1);
     });
   };
-  /** Guarded: each room's deliveries in a chain, as the worker's target scheduler runs them (a begin after the previous settle). */
+  /** Guarded: each room's deliveries in a chain, as the worker's target scheduler runs them (a begin after the previous settle, in its call). */
   const chains = new Map<string, Promise<void>>();
   const deliver = (entry: [string, string[]]): Promise<void> => {
     if (!guarded) return send(entry);

@@ -2,10 +2,10 @@
  * The least a delivery costs a matrix worker beside its PUT, measured in the
  * bench process on the same machine and run: rendering the message as the
  * plugin does (the body sanitized to the Matrix subset, and its plain-text
- * copy), and one round trip to Redis: the begin-attempt check each delivery
- * makes alone (its turn in the target's order, still its own, not being made
- * elsewhere); the settle that acknowledges and records it is shared by the
- * deliveries that end in one tick.
+ * copy), and one round trip to Redis: the worker's one call per tick, which
+ * settles the deliveries that ended in it and asks the turns of the next ones
+ * (their turn in the target's order, still their worker's, not being made
+ * elsewhere).
  */
 import type { OutboundMessage } from '../../core/plugin-api.ts';
 import { messageContent } from '../../plugins/matrix/message.ts';

@@ -45,7 +45,7 @@ export const delivery: Workload = {
       const others = ['hub', 'homeserver', 'redis'].reduce((sum, name) => sum + (e2e.cpuPerMessageUs[name] ?? 0), 0);
       const bound = (cpus().length * 1e6) / (others + cpuPerSendUs);
       const floor = await workerFloor(ctx);
-      // One round trip: the begin-attempt check each delivery makes alone (settles are shared by the deliveries of a tick).
+      // One round trip: the tick's call, which settles a delivery and asks the next one's turn (core/runtime/tick-call.ts).
       const workerFloorUs = cpuPerSendUs + floor.renderUs + floor.roundTripUs;
       const workerUs = e2e.cpuPerMessageUs['worker1'] ?? Number.NaN;
       // The same bound with the worker at its own floor: what it cannot give up (the PUT, rendering, its turn in order).
@@ -76,7 +76,7 @@ export const delivery: Workload = {
           }),
           check('worker CPU per delivery ≤ 2× the raw client per PUT', round(workerUs / cpuPerSendUs, 1), '<=', 2, '×', {
             value: round(workerFloorUs / cpuPerSendUs, 1),
-            what: 'the PUT, the rendering and the begin-attempt round trip, each measured alone',
+            what: 'the PUT, the rendering and one Redis round trip (its turn and its settling), each measured alone',
           }),
           check('hub peak RSS ≤ 100 MB (delivery)', hub.peakRssMb, '<=', 100, 'MB', rssFloor(memory.hub)),
           check('worker peak RSS ≤ 100 MB (delivery)', worker.peakRssMb, '<=', 100, 'MB', rssFloor(memory.worker)),

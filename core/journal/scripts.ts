@@ -1,5 +1,5 @@
 /**
- * The journal's own scripts: settling deliveries (SETTLE) and replaying dead
+ * The journal's own scripts: settling deliveries (SETTLE_LUA) and replaying dead
  * letters (REPLAY). Each runs atomically; each first checks that what it acts
  * on is still there, so two workers or two replays racing for one entry or
  * letter cannot both act on it.
@@ -9,7 +9,7 @@ import { ENQUEUE_LUA } from './enqueue.ts';
 
 /**
  * Lua: the consumer of `group` an entry of `stream` is pending to, or false (not pending, or no such group).
- * The one answer to "who holds this delivery", for SETTLE and the worker's scripts (core/runtime/pending.ts).
+ * The one answer to "who holds this delivery", for settle_one and the worker's scripts (core/runtime/pending.ts).
  */
 export const HOLDER_OF_LUA = `
 local function holder_of(stream, group, id)
@@ -19,68 +19,63 @@ end
 `;
 
 /**
- * Settle a batch of deliveries in one call, each as if alone: acknowledge it,
+ * Lua: `settle_one(s, ka, a)` settles one delivery as if alone: acknowledge it,
  * take it off its target's order list, wake the worker waiting on that list
  * that holds its new head (core/runtime/pending.ts) and drop its attempt mark (unless it will be
- * retried), record its outcome, write its event and dead letter.
- * KEYS: events, dead, then per delivery: its deliver stream, message record, target's order list, attempt mark, the list's waiters.
- * ARGV: group, record ttl ms, events maxlen, then per delivery: stream entry id, the record's field of this
- *       delivery, outcome (sent|dead|retrying), record json, k event field pairs, m dead-letter field pairs,
- *       then the k pairs, then the m pairs.
- * Returns per delivery 'ok', or 'gone' when another worker had settled it.
+ * retried), record its outcome, write its event and dead letter. A delivery no longer pending and gone
+ * from its stream was settled by another worker: nothing is written for it.
+ * `s`: the call's events and dead streams, consumer group, record ttl ms and events maxlen.
+ * Its KEYS at `ka` + 1…5: its deliver stream, message record, target's order list, attempt mark, the list's waiters.
+ * Its ARGV at `a` + 1…: stream entry id, the record's field of this delivery, outcome (sent|dead|retrying),
+ * record json, k event field pairs, m dead-letter field pairs, then the k pairs, then the m pairs.
+ * Returns the ARGV offset after it. Needs holder_of (HOLDER_OF_LUA) before it. The worker's one call per tick
+ * (core/runtime/tick-call.ts) runs it.
  */
-const SETTLE = `${HOLDER_OF_LUA}
-local out = {}
-local a = 3
-for i = 1, (#KEYS - 2) / 5 do
-  local stream, record, order, mark, waiters = KEYS[5 * i - 2], KEYS[5 * i - 1], KEYS[5 * i], KEYS[5 * i + 1], KEYS[5 * i + 2]
+export const SETTLE_LUA = `
+local function settle_one(s, ka, a)
+  local stream, record, order, mark, waiters = KEYS[ka + 1], KEYS[ka + 2], KEYS[ka + 3], KEYS[ka + 4], KEYS[ka + 5]
   local entry, field, outcome, json = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local k, m = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
   local first = a + 6
-  a = first + (k + m) * 2
-  out[i] = 'ok'
   if outcome ~= 'retrying' then
     redis.call('DEL', mark)
     -- Not pending and gone from the stream: another worker settled it. Not pending but still in the
     -- stream: its group was destroyed (and made anew) under it; settled here, or the new group makes it again.
-    if redis.call('XACK', stream, ARGV[1], entry) == 0 and #redis.call('XRANGE', stream, entry, entry) == 0 then
-      out[i] = 'gone'
-    else
-      redis.call('XDEL', stream, entry)
-      redis.call('LREM', order, 1, entry)
-      local waiting = redis.call('SMEMBERS', waiters)
-      if #waiting > 0 then
-        -- Only the worker holding the new head can go now (a wake channel ends with its consumer's name): woken,
-        -- the others would ask, find the head another's, and wait again, at every delivery of a chain another
-        -- worker makes. A head held by nobody (not yet read, or gone) wakes them all.
-        local head = redis.call('LINDEX', order, 0)
-        local holder = head and holder_of(stream, ARGV[1], head)
-        local ending = holder and (':' .. holder)
-        for _, wake in ipairs(waiting) do
-          if not ending or string.sub(wake, -#ending) == ending then
-            redis.call('SREM', waiters, wake)
-            -- A user without pub/sub (an older ACL line) only loses the wake-up: its waiters ask again on their own.
-            redis.pcall('PUBLISH', wake, order)
-          end
+    if redis.call('XACK', stream, s.group, entry) == 0 and #redis.call('XRANGE', stream, entry, entry) == 0 then
+      return first + (k + m) * 2
+    end
+    redis.call('XDEL', stream, entry)
+    redis.call('LREM', order, 1, entry)
+    local waiting = redis.call('SMEMBERS', waiters)
+    if #waiting > 0 then
+      -- Only the worker holding the new head can go now (a wake channel ends with its consumer's name): woken,
+      -- the others would ask, find the head another's, and wait again, at every delivery of a chain another
+      -- worker makes. A head held by nobody (not yet read, or gone) wakes them all.
+      local head = redis.call('LINDEX', order, 0)
+      local holder = head and holder_of(stream, s.group, head)
+      local ending = holder and (':' .. holder)
+      for _, wake in ipairs(waiting) do
+        if not ending or string.sub(wake, -#ending) == ending then
+          redis.call('SREM', waiters, wake)
+          -- A user without pub/sub (an older ACL line) only loses the wake-up: its waiters ask again on their own.
+          redis.pcall('PUBLISH', wake, order)
         end
       end
     end
   end
-  if out[i] == 'ok' then
-    redis.call('HSET', record, field, json)
-    if redis.call('PTTL', record) < 0 then redis.call('PEXPIRE', record, ARGV[2]) end
-    local event = {KEYS[1], 'MAXLEN', '~', ARGV[3], '*'}
-    for j = 1, k * 2 do event[#event + 1] = ARGV[first + j] end
-    if m > 0 then
-      local dead = {KEYS[2], '*'}
-      for j = 1, m * 2 do dead[#dead + 1] = ARGV[first + k * 2 + j] end
-      event[#event + 1] = 'dead'
-      event[#event + 1] = redis.call('XADD', unpack(dead))
-    end
-    redis.call('XADD', unpack(event))
+  redis.call('HSET', record, field, json)
+  if redis.call('PTTL', record) < 0 then redis.call('PEXPIRE', record, s.ttl) end
+  local event = {s.events, 'MAXLEN', '~', s.maxlen, '*'}
+  for j = 1, k * 2 do event[#event + 1] = ARGV[first + j] end
+  if m > 0 then
+    local dead = {s.dead, '*'}
+    for j = 1, m * 2 do dead[#dead + 1] = ARGV[first + k * 2 + j] end
+    event[#event + 1] = 'dead'
+    event[#event + 1] = redis.call('XADD', unpack(dead))
   end
+  redis.call('XADD', unpack(event))
+  return first + (k + m) * 2
 end
-return out
 `;
 
 /**
@@ -117,10 +112,8 @@ return out
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** KEYS and ARGV as two arrays, which ioredis flattens into the call (core/runtime/outcomes.ts). */
-    settle(numKeys: number, keys: readonly string[], args: ReadonlyArray<string | number>): Result<string[], Context>;
     replayDead(numKeys: number, ...args: Array<string | number>): Result<string[], Context>;
   }
 }
 
-export const journalScripts = { settle: SETTLE, replayDead: REPLAY };
+export const journalScripts = { replayDead: REPLAY };

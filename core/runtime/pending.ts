@@ -9,76 +9,77 @@ import type { Scripts } from '../redis/connect.ts';
  * group an operator destroyed and made anew, must not be made here as well.
  */
 
-// Who an entry of the stream is pending to, and how many entries a consumer has pending (KEYS[1] the stream,
-// ARGV[1] the group, in every script here that uses them).
-const PENDING_HELPERS = `${HOLDER_OF_LUA}
-local function pending_count(consumer)
-  for _, pending in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1])[4] or {}) do
+// How many entries a consumer of a group has pending.
+const PENDING_COUNT_LUA = `
+local function pending_count(stream, group, consumer)
+  for _, pending in ipairs(redis.call('XPENDING', stream, group)[4] or {}) do
     if pending[1] == consumer then return tonumber(pending[2]) end
   end
   return 0
 end
 `;
 
-// Whether the entry may be made now: first (when asked: an order list other than the stream) it heads its target's
-// order list, i.e. every older delivery to that target is settled, wherever it was being made (an
-// entry not in the list at all, routed before lists existed, has nothing to wait for); then it is
-// pending to this consumer, and no other consumer is making it right now. A delivery being made is
-// marked (`<stream>:making:<entry>`, for about one attempt): a group destroyed and made anew
-// forgets who holds what, and its new reader must not make the same delivery while the first
-// attempt is still under way. Under memory pressure the mark is skipped (pcall): the delivery goes
-// on, only that protection is lost for the moment. A consumer told to wait for an older delivery
-// is put on the list's waiters (its wake channel, for a minute), in the same step, so that the
-// settling of that head (SETTLE, core/journal/scripts.ts) cannot pass unseen: it wakes the waiter
-// at once instead of at its next poll. One script, so that a delivery costs one round trip before
-// its attempt. But first, when the head is pending to another consumer that listens on its wake channel
-// (ARGV[6] .. its name), the delivery is handed to that consumer instead (XCLAIM, and the entry's id on
-// that channel): a target's deliveries then stay with the worker making them, one after another, rather than
-// alternating between workers that each wait for the other's (two workers were slower than one). Not to
-// a consumer that has ARGV[7] deliveries pending already: a worker holds what it is handed in memory, and
-// another reading on and handing over could otherwise move a whole backlog into it.
-// KEYS: stream, mark, order list, waiters (the stream again for both: no order check). ARGV: group, consumer, entry,
-// mark ttl ms, wake channel, wake channels' prefix ('' for no hand-over), most deliveries pending to a consumer handed more.
-// Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list,
-// {3, holder} handed to the consumer holding the head.
-const BEGIN_ATTEMPT = `${PENDING_HELPERS}
-if KEYS[3] ~= KEYS[1] then
-  local head = redis.call('LINDEX', KEYS[3], 0)
-  if head and head ~= ARGV[3] and redis.call('LPOS', KEYS[3], ARGV[3]) then
-    local holder = ARGV[6] ~= '' and holder_of(KEYS[1], ARGV[1], head)
-    if holder and holder ~= ARGV[2] and holder_of(KEYS[1], ARGV[1], ARGV[3]) == ARGV[2] and pending_count(holder) < tonumber(ARGV[7]) then
-      -- PUBLISH says how many heard it: nobody (the holder does not listen, or may not) means no hand-over.
-      local heard = redis.pcall('PUBLISH', ARGV[6] .. holder, ARGV[3])
-      if type(heard) == 'number' and heard > 0 then
-        redis.call('XCLAIM', KEYS[1], ARGV[1], holder, 0, ARGV[3], 'JUSTID')
-        return {3, holder}
+/**
+ * Lua: `begin_one(w, stream, mark, order, waiters, entry)`, whether the entry may be made now. First (when asked:
+ * an order list other than the stream) it heads its target's order list, i.e. every older delivery to that target
+ * is settled, wherever it was being made (an entry not in the list at all, routed before lists existed, has nothing
+ * to wait for); then it is pending to this consumer, and no other consumer is making it right now. A delivery being
+ * made is marked (`<stream>:making:<entry>`, for about one attempt): a group destroyed and made anew forgets who
+ * holds what, and its new reader must not make the same delivery while the first attempt is still under way. Under
+ * memory pressure the mark is skipped (pcall): the delivery goes on, only that protection is lost for the moment.
+ * A consumer told to wait for an older delivery is put on the list's waiters (its wake channel, for a minute), in
+ * the same step, so that the settling of that head (settle_one, core/journal/scripts.ts) cannot pass unseen: it
+ * wakes the waiter at once instead of at its next poll. But first, when the head is pending to another consumer
+ * that listens on its wake channel (`w.prefix` .. its name), the delivery is handed to that consumer instead
+ * (XCLAIM, and the entry's id on that channel): a target's deliveries then stay with the worker making them, one
+ * after another, rather than alternating between workers that each wait for the other's (two workers were slower
+ * than one). Not to a consumer that has `w.below` deliveries pending already: a worker holds what it is handed in
+ * memory, and another reading on and handing over could otherwise move a whole backlog into it.
+ * `w`: group, consumer, mark ttl ms, its wake channel, the wake channels' prefix ('' for no hand-over), that bound.
+ * Returns {1} go, {0} not ours, {-1} wait (being made elsewhere), {2, head} an older delivery heads the list,
+ * {3, holder} handed to the consumer holding the head, {-2, error} Redis refused.
+ * Needs holder_of (HOLDER_OF_LUA) before it.
+ */
+export const BEGIN_LUA = `${PENDING_COUNT_LUA}
+local function begin_one(w, stream, mark, order, waiters, entry)
+  if order ~= stream then
+    local head = redis.call('LINDEX', order, 0)
+    if head and head ~= entry and redis.call('LPOS', order, entry) then
+      local holder = w.prefix ~= '' and holder_of(stream, w.group, head)
+      if holder and holder ~= w.consumer and holder_of(stream, w.group, entry) == w.consumer and pending_count(stream, w.group, holder) < w.below then
+        -- PUBLISH says how many heard it: nobody (the holder does not listen, or may not) means no hand-over.
+        local heard = redis.pcall('PUBLISH', w.prefix .. holder, entry)
+        if type(heard) == 'number' and heard > 0 then
+          redis.call('XCLAIM', stream, w.group, holder, 0, entry, 'JUSTID')
+          return {3, holder}
+        end
       end
+      redis.pcall('SADD', waiters, w.wake)
+      redis.pcall('PEXPIRE', waiters, 60000)
+      return {2, head}
     end
-    redis.pcall('SADD', KEYS[4], ARGV[5])
-    redis.pcall('PEXPIRE', KEYS[4], 60000)
-    return {2, head}
   end
+  local rows = redis.pcall('XPENDING', stream, w.group, entry, entry, 1)
+  if rows.err then
+    if string.find(rows.err, 'NOGROUP') then return {0} end
+    return {-2, rows.err}
+  end
+  local row = rows[1]
+  if not row or row[2] ~= w.consumer then return {0} end
+  local maker = redis.call('GET', mark)
+  if maker and maker ~= w.consumer then return {-1} end
+  redis.pcall('SET', mark, w.consumer, 'PX', w.ttl)
+  return {1}
 end
-local rows = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if rows.err then
-  if string.find(rows.err, 'NOGROUP') then return {0} end
-  return rows
-end
-local row = rows[1]
-if not row or row[2] ~= ARGV[2] then return {0} end
-local maker = redis.call('GET', KEYS[2])
-if maker and maker ~= ARGV[2] then return {-1} end
-redis.pcall('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
-return {1}
 `;
 
-// After a delivery was handed over (BEGIN_ATTEMPT's {3, holder}), the same consumer's deliveries queued behind it
+// After a delivery was handed over (begin_one's {3, holder}), the same consumer's deliveries queued behind it
 // for the same target go the same way in one step, rather than each with a begin of its own: those of ARGV[6..]
 // still pending to ARGV[2], while ARGV[3] has fewer than ARGV[4] pending, their ids on its wake channel ARGV[5]
 // (one message, space-separated), if it heard. KEYS: stream. ARGV: group, consumer, holder, most pending to the
 // holder, the holder's wake channel, ids. Returns the ids handed over.
-const HAND_OVER = `${PENDING_HELPERS}
-local room = tonumber(ARGV[4]) - pending_count(ARGV[3])
+const HAND_OVER = `${HOLDER_OF_LUA}${PENDING_COUNT_LUA}
+local room = tonumber(ARGV[4]) - pending_count(KEYS[1], ARGV[1], ARGV[3])
 local claim = {'XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0}
 local ids = {}
 for i = 6, #ARGV do
@@ -128,11 +129,10 @@ return dropped
 `;
 
 /** The worker's scripts, registered on the hub's connection by the composition root (core/container.ts). */
-export const pendingScripts: Scripts = { beginAttempt: BEGIN_ATTEMPT, handOver: HAND_OVER, claimMine: CLAIM_MINE, dropStaleHeads: DROP_STALE_HEADS };
+export const pendingScripts: Scripts = { handOver: HAND_OVER, claimMine: CLAIM_MINE, dropStaleHeads: DROP_STALE_HEADS };
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    beginAttempt(numKeys: 4, stream: string, mark: string, order: string, waiters: string, group: string, consumer: string, entry: string, ttlMs: number, wake: string, handOver: string, handOverBelow: number): Result<[number, string?], Context>;
     handOver(numKeys: 1, stream: string, group: string, consumer: string, holder: string, below: number, holderWake: string, ...ids: string[]): Result<string[], Context>;
     claimMine(numKeys: 1, stream: string, group: string, consumer: string, idleMs: number, ...ids: string[]): Result<number, Context>;
     dropStaleHeads(numKeys: 2, orderList: string, stream: string): Result<number, Context>;
@@ -142,30 +142,6 @@ declare module 'ioredis' {
 /** The mark of a delivery being made. */
 export function makingKey(stream: string, entry: string): string {
   return `${stream}:making:${entry}`;
-}
-
-/**
- * Before an attempt: `go` (its turn, pending to `consumer`, and now marked as
- * being made by it for `ttlMs`), `not ours` (settled, taken over, or its group
- * made anew and read by another), `wait` (another consumer is making it now),
- * or, when `order` is given, `{ after }`: the older delivery `after` heads the
- * target's order list and must be settled first; the settling of the head is
- * then published on `order.wake`. With `order.handOver` (the wake channels'
- * prefix), a delivery whose head another listening consumer holds is handed
- * to it, unless `order.handOverBelow` deliveries are pending to it already:
- * `{ handedTo }`, its entry id published on that consumer's wake channel.
- */
-export async function beginAttempt(
-  redis: Redis,
-  at: { stream: string; group: string; consumer: string; order?: { list: string; waiters: string; wake: string; handOver?: string; handOverBelow?: number } },
-  entry: string,
-  ttlMs: number,
-): Promise<'go' | 'not ours' | 'wait' | { after: string } | { handedTo: string }> {
-  const { stream, group, consumer, order } = at;
-  const [answer, other] = await redis.beginAttempt(4, stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream, group, consumer, entry, ttlMs, order?.wake ?? '', order?.handOver ?? '', order?.handOverBelow ?? 0);
-  if (answer === 2) return { after: other! };
-  if (answer === 3) return { handedTo: other! };
-  return answer === 1 ? 'go' : answer === 0 ? 'not ours' : 'wait';
 }
 
 /**

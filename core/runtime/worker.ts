@@ -14,10 +14,10 @@ import type { Keys } from '../redis/keys.ts';
 import { duplicateConnection } from '../redis/connect.ts';
 import { type StreamEntry, consumeStream, toEntries } from '../redis/stream-consumer.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { type Outcome, OutcomeWriter } from './outcomes.ts';
-import { HANDED_BACK_IDLE_MS, beginAttempt, dropStaleHeads, handOver, ownPending, setIdle } from './pending.ts';
+import { HANDED_BACK_IDLE_MS, dropStaleHeads, handOver, ownPending, setIdle } from './pending.ts';
 import { type Failure, type Tries, afterFailure, classifyFailure, deadLetterReason, retryDelay, retryPolicy } from './retry-policy.ts';
 import { TargetScheduler } from './target-scheduler.ts';
+import { type Outcome, TickCall } from './tick-call.ts';
 
 interface Job {
   entry: string;
@@ -51,7 +51,7 @@ export class ChannelWorker {
   #sender: ChannelSender;
   #logger: Logger;
   #scheduler: TargetScheduler<Job>;
-  #outcomes: OutcomeWriter;
+  #tick: TickCall;
   #heartbeat: Heartbeat;
   /** Stop: no more reading, no new attempts, no more waiting between attempts. */
   #controller = new AbortController();
@@ -67,10 +67,10 @@ export class ChannelWorker {
   /** Every delivery read and not yet settled here, by stream entry id: read again, it is not taken twice. */
   #held = new Map<string, Job>();
   /**
-   * Final outcomes sent and not yet written, by stream entry id. A delivery is
-   * done once its outcome's script call is on the connection: the target's
-   * next delivery asks its turn on the same connection, after it, so Redis
-   * runs the two in that order and the turn costs no round trip of its own.
+   * Final outcomes queued and not yet written, by stream entry id. A delivery is
+   * done once its outcome is queued in the tick's call (core/runtime/tick-call.ts):
+   * the target's next delivery asks its turn in the same call, after it, so Redis
+   * runs the two in that order and the turn costs no command of its own.
    */
   #settling = new Map<string, Promise<void>>();
   /** The last refresh of the idle times, awaited before handing back (which must come last). */
@@ -129,12 +129,17 @@ export class ChannelWorker {
         return outcome;
       },
     });
-    this.#outcomes = new OutcomeWriter({
-      redis: deps.redis,
-      keys: deps.keys,
-      group: channel,
-      retentionMs: deps.config.recordRetention,
-      eventsMaxLen: deps.config.eventsMaxLen,
+    this.#tick = new TickCall({
+      redis,
+      keys,
+      channel,
+      consumer: consumerName,
+      retentionMs: config.recordRetention,
+      eventsMaxLen: config.eventsMaxLen,
+      markTtlMs: config.delivery.timeout + 1000,
+      wake: this.#wake.own,
+      wakePrefix: this.#wake.prefix,
+      handOverBelow: this.#limit,
     });
     this.#heartbeat = new Heartbeat(deps.redis, deps.keys.workers(channel), deps.consumerName);
   }
@@ -283,7 +288,7 @@ export class ChannelWorker {
         tries = afterFailure(tries, failure);
         if (tries.counted >= policy.maxAttempts) return this.#settle(job, 'dead', failure, deadLetterReason(this.channel, failure, policy));
         const wait = retryDelay(policy, failure, tries);
-        void this.#settle(job, 'retrying', failure);
+        this.#settle(job, 'retrying', failure);
         this.#logger.debug({ target: job.delivery.target, attempt: tries.counted + 1, waitMs: wait, err: failure.message }, 'delivery will be retried');
         await sleep(wait, undefined, { signal: shutdown }).catch(() => {});
       }
@@ -312,7 +317,7 @@ export class ChannelWorker {
     if (job.record.history.length > 10) job.record.history.splice(0, job.record.history.length - 10);
   }
 
-  async #settle(job: Job, kind: Outcome['kind'], failure?: Failure, reason?: string): Promise<void> {
+  #settle(job: Job, kind: Outcome['kind'], failure?: Failure, reason?: string): void {
     job.record.state = kind;
     if (failure) job.record.error = failure.message;
     const outcome: Outcome = { kind, channel: this.channel, streamEntry: job.entry, deliveryId: job.delivery.id, messageId: job.delivery.messageId, record: { ...job.record } };
@@ -332,13 +337,11 @@ export class ChannelWorker {
       this.#logger.warn({ target: job.delivery.target, entry: job.delivery.messageId, reason: outcome.deadLetter.reason }, 'delivery dead-lettered');
     }
     if (kind !== 'retrying') this.#deps.metrics.deliveries.inc({ channel: this.channel, outcome: kind });
-    const written = this.#outcomes.write(outcome);
-    const done = this.#untilWritten(job, outcome, written.done);
+    const done = this.#untilWritten(job, outcome, this.#tick.settle(outcome));
     if (kind !== 'retrying') {
       this.#settling.set(job.entry, done);
       void done.finally(() => this.#settling.delete(job.entry));
     }
-    await written.sent;
   }
 
   /**
@@ -369,7 +372,7 @@ export class ChannelWorker {
         if (!this.#recordFailing) this.#logger.error({ err: message }, 'cannot record delivery outcomes; retrying until Redis takes them (their targets wait meanwhile)');
         this.#recordFailing = true;
         await sleep(Math.min(2000, 100 * 2 ** Math.min(failures, 5)), undefined, { signal: this.#cutoff.signal }).catch(() => {});
-        written = this.#outcomes.write(outcome).done;
+        written = this.#tick.settle(outcome);
       }
     }
   }
@@ -380,22 +383,20 @@ export class ChannelWorker {
    * order list, i.e. every older delivery to that target is settled, wherever
    * it was being made. Then the group must still list it as pending to this
    * worker (if not, it is dropped here), and no other worker may be making it
-   * (then it waits for that attempt to end). One script call for all of it.
+   * (then it waits for that attempt to end). Asked in the tick's one call (core/runtime/tick-call.ts), after the
+   * outcomes of the tick: the previous delivery to the target, settled just before, is settled when Redis asks.
    */
   async #begin(job: Job, first: boolean): Promise<'go' | { yieldTo: Job } | 'stop'> {
-    const { redis, keys, consumerName, config } = this.#deps;
+    const { redis, keys } = this.#deps;
     const stream = keys.deliver(this.channel);
     const target = job.delivery.target;
-    const order = first
-      ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target), wake: this.#wake.own, handOver: this.#wake.prefix, handOverBelow: this.#limit }
-      : undefined;
-    const at = { stream, group: this.channel, consumer: consumerName, ...(order ? { order } : {}) };
+    const order = first ? { list: keys.order(this.channel, target), waiters: keys.orderWaiters(this.channel, target) } : undefined;
     let failed = false;
     let unwoken = false;
     for (let waited = 0; !this.#controller.signal.aborted; waited += 1) {
       try {
         const asked = this.#wakes;
-        const answer = await beginAttempt(redis, at, job.entry, config.delivery.timeout + 1000);
+        const answer = await this.#tick.turn(job.entry, order);
         if (answer === 'go') return 'go';
         if (answer === 'not ours' || (typeof answer === 'object' && 'handedTo' in answer)) {
           this.#held.delete(job.entry);
@@ -407,7 +408,7 @@ export class ChannelWorker {
           return 'stop';
         }
         if (answer !== 'wait') {
-          // The head is this worker's own, its outcome on its way (sent just before this call, and failed): asked again once written.
+          // The head is this worker's own, its outcome not yet written (a call that failed, tried again): asked again once written.
           const settling = this.#settling.get(answer.after);
           if (settling) {
             await settling;

@@ -1,0 +1,182 @@
+import type { Redis, Result } from 'ioredis';
+import type { DeadLetter } from '../journal/dead-letter.ts';
+import { type DeliveryRecord, type OutcomeKind, deliveryRecordField } from '../journal/record.ts';
+import { HOLDER_OF_LUA, SETTLE_LUA } from '../journal/scripts.ts';
+import type { Keys } from '../redis/keys.ts';
+import { pushPairs } from '../redis/fields.ts';
+import { BEGIN_LUA, makingKey } from './pending.ts';
+
+export interface Outcome {
+  kind: OutcomeKind;
+  channel: string;
+  streamEntry: string;
+  deliveryId: string;
+  messageId: string;
+  record: DeliveryRecord;
+  /** For `dead`: the dead letter (reason, error and the fields replay needs). */
+  deadLetter?: DeadLetter;
+}
+
+/**
+ * Whether a delivery may be made now (BEGIN_LUA in core/runtime/pending.ts): `go` (its turn, pending to this
+ * worker, and now marked as being made by it), `not ours` (settled, taken over, or its group made anew and read by
+ * another), `wait` (another worker is making it now), `{ after }` (the older delivery `after` heads its target's
+ * order list; its settling is published on this worker's wake channel), `{ handedTo }` (handed to the worker
+ * holding that head, its entry id published on that worker's wake channel).
+ */
+export type Turn = 'go' | 'not ours' | 'wait' | { after: string } | { handedTo: string };
+
+interface Call {
+  /** Events and dead streams, then five keys per outcome. */
+  keys: string[];
+  /** The call's values (ARGV[4] the count of outcomes, filled in when sent), then each outcome's. */
+  args: Array<string | number>;
+  /** Four keys and the entry id per turn asked: after the outcomes'. */
+  turnKeys: string[];
+  turnArgs: string[];
+  outcomes: number;
+  turns: Array<{ resolve: (turn: Turn) => void; reject: (err: Error) => void }>;
+  /** Resolves once Redis has written the call's outcomes. */
+  written: Promise<void>;
+  settle: { resolve: () => void; reject: (err: Error) => void };
+}
+
+/** Outcomes and turns in one script call at most: the script holds Redis for its whole batch. */
+const MAX_BATCH = 128;
+
+/**
+ * KEYS: events, dead, then five per outcome (settle_one's), then four per turn (deliver stream, attempt mark, order
+ * list, its waiters: the stream for both when the order is not asked). ARGV: group, record ttl ms, events maxlen,
+ * the count of outcomes, consumer, attempt mark ttl ms, its wake channel, the wake channels' prefix, the hand-over
+ * bound, then each outcome's (settle_one's), then each turn's entry id. Returns each turn's answer (begin_one's).
+ */
+const TICK = `${HOLDER_OF_LUA}${SETTLE_LUA}${BEGIN_LUA}
+local s = {events = KEYS[1], dead = KEYS[2], group = ARGV[1], ttl = ARGV[2], maxlen = ARGV[3]}
+local ka, a = 2, 9
+for _ = 1, tonumber(ARGV[4]) do
+  a = settle_one(s, ka, a)
+  ka = ka + 5
+end
+local w = {group = ARGV[1], consumer = ARGV[5], ttl = ARGV[6], wake = ARGV[7], prefix = ARGV[8], below = tonumber(ARGV[9])}
+local turns = {}
+for i = 1, (#KEYS - ka) / 4 do
+  turns[i] = begin_one(w, KEYS[ka + 1], KEYS[ka + 2], KEYS[ka + 3], KEYS[ka + 4], ARGV[a + i])
+  ka = ka + 4
+end
+return turns
+`;
+
+export const tickScripts = { workerTick: TICK };
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** KEYS and ARGV as arrays, which ioredis flattens into the call. */
+    workerTick(numKeys: number, keys: readonly string[], turnKeys: readonly string[], args: ReadonlyArray<string | number>, turnArgs: readonly string[]): Result<Array<[number, string?]>, Context>;
+  }
+}
+
+/**
+ * What a worker has for Redis in one tick, in one script call: the outcomes of
+ * the deliveries it made (acknowledgement, delivery record, outcome event and
+ * dead letter: settle_one in core/journal/scripts.ts), then the turns of the
+ * deliveries it is about to make (begin_one in core/runtime/pending.ts). The
+ * delivery that follows a settled one to the same target asks its turn in the
+ * very call that settles it, after it: Redis finds the older one settled, and
+ * a delivery costs one command and one round trip, not two.
+ */
+export class TickCall {
+  #redis: Redis;
+  #keys: Keys;
+  #channel: string;
+  #values: Array<string | number>;
+  #call: Call | undefined;
+
+  /** `markTtlMs`, `wake`, `wakePrefix` and `handOverBelow`: what begin_one takes (core/runtime/pending.ts). */
+  constructor(deps: { redis: Redis; keys: Keys; channel: string; consumer: string; retentionMs: number; eventsMaxLen: number; markTtlMs: number; wake: string; wakePrefix: string; handOverBelow: number }) {
+    this.#redis = deps.redis;
+    this.#keys = deps.keys;
+    this.#channel = deps.channel;
+    this.#values = [deps.channel, deps.retentionMs, deps.eventsMaxLen, 0, deps.consumer, deps.markTtlMs, deps.wake, deps.wakePrefix, deps.handOverBelow];
+  }
+
+  /** Queue an outcome, written with the others of this tick; resolves once Redis has written it. */
+  settle(outcome: Outcome): Promise<void> {
+    const { record } = outcome;
+    const call = this.#current();
+    const stream = this.#keys.deliver(outcome.channel);
+    call.keys.push(
+      stream,
+      this.#keys.message(outcome.messageId),
+      this.#keys.order(outcome.channel, record.target),
+      makingKey(stream, outcome.streamEntry),
+      this.#keys.orderWaiters(outcome.channel, record.target),
+    );
+    // The counts of the event's and the dead letter's pairs, filled in as they are written (in place: see pushPairs).
+    const at = call.args.length + 4;
+    call.args.push(outcome.streamEntry, deliveryRecordField(outcome.deliveryId), outcome.kind, JSON.stringify(record), 0, 0);
+    call.args[at] = pushPairs(call.args, {
+      type: outcome.kind,
+      entry: outcome.messageId,
+      delivery: outcome.deliveryId,
+      channel: outcome.channel,
+      target: record.target,
+      attempts: record.attempts,
+      peer: record.peerId,
+      error: record.error,
+    });
+    if (outcome.deadLetter) call.args[at + 1] = pushPairs(call.args, outcome.deadLetter);
+    call.outcomes += 1;
+    this.#full(call);
+    return call.written;
+  }
+
+  /**
+   * Ask whether the delivery at `entry` may be made now, after this tick's outcomes; with its target's `order`
+   * list, whether its turn has come (a first attempt), else only whether it is still this worker's to make.
+   */
+  turn(entry: string, order?: { list: string; waiters: string }): Promise<Turn> {
+    const call = this.#current();
+    const stream = this.#keys.deliver(this.#channel);
+    call.turnKeys.push(stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream);
+    call.turnArgs.push(entry);
+    const answer = new Promise<Turn>((resolve, reject) => call.turns.push({ resolve, reject }));
+    this.#full(call);
+    return answer;
+  }
+
+  #full(call: Call): void {
+    if (call.outcomes + call.turns.length >= MAX_BATCH && this.#call === call) this.#call = undefined;
+  }
+
+  #current(): Call {
+    if (this.#call) return this.#call;
+    let settle!: Call['settle'];
+    const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // A call with no outcome in it has nobody waiting on this.
+    written.catch(() => {});
+    const call: Call = { keys: [this.#keys.events, this.#keys.dead], args: [...this.#values], turnKeys: [], turnArgs: [], outcomes: 0, turns: [], written, settle };
+    this.#call = call;
+    setImmediate(() => this.#send(call));
+    return call;
+  }
+
+  #send(call: Call): void {
+    if (this.#call === call) this.#call = undefined;
+    call.args[3] = call.outcomes;
+    this.#redis.workerTick(call.keys.length + call.turnKeys.length, call.keys, call.turnKeys, call.args, call.turnArgs).then(
+      (answers) => {
+        call.settle.resolve();
+        for (let i = 0; i < call.turns.length; i += 1) {
+          const [code, other] = answers[i]!;
+          const turn = call.turns[i]!;
+          if (code === -2) turn.reject(new Error(other));
+          else turn.resolve(code === 1 ? 'go' : code === 0 ? 'not ours' : code === -1 ? 'wait' : code === 2 ? { after: other! } : { handedTo: other! });
+        }
+      },
+      (err: Error) => {
+        call.settle.reject(err);
+        for (const turn of call.turns) turn.reject(err);
+      },
+    );
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * A worker's one call per tick (core/runtime/tick-call.ts): a target's next
+ * delivery asks its turn in the script call that settles the one before it,
+ * so a chain of deliveries to one target costs one command each, not two,
+ * and still goes in order, each settled once. Counted with MONITOR, on the
+ * worker's own connection.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import { HUB_SCRIPTS } from '../../core/container.ts';
+import type { Delivery, DeliveryReceipt } from '../../core/plugin-api.ts';
+import { connectRedis } from '../../core/redis/connect.ts';
+import { tickScripts } from '../../core/runtime/tick-call.ts';
+import { ChannelWorker } from '../../core/runtime/worker.ts';
+import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
+
+const TARGET = 'https://hooks.example.org/chain';
+const CHAIN = 20;
+
+describe("a worker's tick call", () => {
+  let hub: TestHub;
+  const connections: Redis[] = [];
+
+  before(async () => {
+    hub = await startTestHub({ name: 'tick-call', mapping: { '#ops': { webhook: [TARGET] } }, start: { channels: [], http: false } });
+  });
+  after(async () => {
+    for (const c of connections) c.disconnect();
+    await hub?.stop();
+  });
+
+  test(`${CHAIN} deliveries to one target: each asks its turn in the call that settles the one before, ${CHAIN + 1} calls in all, in order`, async () => {
+    const { keys, config, logger, metrics, redactor } = hub.app.cradle;
+    const entries: string[] = [];
+    for (let i = 1; i <= CHAIN; i += 1) entries.push(await hub.send({ to: '#ops', body: `chain ${i}` }));
+    await eventually('the chain routed', async () => (await hub.redis.xlen(keys.deliver('webhook'))) === CHAIN);
+
+    const redis = connectRedis('redis://127.0.0.1:6379', { name: 'tick-call-worker', scripts: HUB_SCRIPTS });
+    connections.push(redis);
+    await redis.ping();
+    const port = redis.stream.localPort;
+    const tickSha = createHash('sha1').update(tickScripts.workerTick).digest('hex');
+    const monitor = await hub.redis.monitor();
+    connections.push(monitor);
+    let calls = 0;
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.endsWith(`:${port}`)) return;
+      const [command, script] = [String(args[0]).toLowerCase(), String(args[1])];
+      if ((command === 'evalsha' && script === tickSha) || (command === 'eval' && script.includes('begin_one'))) calls += 1;
+    });
+
+    const made: string[] = [];
+    const sender = {
+      async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
+        made.push(delivery.message.body);
+        return { peerId: `peer-${made.length}` };
+      },
+    };
+    const worker = new ChannelWorker({ redis, keys, config, logger, metrics, redactor, consumerName: 'tick-call' }, 'webhook', sender, 1);
+    worker.start();
+    try {
+      await eventually('the chain made and settled', async () => made.length === CHAIN && (await hub.redis.xlen(keys.deliver('webhook'))) === 0, 30_000);
+    } finally {
+      await worker.stop(1000);
+    }
+    assert.deepEqual(made, Array.from({ length: CHAIN }, (_, i) => `chain ${i + 1}`), 'made in order, each once');
+    const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
+    assert.deepEqual(sent, entries, 'settled in order, each once');
+    // The first turn alone, then each settle with the next turn, then the last settle alone: not a turn and a settle each.
+    assert.equal(calls, CHAIN + 1, `the worker made ${calls} script calls for a chain of ${CHAIN}`);
+  });
+});
