@@ -105,18 +105,22 @@ async function worker(): Promise<void> {
   const headers = { authorization: `Bearer ${HS_TOKEN}`, 'content-type': 'application/json' };
   const marks = `${prefix}:skeleton:begun`;
   let since = '';
-  /** This tick's settles and begins, sent together at its end. */
-  let tick: { settles: string[]; begins: string[]; sent: Promise<void> } | undefined;
+  /** This tick's settles and begins, sent together: at once when a begin is in it, else at the end of the loop's turn. */
+  let tick: { settles: string[]; begins: string[]; go: () => void; sent: Promise<void> } | undefined;
   const inTick = (kind: 'settles' | 'begins', id: string): Promise<void> => {
     if (!tick) {
-      const t = { settles: [] as string[], begins: [] as string[], sent: Promise.resolve() };
-      t.sent = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      let go!: () => void;
+      const due = new Promise<void>((resolve) => (go = resolve));
+      const t = { settles: [] as string[], begins: [] as string[], go, sent: Promise.resolve() };
+      setImmediate(go);
+      t.sent = due.then(async () => {
         if (tick === t) tick = undefined;
         await redis.workerTick(DELIVER, marks, t.settles.length, ...t.settles, ...t.begins);
       });
       tick = t;
     }
     tick[kind].push(id);
+    if (kind === 'begins') process.nextTick(tick.go);
     return tick.sent;
   };
   /** The sync in flight and when it was asked: a delivery that began before it was asked may use its answer. */

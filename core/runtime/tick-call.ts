@@ -39,6 +39,9 @@ interface Call {
   /** Resolves once Redis has written the call's outcomes. */
   written: Promise<void>;
   settle: { resolve: () => void; reject: (err: Error) => void };
+  /** Sent sooner than the end of the loop's turn: a turn is in it. */
+  soon: boolean;
+  sent: boolean;
 }
 
 /** Outcomes and turns in one script call at most: the script holds Redis for its whole batch. */
@@ -82,7 +85,9 @@ declare module 'ioredis' {
  * deliveries it is about to make (begin_one in core/runtime/pending.ts). The
  * delivery that follows a settled one to the same target asks its turn in the
  * very call that settles it, after it: Redis finds the older one settled, and
- * a delivery costs one command and one round trip, not two.
+ * a delivery costs one command and one round trip, not two. A call with a
+ * turn in it goes as soon as the callback that asked is done; outcomes alone
+ * go at the end of the loop's turn, with the others that ended in it.
  */
 export class TickCall {
   #redis: Redis;
@@ -140,6 +145,13 @@ export class TickCall {
     call.turnKeys.push(stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream);
     call.turnArgs.push(entry);
     const answer = new Promise<Turn>((resolve, reject) => call.turns.push({ resolve, reject }));
+    // A delivery waits for its turn: the call goes once this callback's work is done (the outcome settled just
+    // before is in it), not after every other callback of the loop's turn. Outcomes alone wait for the end of it,
+    // to go with the others of the tick.
+    if (!call.soon) {
+      call.soon = true;
+      process.nextTick(() => this.#send(call));
+    }
     this.#full(call);
     return answer;
   }
@@ -154,13 +166,15 @@ export class TickCall {
     const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     // A call with no outcome in it has nobody waiting on this.
     written.catch(() => {});
-    const call: Call = { keys: [this.#keys.events, this.#keys.dead], args: [...this.#values], turnKeys: [], turnArgs: [], outcomes: 0, turns: [], written, settle };
+    const call: Call = { keys: [this.#keys.events, this.#keys.dead], args: [...this.#values], turnKeys: [], turnArgs: [], outcomes: 0, turns: [], written, settle, soon: false, sent: false };
     this.#call = call;
     setImmediate(() => this.#send(call));
     return call;
   }
 
   #send(call: Call): void {
+    if (call.sent) return;
+    call.sent = true;
     if (this.#call === call) this.#call = undefined;
     call.args[3] = call.outcomes;
     this.#redis.workerTick(call.keys.length + call.turnKeys.length, call.keys, call.turnKeys, call.args, call.turnArgs).then(
