@@ -27,11 +27,14 @@ end
  * `s`: the call's events and dead streams, consumer group, record ttl ms and events maxlen.
  * Its KEYS at `ka` + 1…5: its deliver stream, message record, target's order list, attempt mark, the list's waiters.
  * Its ARGV at `a` + 1…: stream entry id, the record's field of this delivery, outcome (sent|dead|retrying),
- * record json, k event field pairs, m dead-letter field pairs, then the k pairs, then the m pairs.
- * Returns the ARGV offset after it. Needs holder_of (HOLDER_OF_LUA) before it. The worker's one call per tick
+ * record json, k event field pairs, m dead-letter field pairs, then the k pairs, then the m pairs:
+ * `settle_size(a)` of them. Needs holder_of (HOLDER_OF_LUA) before it. The worker's one call per tick
  * (core/runtime/tick-call.ts) runs it.
  */
 export const SETTLE_LUA = `
+local function settle_size(a)
+  return 6 + (tonumber(ARGV[a + 5]) + tonumber(ARGV[a + 6])) * 2
+end
 local function settle_one(s, ka, a)
   local stream, record, order, mark, waiters = KEYS[ka + 1], KEYS[ka + 2], KEYS[ka + 3], KEYS[ka + 4], KEYS[ka + 5]
   local entry, field, outcome, json = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -41,9 +44,7 @@ local function settle_one(s, ka, a)
     redis.call('DEL', mark)
     -- Not pending and gone from the stream: another worker settled it. Not pending but still in the
     -- stream: its group was destroyed (and made anew) under it; settled here, or the new group makes it again.
-    if redis.call('XACK', stream, s.group, entry) == 0 and #redis.call('XRANGE', stream, entry, entry) == 0 then
-      return first + (k + m) * 2
-    end
+    if redis.call('XACK', stream, s.group, entry) == 0 and #redis.call('XRANGE', stream, entry, entry) == 0 then return end
     redis.call('XDEL', stream, entry)
     redis.call('LREM', order, 1, entry)
     local waiting = redis.call('SMEMBERS', waiters)
@@ -74,7 +75,6 @@ local function settle_one(s, ka, a)
     event[#event + 1] = redis.call('XADD', unpack(dead))
   end
   redis.call('XADD', unpack(event))
-  return first + (k + m) * 2
 end
 `;
 

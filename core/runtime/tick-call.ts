@@ -26,6 +26,11 @@ export interface Outcome {
  */
 export type Turn = 'go' | 'not ours' | 'wait' | { after: string } | { handedTo: string };
 
+interface Waiter<T> {
+  resolve: (value: T) => void;
+  reject: (err: Error) => void;
+}
+
 interface Call {
   /** Events and dead streams, then five keys per outcome. */
   keys: string[];
@@ -34,11 +39,8 @@ interface Call {
   /** Four keys and the entry id per turn asked: after the outcomes'. */
   turnKeys: string[];
   turnArgs: string[];
-  outcomes: number;
-  turns: Array<{ resolve: (turn: Turn) => void; reject: (err: Error) => void }>;
-  /** Resolves once Redis has written the call's outcomes. */
-  written: Promise<void>;
-  settle: { resolve: () => void; reject: (err: Error) => void };
+  outcomes: Array<Waiter<void>>;
+  turns: Array<Waiter<Turn>>;
   /** Sent sooner than the end of the loop's turn: a turn is in it. */
   soon: boolean;
   sent: boolean;
@@ -51,22 +53,31 @@ const MAX_BATCH = 128;
  * KEYS: events, dead, then five per outcome (settle_one's), then four per turn (deliver stream, attempt mark, order
  * list, its waiters: the stream for both when the order is not asked). ARGV: group, record ttl ms, events maxlen,
  * the count of outcomes, consumer, attempt mark ttl ms, its wake channel, the wake channels' prefix, the hand-over
- * bound, then each outcome's (settle_one's), then each turn's entry id. Returns each turn's answer (begin_one's).
+ * bound, then each outcome's (settle_one's), then each turn's entry id. Each outcome and each turn fails alone
+ * (pcall): a key of the wrong type or a Redis out of memory holds back what it touches, not the rest of the call.
+ * Returns {per outcome '' or why it failed, per turn begin_one's answer}.
  */
 const TICK = `${HOLDER_OF_LUA}${SETTLE_LUA}${BEGIN_LUA}
+local function failure(e)
+  -- Redis raises a command's error as a string in 7.0, as a table with \`err\` since.
+  return type(e) == 'table' and tostring(e.err) or tostring(e)
+end
 local s = {events = KEYS[1], dead = KEYS[2], group = ARGV[1], ttl = ARGV[2], maxlen = ARGV[3]}
 local ka, a = 2, 9
-for _ = 1, tonumber(ARGV[4]) do
-  a = settle_one(s, ka, a)
-  ka = ka + 5
+local settled = {}
+for i = 1, tonumber(ARGV[4]) do
+  local ok, e = pcall(settle_one, s, ka, a)
+  settled[i] = ok and '' or failure(e)
+  ka, a = ka + 5, a + settle_size(a)
 end
 local w = {group = ARGV[1], consumer = ARGV[5], ttl = ARGV[6], wake = ARGV[7], prefix = ARGV[8], below = tonumber(ARGV[9])}
 local turns = {}
 for i = 1, (#KEYS - ka) / 4 do
-  turns[i] = begin_one(w, KEYS[ka + 1], KEYS[ka + 2], KEYS[ka + 3], KEYS[ka + 4], ARGV[a + i])
+  local ok, turn = pcall(begin_one, w, KEYS[ka + 1], KEYS[ka + 2], KEYS[ka + 3], KEYS[ka + 4], ARGV[a + i])
+  turns[i] = ok and turn or {-2, failure(turn)}
   ka = ka + 4
 end
-return turns
+return {settled, turns}
 `;
 
 export const tickScripts = { workerTick: TICK };
@@ -74,7 +85,7 @@ export const tickScripts = { workerTick: TICK };
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** KEYS and ARGV as arrays, which ioredis flattens into the call. */
-    workerTick(numKeys: number, keys: readonly string[], turnKeys: readonly string[], args: ReadonlyArray<string | number>, turnArgs: readonly string[]): Result<Array<[number, string?]>, Context>;
+    workerTick(numKeys: number, keys: readonly string[], turnKeys: readonly string[], args: ReadonlyArray<string | number>, turnArgs: readonly string[]): Result<[string[], Array<[number, string?]>], Context>;
   }
 }
 
@@ -130,9 +141,9 @@ export class TickCall {
       error: record.error,
     });
     if (outcome.deadLetter) call.args[at + 1] = pushPairs(call.args, outcome.deadLetter);
-    call.outcomes += 1;
+    const written = new Promise<void>((resolve, reject) => call.outcomes.push({ resolve, reject }));
     this.#full(call);
-    return call.written;
+    return written;
   }
 
   /**
@@ -157,16 +168,12 @@ export class TickCall {
   }
 
   #full(call: Call): void {
-    if (call.outcomes + call.turns.length >= MAX_BATCH && this.#call === call) this.#call = undefined;
+    if (call.outcomes.length + call.turns.length >= MAX_BATCH && this.#call === call) this.#call = undefined;
   }
 
   #current(): Call {
     if (this.#call) return this.#call;
-    let settle!: Call['settle'];
-    const written = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    // A call with no outcome in it has nobody waiting on this.
-    written.catch(() => {});
-    const call: Call = { keys: [this.#keys.events, this.#keys.dead], args: [...this.#values], turnKeys: [], turnArgs: [], outcomes: 0, turns: [], written, settle, soon: false, sent: false };
+    const call: Call = { keys: [this.#keys.events, this.#keys.dead], args: [...this.#values], turnKeys: [], turnArgs: [], outcomes: [], turns: [], soon: false, sent: false };
     this.#call = call;
     setImmediate(() => this.#send(call));
     return call;
@@ -176,20 +183,18 @@ export class TickCall {
     if (call.sent) return;
     call.sent = true;
     if (this.#call === call) this.#call = undefined;
-    call.args[3] = call.outcomes;
+    call.args[3] = call.outcomes.length;
     this.#redis.workerTick(call.keys.length + call.turnKeys.length, call.keys, call.turnKeys, call.args, call.turnArgs).then(
-      (answers) => {
-        call.settle.resolve();
-        for (let i = 0; i < call.turns.length; i += 1) {
-          const [code, other] = answers[i]!;
-          const turn = call.turns[i]!;
+      ([settled, turns]) => {
+        call.outcomes.forEach((outcome, i) => (settled[i] ? outcome.reject(new Error(settled[i])) : outcome.resolve()));
+        call.turns.forEach((turn, i) => {
+          const [code, other] = turns[i]!;
           if (code === -2) turn.reject(new Error(other));
           else turn.resolve(code === 1 ? 'go' : code === 0 ? 'not ours' : code === -1 ? 'wait' : code === 2 ? { after: other! } : { handedTo: other! });
-        }
+        });
       },
       (err: Error) => {
-        call.settle.reject(err);
-        for (const turn of call.turns) turn.reject(err);
+        for (const waiter of [...call.outcomes, ...call.turns]) waiter.reject(err);
       },
     );
   }

@@ -433,7 +433,7 @@ export class ChannelWorker {
         }
       } catch (err) {
         // Once per delivery: with Redis away, every delivery held asks every 100 ms.
-        this.#logger[failed ? 'debug' : 'warn']({ err: (err as Error).message }, 'cannot ask Redis whether a delivery may be made now; asking again');
+        this.#logger[failed ? 'debug' : 'warn']({ target, entry: job.entry, err: (err as Error).message }, 'cannot ask Redis whether a delivery may be made now; asking again');
         failed = true;
       }
       // What waits is usually being made elsewhere and settles within one delivery: ask soon, then every 100 ms.

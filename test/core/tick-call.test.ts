@@ -1,9 +1,10 @@
 /**
  * A worker's one call per tick (core/runtime/tick-call.ts): a target's next
  * delivery asks its turn in the script call that settles the one before it,
- * so a chain of deliveries to one target costs one command each, not two,
- * and still goes in order, each settled once. Counted with MONITOR, on the
- * worker's own connection.
+ * so a chain of deliveries to one target costs one command each, not two
+ * (counted with MONITOR, on the worker's own connection), and still goes in
+ * order, each settled once. What Redis refuses in a call holds back only the
+ * target it touches.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -18,13 +19,14 @@ import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
 
 const TARGET = 'https://hooks.example.org/chain';
 const CHAIN = 20;
+const FAN = ['a', 'b', 'c'].map((name) => `https://hooks.example.org/fan-${name}`);
 
 describe("a worker's tick call", () => {
   let hub: TestHub;
   const connections: Redis[] = [];
 
   before(async () => {
-    hub = await startTestHub({ name: 'tick-call', mapping: { '#ops': { webhook: [TARGET] } }, start: { channels: [], http: false } });
+    hub = await startTestHub({ name: 'tick-call', mapping: { '#ops': { webhook: [TARGET] }, '#fan': { webhook: FAN } }, start: { channels: [], http: false } });
   });
   after(async () => {
     for (const c of connections) c.disconnect();
@@ -70,5 +72,43 @@ describe("a worker's tick call", () => {
     assert.deepEqual(sent, entries, 'settled in order, each once');
     // The first turn alone, then each settle with the next turn, then the last settle alone: not a turn and a settle each.
     assert.equal(calls, CHAIN + 1, `the worker made ${calls} script calls for a chain of ${CHAIN}`);
+  });
+
+  test('a turn Redis refuses (an order list of the wrong type) holds back its own target only: the others in the same calls go on', async () => {
+    const { keys, config, logger, metrics, redactor } = hub.app.cradle;
+    const [broken, ...fine] = FAN;
+    const entries: string[] = [];
+    for (let i = 1; i <= 3; i += 1) entries.push(await hub.send({ to: '#fan', body: `fan ${i}` }));
+    await eventually('the fan-out routed', async () => (await hub.redis.xlen(keys.deliver('webhook'))) === 9);
+    // An operator's mistake: the broken target's order list is now a string, so asking its turn fails in Redis.
+    const order = keys.order('webhook', broken!);
+    await hub.redis.del(order);
+    await hub.redis.set(order, 'not a list');
+
+    const made: string[] = [];
+    const sender = {
+      async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
+        made.push(`${delivery.target} ${delivery.message.body}`);
+        return { peerId: `peer-${made.length}` };
+      },
+    };
+    // Every first turn in one call (one read, concurrency 3): the refused one must not take the others with it.
+    const worker = new ChannelWorker({ redis: hub.app.cradle.redis, keys, config, logger, metrics, redactor, consumerName: 'tick-call-fan' }, 'webhook', sender, 3);
+    worker.start();
+    try {
+      await eventually('the fine targets served', () => made.length === 6, 30_000);
+      assert.deepEqual(made.filter((m) => m.startsWith(broken!)), [], 'nothing made to the target whose turn Redis refuses');
+      for (const target of fine) assert.deepEqual(made.filter((m) => m.startsWith(target!)), [1, 2, 3].map((i) => `${target} fan ${i}`), `${target}: made in order, each once`);
+      const refused = hub.logs.filter((l) => l.includes('cannot ask Redis whether a delivery may be made now'));
+      assert.ok(refused.some((l) => l.includes(broken!) && l.includes('WRONGTYPE')), 'the worker said which target and why');
+      assert.deepEqual(refused.filter((l) => !l.includes(broken!)), [], 'no other target was refused with it');
+      // Mended: the broken target's deliveries follow, in order.
+      await hub.redis.del(order);
+      await eventually('the mended target served', () => made.length === 9, 30_000);
+      assert.deepEqual(made.filter((m) => m.startsWith(broken!)), [1, 2, 3].map((i) => `${broken} fan ${i}`), 'made in order once mended');
+      await eventually('all settled', async () => (await hub.redis.xlen(keys.deliver('webhook'))) === 0);
+    } finally {
+      await worker.stop(1000);
+    }
   });
 });
