@@ -110,14 +110,14 @@ async function worker(): Promise<void> {
   const inTick = (kind: 'settles' | 'begins', id: string): Promise<void> => {
     if (!tick) {
       let go!: () => void;
-      const due = new Promise<void>((resolve) => (go = resolve));
-      const t = { settles: [] as string[], begins: [] as string[], go, sent: Promise.resolve() };
-      setImmediate(go);
-      t.sent = due.then(async () => {
-        if (tick === t) tick = undefined;
-        await redis.workerTick(DELIVER, marks, t.settles.length, ...t.settles, ...t.begins);
+      const settles: string[] = [];
+      const begins: string[] = [];
+      const sent = new Promise<void>((resolve) => (go = resolve)).then(async () => {
+        if (tick?.sent === sent) tick = undefined;
+        await redis.workerTick(DELIVER, marks, settles.length, ...settles, ...begins);
       });
-      tick = t;
+      setImmediate(go);
+      tick = { settles, begins, go, sent };
     }
     tick[kind].push(id);
     if (kind === 'begins') process.nextTick(tick.go);

@@ -9,6 +9,7 @@
 import type { Result } from 'ioredis';
 import { THROTTLE_LUA } from '../digest/throttle-lua.ts';
 import { ENQUEUE_LUA } from '../journal/enqueue.ts';
+import { ERROR_TEXT_LUA } from '../redis/lua-error.ts';
 
 /**
  * One entry's part, `route_one(k, a)`, reading the batch's KEYS and ARGV in place
@@ -94,7 +95,7 @@ end
  * what follows a failed entry stays pending behind it, so the order of the
  * stream holds whatever Redis refuses.
  */
-const ROUTE = `${ROUTE_ONE}
+const ROUTE = `${ROUTE_ONE}${ERROR_TEXT_LUA}
 local before = ARGV[5]
 if before ~= '' and #redis.call('XPENDING', kin, group, before, before, 1) > 0 then return {{'later', before}} end
 local out, k, a = {}, 6, 5
@@ -102,8 +103,7 @@ while a < #ARGV do
   local nk, na = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local ok, reply = pcall(route_one, k, a)
   if not ok then
-    -- Redis raises a command's error as a string in 7.0, as a table with \`err\` since.
-    out[#out + 1] = {'error', type(reply) == 'table' and tostring(reply.err) or tostring(reply)}
+    out[#out + 1] = {'error', error_text(reply)}
     return out
   end
   out[#out + 1] = reply

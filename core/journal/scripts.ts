@@ -5,6 +5,7 @@
  * letter cannot both act on it.
  */
 import type { Result } from 'ioredis';
+import { ERROR_TEXT_LUA } from '../redis/lua-error.ts';
 import { ENQUEUE_LUA } from './enqueue.ts';
 
 /**
@@ -87,7 +88,7 @@ end
  * ARGV: per letter: its id in the dead stream, p, then the p field pairs to write.
  * Returns per letter the new entry's id, '' when it was gone, or '!' and why Redis refused it (the letter stays).
  */
-const REPLAY = `${ENQUEUE_LUA}
+const REPLAY = `${ENQUEUE_LUA}${ERROR_TEXT_LUA}
 local out = {}
 local a = 0
 for i = 1, (#KEYS - 1) / 2 do
@@ -103,7 +104,7 @@ for i = 1, (#KEYS - 1) / 2 do
       redis.call('XDEL', KEYS[1], letter)
       out[i] = id
     else
-      out[i] = '!' .. (type(id) == 'table' and id.err or tostring(id))
+      out[i] = '!' .. error_text(id)
     end
   end
 end

@@ -3,6 +3,7 @@ import type { DeadLetter } from '../journal/dead-letter.ts';
 import { type DeliveryRecord, type OutcomeKind, deliveryRecordField } from '../journal/record.ts';
 import { HOLDER_OF_LUA, SETTLE_LUA } from '../journal/scripts.ts';
 import type { Keys } from '../redis/keys.ts';
+import { ERROR_TEXT_LUA } from '../redis/lua-error.ts';
 import { pushPairs } from '../redis/fields.ts';
 import { BEGIN_LUA, makingKey } from './pending.ts';
 
@@ -57,24 +58,20 @@ const MAX_BATCH = 128;
  * (pcall): a key of the wrong type or a Redis out of memory holds back what it touches, not the rest of the call.
  * Returns {per outcome '' or why it failed, per turn begin_one's answer}.
  */
-const TICK = `${HOLDER_OF_LUA}${SETTLE_LUA}${BEGIN_LUA}
-local function failure(e)
-  -- Redis raises a command's error as a string in 7.0, as a table with \`err\` since.
-  return type(e) == 'table' and tostring(e.err) or tostring(e)
-end
+const TICK = `${HOLDER_OF_LUA}${SETTLE_LUA}${BEGIN_LUA}${ERROR_TEXT_LUA}
 local s = {events = KEYS[1], dead = KEYS[2], group = ARGV[1], ttl = ARGV[2], maxlen = ARGV[3]}
 local ka, a = 2, 9
 local settled = {}
 for i = 1, tonumber(ARGV[4]) do
   local ok, e = pcall(settle_one, s, ka, a)
-  settled[i] = ok and '' or failure(e)
+  settled[i] = ok and '' or error_text(e)
   ka, a = ka + 5, a + settle_size(a)
 end
 local w = {group = ARGV[1], consumer = ARGV[5], ttl = ARGV[6], wake = ARGV[7], prefix = ARGV[8], below = tonumber(ARGV[9])}
 local turns = {}
 for i = 1, (#KEYS - ka) / 4 do
   local ok, turn = pcall(begin_one, w, KEYS[ka + 1], KEYS[ka + 2], KEYS[ka + 3], KEYS[ka + 4], ARGV[a + i])
-  turns[i] = ok and turn or {-2, failure(turn)}
+  turns[i] = ok and turn or {-2, error_text(turn)}
   ka = ka + 4
 end
 return {settled, turns}
@@ -103,7 +100,8 @@ declare module 'ioredis' {
 export class TickCall {
   #redis: Redis;
   #keys: Keys;
-  #channel: string;
+  /** The worker's deliver stream: every outcome and turn of this call is of its channel. */
+  #stream: string;
   #values: Array<string | number>;
   #call: Call | undefined;
 
@@ -111,7 +109,7 @@ export class TickCall {
   constructor(deps: { redis: Redis; keys: Keys; channel: string; consumer: string; retentionMs: number; eventsMaxLen: number; markTtlMs: number; wake: string; wakePrefix: string; handOverBelow: number }) {
     this.#redis = deps.redis;
     this.#keys = deps.keys;
-    this.#channel = deps.channel;
+    this.#stream = deps.keys.deliver(deps.channel);
     this.#values = [deps.channel, deps.retentionMs, deps.eventsMaxLen, 0, deps.consumer, deps.markTtlMs, deps.wake, deps.wakePrefix, deps.handOverBelow];
   }
 
@@ -119,7 +117,7 @@ export class TickCall {
   settle(outcome: Outcome): Promise<void> {
     const { record } = outcome;
     const call = this.#current();
-    const stream = this.#keys.deliver(outcome.channel);
+    const stream = this.#stream;
     call.keys.push(
       stream,
       this.#keys.message(outcome.messageId),
@@ -152,7 +150,7 @@ export class TickCall {
    */
   turn(entry: string, order?: { list: string; waiters: string }): Promise<Turn> {
     const call = this.#current();
-    const stream = this.#keys.deliver(this.#channel);
+    const stream = this.#stream;
     call.turnKeys.push(stream, makingKey(stream, entry), order?.list ?? stream, order?.waiters ?? stream);
     call.turnArgs.push(entry);
     const answer = new Promise<Turn>((resolve, reject) => call.turns.push({ resolve, reject }));

@@ -21,6 +21,18 @@ const TARGET = 'https://hooks.example.org/chain';
 const CHAIN = 20;
 const FAN = ['a', 'b', 'c'].map((name) => `https://hooks.example.org/fan-${name}`);
 
+/** A sender that answers at once and lists what it made, each as `label` names it, in the order made. */
+function recorder(label: (delivery: Delivery) => string) {
+  const made: string[] = [];
+  const sender = {
+    async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
+      made.push(label(delivery));
+      return { peerId: `peer-${made.length}` };
+    },
+  };
+  return { made, sender };
+}
+
 describe("a worker's tick call", () => {
   let hub: TestHub;
   const connections: Redis[] = [];
@@ -53,13 +65,7 @@ describe("a worker's tick call", () => {
       if ((command === 'evalsha' && script === tickSha) || (command === 'eval' && script.includes('begin_one'))) calls += 1;
     });
 
-    const made: string[] = [];
-    const sender = {
-      async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
-        made.push(delivery.message.body);
-        return { peerId: `peer-${made.length}` };
-      },
-    };
+    const { made, sender } = recorder((delivery) => delivery.message.body);
     const worker = new ChannelWorker({ redis, keys, config, logger, metrics, redactor, consumerName: 'tick-call' }, 'webhook', sender, 1);
     worker.start();
     try {
@@ -85,13 +91,7 @@ describe("a worker's tick call", () => {
     await hub.redis.del(order);
     await hub.redis.set(order, 'not a list');
 
-    const made: string[] = [];
-    const sender = {
-      async deliver(delivery: Delivery): Promise<DeliveryReceipt> {
-        made.push(`${delivery.target} ${delivery.message.body}`);
-        return { peerId: `peer-${made.length}` };
-      },
-    };
+    const { made, sender } = recorder((delivery) => `${delivery.target} ${delivery.message.body}`);
     // Every first turn in one call (one read, concurrency 3): the refused one must not take the others with it.
     const worker = new ChannelWorker({ redis: hub.app.cradle.redis, keys, config, logger, metrics, redactor, consumerName: 'tick-call-fan' }, 'webhook', sender, 3);
     worker.start();
