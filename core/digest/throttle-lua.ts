@@ -7,8 +7,8 @@
  * counts and latest message, with `:routes` and `:held` beside it, and the
  * digests index (`<prefix>:digests`) has it at the time it closes.
  */
-import type { Route } from '../mapping/validate.ts';
-import type { Mapping } from '../mapping/validate.ts';
+import { RouteMap } from '../mapping/route-map.ts';
+import type { Mapping, Route } from '../mapping/validate.ts';
 import type { Keys } from '../redis/keys.ts';
 
 /** The record field (of a held message) that names the digest that carries it, per group. */
@@ -140,7 +140,7 @@ export function throttleSection(
   now: number,
 ): ThrottleSection {
   if (!message.key || !mapping || routes.length === 0) return NO_THROTTLE;
-  const reach = new Map<string, Set<number> | '*'>();
+  const reach = new RouteMap<Set<number> | '*'>();
   const windows: Array<{ group: string; windowMs: number; routes: Route[] }> = [];
   for (const name of message.to) {
     const group = mapping.groups.get(name);
@@ -148,14 +148,14 @@ export function throttleSection(
     const own = group.routes.filter((r) => !message.channels || message.channels.has(r.channel));
     if (own.length === 0) continue;
     if (!group.throttle) {
-      for (const r of own) reach.set(r.key, '*');
+      for (const r of own) reach.set(r, '*');
       continue;
     }
     windows.push({ group: name, windowMs: group.throttle.windowMs, routes: own });
     for (const r of own) {
-      const seen = reach.get(r.key);
+      const seen = reach.get(r);
       if (seen === '*') continue;
-      reach.set(r.key, (seen ?? new Set()).add(windows.length));
+      reach.set(r, (seen ?? new Set()).add(windows.length));
     }
   }
   if (windows.length === 0) return NO_THROTTLE;
@@ -168,7 +168,7 @@ export function throttleSection(
       ...windows.flatMap((w) => [w.group, message.key!, w.windowMs, w.routes.length, ...w.routes.map(stored)]),
       routes.length,
       ...routes.map((r) => {
-        const seen = reach.get(r.key);
+        const seen = reach.get(r);
         return seen === undefined || seen === '*' ? '*' : [...seen].join(',');
       }),
     ],

@@ -5,6 +5,7 @@
  * its escalation or not at all.
  */
 import { type BodyFormat, toPlainText } from '../format.ts';
+import { uniqueRoutes } from '../mapping/route-map.ts';
 import type { Escalation, Mapping, Route } from '../mapping/validate.ts';
 
 /** What the ROUTE script stores: the due time, the hash's lifetime and its fields. */
@@ -36,16 +37,9 @@ export function escalationFor(
   const afterMs = Math.min(...blocks.map((b) => b.afterMs));
   const everyMs = Math.min(...blocks.map((b) => b.everyMs));
   const repeat = Math.max(...blocks.map((b) => b.repeat));
-  const routes = new Map<string, Route>();
-  const users = new Map<string, Map<string, Route>>();
-  for (const block of blocks) {
-    for (const route of block.routes) if (!routes.has(route.key)) routes.set(route.key, route);
-    for (const [user, own] of block.users ?? []) {
-      const mine = users.get(user) ?? new Map<string, Route>();
-      for (const route of own) if (!mine.has(route.key)) mine.set(route.key, route);
-      users.set(user, mine);
-    }
-  }
+  const routes = uniqueRoutes(blocks.map((b) => b.routes));
+  const users = new Map<string, Route[]>();
+  for (const block of blocks) for (const [user, own] of block.users ?? []) users.set(user, uniqueRoutes([users.get(user) ?? [], own]));
   const stored = (rs: Iterable<Route>): StoredRoute[] => [...rs].map((r) => (r.receiver === r.target ? [r.channel, r.receiver] : [r.channel, r.receiver, r.target]));
   const dueAt = now + afterMs;
   return {
@@ -61,8 +55,8 @@ export function escalationFor(
       due: String(dueAt),
       armedAt: String(now),
       groups: JSON.stringify(groups.filter((g) => mapping?.groups.get(g)?.escalate)),
-      routes: JSON.stringify(stored(routes.values())),
-      ...(users.size ? { users: JSON.stringify(Object.fromEntries([...users].map(([u, rs]) => [u, stored(rs.values())]))) } : {}),
+      routes: JSON.stringify(stored(routes)),
+      ...(users.size ? { users: JSON.stringify(Object.fromEntries([...users].map(([u, rs]) => [u, stored(rs)]))) } : {}),
       ...(message.subject ? { subject: message.subject } : {}),
       excerpt: excerptOf(message.body, message.format),
     },

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Keys } from '../redis/keys.ts';
 import { keepRevision } from './revisions.ts';
+import { uniqueRoutes } from './route-map.ts';
 import type { MappingSource, MappingUpdate } from './source.ts';
 import { type Mapping, type Route, type TargetRules, validateMapping } from './validate.ts';
 
@@ -112,19 +113,14 @@ export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [st
   /** The targets of `groups`, each once, limited to `channels` when given. */
   resolve(groups: string[], channels?: ReadonlySet<string>): Resolution {
     const mapping = this.current;
-    const routes = new Map<string, Route>();
+    const lists: Route[][] = [];
     const unknown: string[] = [];
     for (const name of groups) {
       const group = mapping?.groups.get(name);
-      if (!group) {
-        unknown.push(name);
-        continue;
-      }
-      for (const route of group.routes) {
-        if (channels && !channels.has(route.channel)) continue;
-        if (!routes.has(route.key)) routes.set(route.key, route);
-      }
+      if (!group) unknown.push(name);
+      else lists.push(channels ? group.routes.filter((route) => channels.has(route.channel)) : group.routes);
     }
-    return { routes: [...routes.values()], unknown };
+    // A group's routes are already each once: a message to one group (most) takes them as they are.
+    return { routes: lists.length === 1 ? lists[0]! : uniqueRoutes(lists), unknown };
   }
 }

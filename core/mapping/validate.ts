@@ -1,4 +1,5 @@
 import ms from 'ms';
+import { uniqueRoutes } from './route-map.ts';
 
 /** How a mapping is checked against the plugins that are installed. */
 export interface TargetRules {
@@ -10,10 +11,8 @@ export interface Route {
   channel: string;
   /** As written in the mapping: what the plugin delivers to. */
   target: string;
-  /** As the channel's plugin normalizes it: one receiver under two spellings is one order and one record. */
+  /** As the channel's plugin normalizes it: one receiver under two spellings is one order, one record and one delivery (see RouteMap). */
   receiver: string;
-  /** `channel` + receiver: the same target reached twice is one delivery. */
-  key: string;
 }
 
 export interface Escalation {
@@ -127,14 +126,13 @@ function expand(
   if (path.includes(name)) return { cycle: [...path.slice(path.indexOf(name)), name] };
   const done = expanded.get(name);
   if (done) return { routes: done };
-  const seen = new Map<string, Route>();
-  for (const route of direct.get(name) ?? []) if (!seen.has(route.key)) seen.set(route.key, route);
+  const lists = [direct.get(name) ?? []];
   for (const child of includes.get(name) ?? []) {
     const result = expand(child, [...path, name], direct, includes, expanded);
     if ('cycle' in result) return result;
-    for (const route of result.routes) if (!seen.has(route.key)) seen.set(route.key, route);
+    lists.push(result.routes);
   }
-  const routes = [...seen.values()];
+  const routes = uniqueRoutes(lists);
   expanded.set(name, routes);
   return { routes };
 }
@@ -157,7 +155,7 @@ function checkTargets(at: string, channel: string, value: unknown, channels: Rea
     const problem = rules.validate(target);
     if (problem) return fail(`${at}[${i}]`, problem);
     const receiver = rules.normalize(target);
-    routes.push({ channel, target, receiver, key: `${channel}\u0000${receiver}` });
+    routes.push({ channel, target, receiver });
   });
   return routes;
 }
@@ -180,19 +178,16 @@ function checkEscalation(at: string, value: unknown, channels: ReadonlyMap<strin
     fail(at, 'not an object such as {"after": "15m", "email": [...]}');
     return undefined;
   }
-  const before = new Set<string>();
   const afterMs = checkDuration(`${at}.after`, value.after, true, fail);
   const everyMs = checkDuration(`${at}.every`, value.every, false, fail) ?? afterMs;
   const repeat = value.repeat ?? 0;
   if (!Number.isInteger(repeat) || (repeat as number) < 0 || (repeat as number) > 100) fail(`${at}.repeat`, 'not a whole number from 0 to 100');
-  const routes: Route[] = [];
+  const lists: Route[][] = [];
   for (const [key, targets] of Object.entries(value)) {
     if (['after', 'every', 'repeat', 'users'].includes(key)) continue;
-    for (const route of checkTargets(`${at}.${key}`, key, targets, channels, fail)) {
-      if (!before.has(route.key)) routes.push(route);
-      before.add(route.key);
-    }
+    lists.push(checkTargets(`${at}.${key}`, key, targets, channels, fail));
   }
+  const routes = uniqueRoutes(lists);
   const users = value.users === undefined ? undefined : checkUsers(`${at}.users`, value.users, channels, fail);
   if (routes.length === 0 && !users?.size) fail(at, 'names no channel to escalate through, such as "email": ["oncall@example.org"]');
   if (afterMs === undefined) return undefined;
@@ -234,12 +229,9 @@ function checkUsers(at: string, value: unknown, channels: ReadonlyMap<string, Ta
       fail(path, 'not an object of channels such as {"email": ["will@half-shot.uk"]}');
       continue;
     }
-    const seen = new Map<string, Route>();
-    for (const [key, targets] of Object.entries(body)) {
-      for (const route of checkTargets(`${path}.${key}`, key, targets, channels, fail)) if (!seen.has(route.key)) seen.set(route.key, route);
-    }
-    if (seen.size === 0) fail(path, 'names no channel to reach this person through, such as "email": ["will@half-shot.uk"]');
-    else users.set(user, [...seen.values()]);
+    const routes = uniqueRoutes(Object.entries(body).map(([key, targets]) => checkTargets(`${path}.${key}`, key, targets, channels, fail)));
+    if (routes.length === 0) fail(path, 'names no channel to reach this person through, such as "email": ["will@half-shot.uk"]');
+    else users.set(user, routes);
   }
   return users;
 }
