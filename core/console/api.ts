@@ -1,7 +1,7 @@
 /** The console's JSON API: read-only views, and the actions (replay, purge, mapping save) behind sign-in and CSRF checks. */
 import type { Cradle } from '../container.ts';
 import { type Letter, replayLetters } from '../journal/replay.ts';
-import { keptRevisions } from '../mapping/revisions.ts';
+import { keptDocument, keptRevisions } from '../mapping/revisions.ts';
 import { validateMapping } from '../mapping/validate.ts';
 import { messageStatus } from '../status/message.ts';
 import { overview } from '../status/streams.ts';
@@ -104,13 +104,12 @@ export function consoleApi(deps: Deps) {
     },
 
     async diff(from: string, to: string) {
-      const kept = await keptRevisions(redis, keys);
-      const find = (revision: string) => {
-        const found = kept.find((r) => r.revision === revision);
-        if (!found) throw new ClientError(404, `revision ${JSON.stringify(revision)} is not among the last ${kept.length} kept`);
-        return found.document;
+      const find = async (revision: string) => {
+        const document = await keptDocument(redis, keys, revision);
+        if (document !== undefined) return document;
+        throw new ClientError(404, `revision ${JSON.stringify(revision)} is not among the last ${(await keptRevisions(redis, keys)).length} kept`);
       };
-      return { from, to, changes: diffDocuments(find(from), find(to)) };
+      return { from, to, changes: diffDocuments(await find(from), await find(to)) };
     },
   };
 }

@@ -1,9 +1,13 @@
 /**
- * The last revisions that were in force (`<prefix>:mapping:revisions`, a hash
- * revision → `{at, document}`), so that the console can show what changed
- * between two of them whatever the source keeps (a file keeps no history,
- * CouchDB compacts its own). Written once per revision however many hubs see
- * it (HSETNX), trimmed to the newest {@link KEPT}.
+ * The last revisions that were in force, so that the console can show what
+ * changed between two of them whatever the source keeps (a file keeps no
+ * history, CouchDB compacts its own). Two keys, both written only here:
+ * `<prefix>:mapping:revisions`, a hash revision → `{at, document}`, and
+ * `<prefix>:mapping:revisions:at`, a sorted set revision → at (ms), so that
+ * listing and trimming read no document: a mapping of 10,000 groups is a few
+ * MB, and thirty of them read at every new revision would be hundreds.
+ * Written once per revision however many hubs see it, trimmed to the newest
+ * {@link KEPT}.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.ts';
@@ -14,21 +18,50 @@ export interface KeptRevision {
   revision: string;
   /** When it came into force (ms). */
   at: number;
-  document: unknown;
 }
 
-export async function keepRevision(redis: Redis, keys: Keys, revision: string, document: unknown): Promise<void> {
-  const added = await redis.hsetnx(keys.mappingRevisions, revision, JSON.stringify({ at: Date.now(), document }));
-  if (added && (await redis.hlen(keys.mappingRevisions)) > KEPT) {
-    const old = (await keptRevisions(redis, keys)).slice(KEPT).map((r) => r.revision);
-    if (old.length) await redis.hdel(keys.mappingRevisions, ...old);
-  }
+/** `documentJson`: the document as JSON text (the caller has it already, for the mapping in force). */
+export async function keepRevision(redis: Redis, keys: Keys, revision: string, documentJson: string): Promise<void> {
+  const at = Date.now();
+  // Not a transaction (the README's ACL grants no MULTI): a hub stopped between two of these commands leaves the two keys apart, and mendIndex joins them again.
+  const [added] = await Promise.all([
+    redis.hsetnx(keys.mappingRevisions, revision, `{"at":${at},"document":${documentJson}}`),
+    redis.zadd(keys.mappingRevisionsAt, 'NX', at, revision),
+  ]);
+  if (!added) return; // another hub kept it first
+  const old = (await keptRevisions(redis, keys)).slice(KEPT).map((r) => r.revision);
+  if (old.length) await Promise.all([redis.hdel(keys.mappingRevisions, ...old), redis.zrem(keys.mappingRevisionsAt, ...old)]);
 }
 
-/** Newest first. */
+/** Newest first, without their documents. */
 export async function keptRevisions(redis: Redis, keys: Keys): Promise<KeptRevision[]> {
-  const all = await redis.hgetall(keys.mappingRevisions);
-  return Object.entries(all)
-    .map(([revision, json]) => ({ revision, ...(JSON.parse(json) as { at: number; document: unknown }) }))
-    .sort((a, b) => b.at - a.at);
+  await mendIndex(redis, keys);
+  const flat = await redis.zrevrange(keys.mappingRevisionsAt, 0, -1, 'WITHSCORES');
+  const kept: KeptRevision[] = [];
+  for (let i = 0; i < flat.length; i += 2) kept.push({ revision: flat[i]!, at: Number(flat[i + 1]) });
+  return kept;
+}
+
+/** The document of a kept revision, or undefined once it is no longer kept. */
+export async function keptDocument(redis: Redis, keys: Keys, revision: string): Promise<unknown> {
+  const json = await redis.hget(keys.mappingRevisions, revision);
+  return json === null ? undefined : (JSON.parse(json) as { document: unknown }).document;
+}
+
+/**
+ * The sorted set as the hash: revisions kept before it existed (a hub
+ * upgraded with its Redis) are read once to learn when each came into force,
+ * and revisions an operator deleted from the hash are dropped from it.
+ */
+async function mendIndex(redis: Redis, keys: Keys): Promise<void> {
+  const [kept, indexed] = await Promise.all([redis.hlen(keys.mappingRevisions), redis.zcard(keys.mappingRevisionsAt)]);
+  if (kept === indexed) return;
+  const [fields, ranked] = await Promise.all([redis.hkeys(keys.mappingRevisions), redis.zrange(keys.mappingRevisionsAt, 0, -1)]);
+  const known = new Set(ranked);
+  const stale = ranked.filter((revision) => !fields.includes(revision));
+  if (stale.length) await redis.zrem(keys.mappingRevisionsAt, ...stale);
+  for (const revision of fields.filter((field) => !known.has(field))) {
+    const json = await redis.hget(keys.mappingRevisions, revision);
+    if (json !== null) await redis.zadd(keys.mappingRevisionsAt, 'NX', (JSON.parse(json) as { at: number }).at, revision);
+  }
 }

@@ -101,9 +101,10 @@ export class MappingStore extends EventEmitter<{ change: [Mapping]; refused: [st
     this.#revisionError = undefined;
     this.#logger.info({ revision: update.revision, groups: result.mapping.groups.size, from }, 'mapping in force');
     if (from === 'source') {
+      const json = JSON.stringify(update.document);
       this.#redis
-        .hset(this.#keys.mapping, { revision: update.revision, document: JSON.stringify(update.document), at: Date.now() })
-        .then(() => keepRevision(this.#redis, this.#keys, update.revision, update.document))
+        .hset(this.#keys.mapping, { revision: update.revision, document: json, at: Date.now() })
+        .then(() => keepRevision(this.#redis, this.#keys, update.revision, json))
         .catch((err: Error) => this.#logger.warn({ err: err.message }, 'could not keep the mapping in Redis'));
     }
     this.emit('change', result.mapping);

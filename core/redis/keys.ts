@@ -16,6 +16,8 @@ export interface Keys {
   mapping: string;
   /** Recent revisions in force (revision → `{at, document}`), for the console's diff. */
   mappingRevisions: string;
+  /** The same revisions by when each came into force (a sorted set revision → ms): listed and trimmed without reading a document. */
+  mappingRevisionsAt: string;
   /** Live workers of a channel: a sorted set of consumer → last heartbeat (ms). */
   workers(channel: string): string;
   /** Why a channel could not start in some process (a string with a short TTL, refreshed while that process runs). */
@@ -68,6 +70,7 @@ export function createKeys(prefix: string, options: { hashTag?: boolean } = {}):
     producerId: (id) => `${base}:id:${id}`,
     mapping: `${base}:mapping`,
     mappingRevisions: `${base}:mapping:revisions`,
+    mappingRevisionsAt: `${base}:mapping:revisions:at`,
     workers: (channel) => `${base}:workers:${channel}`,
     channelDown: (channel) => `${base}:down:${channel}`,
     hubs: `${base}:hubs`,
