@@ -62,6 +62,16 @@ async function mendIndex(redis: Redis, keys: Keys): Promise<void> {
   if (stale.length) await redis.zrem(keys.mappingRevisionsAt, ...stale);
   for (const revision of fields.filter((field) => !known.has(field))) {
     const json = await redis.hget(keys.mappingRevisions, revision);
-    if (json !== null) await redis.zadd(keys.mappingRevisionsAt, 'NX', (JSON.parse(json) as { at: number }).at, revision);
+    if (json !== null) await redis.zadd(keys.mappingRevisionsAt, 'NX', cameIntoForce(json), revision);
+  }
+}
+
+/** A kept revision's `at`; 0 (the oldest, trimmed first) when the record is not what this module writes. */
+function cameIntoForce(json: string): number {
+  try {
+    const at = (JSON.parse(json) as { at?: unknown }).at;
+    return typeof at === 'number' && Number.isFinite(at) ? at : 0;
+  } catch {
+    return 0;
   }
 }

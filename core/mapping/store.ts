@@ -8,7 +8,8 @@ import type { MappingSource, MappingUpdate } from './source.ts';
 import { type Mapping, type Route, type TargetRules, validateMapping } from './validate.ts';
 
 export interface Resolution {
-  routes: Route[];
+  /** The mapping's own list when one group is asked: read it, never change it. */
+  routes: readonly Route[];
   /** Groups of `to` that the mapping does not know. */
   unknown: string[];
 }

@@ -3,7 +3,7 @@
  * against a real Redis: the newest 30, newest first; keeping and listing them
  * reads no document (a big mapping is megabytes, thirty of them hundreds);
  * revisions kept by an earlier version, without the index, are listed and
- * trimmed with the rest.
+ * trimmed with the rest, and a record that is not one is trimmed first.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -71,9 +71,10 @@ describe('kept mapping revisions', () => {
     assert.deepEqual(reads, []);
   });
 
-  test('revisions kept by an earlier version (no index) are listed by when they came into force, and trimmed with the new', async () => {
+  test('revisions kept by an earlier version (no index) are listed by when they came into force, and trimmed with the new; a record not of this hub goes first', async () => {
     const keys = keysFor('revisions-upgrade');
     for (let n = 1; n <= 29; n += 1) await redis.hset(keys.mappingRevisions, `old-${n}`, JSON.stringify({ at: 1_700_000_000_000 + n * 1000, document: documentOf(n) }));
+    await redis.hset(keys.mappingRevisions, 'written-by-hand', 'not JSON');
     await keep(keys, 1, 3);
     const kept = await keptRevisions(redis, keys);
     assert.deepEqual(
