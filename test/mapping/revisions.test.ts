@@ -22,11 +22,11 @@ describe('kept mapping revisions', () => {
     prefixes.push(prefix);
     return createKeys(prefix);
   };
-  /** Keeps revisions `from`…`to` one after another, each a millisecond apart at least. */
+  /** Keeps revisions `from`…`to` one after another, each a few milliseconds after the one before. */
   const keep = async (keys: ReturnType<typeof createKeys>, from: number, to: number) => {
     for (let n = from; n <= to; n += 1) {
       await keepRevision(redis, keys, `rev-${n}`, JSON.stringify(documentOf(n)));
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
   };
 
@@ -49,6 +49,17 @@ describe('kept mapping revisions', () => {
     assert.deepEqual(await keptDocument(redis, keys, 'rev-6'), documentOf(6));
     assert.equal(await keptDocument(redis, keys, 'rev-5'), undefined);
     assert.equal(await redis.hlen(keys.mappingRevisions), 30);
+  });
+
+  test('a revision an operator deleted from the hash is no longer listed', async () => {
+    const keys = keysFor('revisions-deleted');
+    await keep(keys, 1, 3);
+    await redis.hdel(keys.mappingRevisions, 'rev-2');
+    assert.deepEqual(
+      (await keptRevisions(redis, keys)).map((r) => r.revision),
+      ['rev-3', 'rev-1'],
+    );
+    assert.equal(await keptDocument(redis, keys, 'rev-2'), undefined);
   });
 
   test('keeping a revision and listing them read no kept document', async () => {
