@@ -4,11 +4,12 @@
  * time from the write to the first probe routed to the new room (by the ms
  * in its deliver-stream id: Redis's clock when the hub's script ran). With
  * the file source (the embedded default), then with CouchDB (pouchdb-server,
- * as the tests run it).
+ * as the tests run it); then 35 revisions of a mapping of 10,000 groups × 10
+ * targets, so that the hub keeps more revisions than it keeps (30) and trims.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { type BenchContext, dropPrefix, hubReady, startHub, writeMapping } from '../lib/context.ts';
+import { type BenchContext, dropPrefix, groupsMapping, hubReady, startHub, writeMapping } from '../lib/context.ts';
 import type { Child } from '../lib/proc.ts';
 import { memoryOf } from '../lib/proc-stats.ts';
 import { idMs, round, summarize } from '../lib/stats.ts';
@@ -17,14 +18,16 @@ import { roundSummary } from '../lib/e2e.ts';
 
 const REVISIONS = 20;
 const PROBE_EVERY_MS = 2;
+/** More than the 30 revisions a hub keeps for the console's history (core/mapping/revisions.ts): the last ones trim it. */
+const BIG_REVISIONS = 35;
 
 const mappingFor = (revision: number) => ({
   '#p': { matrix: [`!rev${revision}:bench.local`] },
   '#other': { matrix: ['!other:bench.local'] },
 });
 
-/** Writes revisions with `write`, measures each from the write to the first delivery to its room. */
-async function measure(redis: Redis, prefix: string, hub: Child, write: (revision: number) => Promise<void>): Promise<number[]> {
+/** Writes `revisions` revisions with `write`, measures each from the write to the first delivery to its room. */
+async function measure(redis: Redis, prefix: string, hub: Child, write: (revision: number) => Promise<void>, revisions = REVISIONS): Promise<number[]> {
   const stream = `${prefix}:deliver:matrix`;
   const watcher = redis.duplicate();
   const producer = redis.duplicate();
@@ -38,7 +41,7 @@ async function measure(redis: Redis, prefix: string, hub: Child, write: (revisio
   const latencies: number[] = [];
   try {
     let cursor = '$';
-    for (let revision = 1; revision <= REVISIONS; revision += 1) {
+    for (let revision = 1; revision <= revisions; revision += 1) {
       const room = `!rev${revision}:bench.local`;
       await sleep(100 + Math.random() * 100);
       const writtenAt = Date.now();
@@ -126,6 +129,29 @@ export const propagation: Workload = {
       } finally {
         await hub?.stop();
         await couch.stop();
+        await dropPrefix(ctx.redis, prefix);
+      }
+    }
+
+    // File source, a big mapping, its history trimmed.
+    {
+      const prefix = ctx.prefix('propagation-big');
+      const mappingFile = `${ctx.tempDir('propagation-big')}/mapping.json`;
+      const big = groupsMapping(10_000, 10);
+      const bigFor = (revision: number) => ({ ...big, ...mappingFor(revision) });
+      writeMapping(mappingFile, bigFor(0));
+      let hub: Child | undefined;
+      try {
+        hub = await startHub(ctx, { prefix, mappingFile, name: 'propagation-big-hub', wait: false });
+        await hubReady(ctx, prefix, hub);
+        const latencies = await measure(ctx.redis, prefix, hub, async (revision) => writeMapping(mappingFile, bigFor(revision)), BIG_REVISIONS);
+        const s = roundSummary(summarize(latencies));
+        const peak = round(memoryOf(hub.pid)?.hwmMb ?? Number.NaN);
+        rows.push([`10,000 groups × 10, ${BIG_REVISIONS} revisions: write → routed`, `p50 ${fmt.ms(s.p50)} · max ${fmt.ms(s.max)} (min ${fmt.ms(Math.min(...latencies))})`]);
+        rows.push(['  hub peak RSS (30 revisions kept, the rest trimmed)', fmt.mb(peak)]);
+        figures.bigFile = { groups: 10_000, targets: 10, revisions: BIG_REVISIONS, latencyMs: s, all: latencies, hubPeakRssMb: peak };
+      } finally {
+        await hub?.stop();
         await dropPrefix(ctx.redis, prefix);
       }
     }
