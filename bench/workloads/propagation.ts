@@ -5,7 +5,8 @@
  * in its deliver-stream id: Redis's clock when the hub's script ran). With
  * the file source (the embedded default), then with CouchDB (pouchdb-server,
  * as the tests run it); then 35 revisions of a mapping of 10,000 groups × 10
- * targets, so that the hub keeps more revisions than it keeps (30) and trims.
+ * targets, more than the 30 a hub keeps for the console's history, so that
+ * it trims them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
@@ -70,6 +71,29 @@ async function measure(redis: Redis, prefix: string, hub: Child, write: (revisio
   return latencies;
 }
 
+/** `revisions` revisions of the mapping file, `mappingOf(revision)` each, through a hub of its own. */
+async function viaFile(ctx: BenchContext, name: string, mappingOf: (revision: number) => Record<string, unknown>, revisions: number) {
+  const prefix = ctx.prefix(name);
+  const mappingFile = `${ctx.tempDir(name)}/mapping.json`;
+  writeMapping(mappingFile, mappingOf(0));
+  let hub: Child | undefined;
+  try {
+    hub = await startHub(ctx, { prefix, mappingFile, name: `${name}-hub`, wait: false });
+    await hubReady(ctx, prefix, hub);
+    const all = await measure(ctx.redis, prefix, hub, async (revision) => writeMapping(mappingFile, mappingOf(revision)), revisions);
+    return { all, ...latencyOf(all), hubPeakRssMb: round(memoryOf(hub.pid)?.hwmMb ?? Number.NaN) };
+  } finally {
+    await hub?.stop();
+    await dropPrefix(ctx.redis, prefix);
+  }
+}
+
+/** The summary of `latencies` and its row. */
+function latencyOf(latencies: number[]) {
+  const latencyMs = roundSummary(summarize(latencies));
+  return { latencyMs, row: `p50 ${fmt.ms(latencyMs.p50)} · max ${fmt.ms(latencyMs.max)} (min ${fmt.ms(Math.min(...latencies))})` };
+}
+
 export const propagation: Workload = {
   name: 'propagation',
   title: `4. Mapping propagation (${REVISIONS} revisions, write → first message routed by it)`,
@@ -80,23 +104,11 @@ export const propagation: Workload = {
 
     // File source.
     {
-      const prefix = ctx.prefix('propagation');
-      const mappingFile = `${ctx.tempDir('propagation')}/mapping.json`;
-      writeMapping(mappingFile, mappingFor(0));
-      let hub: Child | undefined;
-      try {
-        hub = await startHub(ctx, { prefix, mappingFile, name: 'propagation-hub', wait: false });
-        await hubReady(ctx, prefix, hub);
-        const latencies = await measure(ctx.redis, prefix, hub, async (revision) => writeMapping(mappingFile, mappingFor(revision)));
-        const s = roundSummary(summarize(latencies));
-        rows.push(['file source: write → routed', `p50 ${fmt.ms(s.p50)} · max ${fmt.ms(s.max)} (min ${fmt.ms(Math.min(...latencies))})`]);
-        rows.push(['file source: hub peak RSS', fmt.mb(memoryOf(hub.pid)?.hwmMb ?? Number.NaN)]);
-        figures.file = { latencyMs: s, all: latencies, hubPeakRssMb: round(memoryOf(hub.pid)?.hwmMb ?? Number.NaN) };
-        checks.push(check('mapping propagation p50 ≤ 100 ms (file)', s.p50, '<=', 100, 'ms'));
-      } finally {
-        await hub?.stop();
-        await dropPrefix(ctx.redis, prefix);
-      }
+      const r = await viaFile(ctx, 'propagation', mappingFor, REVISIONS);
+      rows.push(['file source: write → routed', r.row]);
+      rows.push(['file source: hub peak RSS', fmt.mb(r.hubPeakRssMb)]);
+      figures.file = { latencyMs: r.latencyMs, all: r.all, hubPeakRssMb: r.hubPeakRssMb };
+      checks.push(check('mapping propagation p50 ≤ 100 ms (file)', r.latencyMs.p50, '<=', 100, 'ms'));
     }
 
     // CouchDB source.
@@ -122,10 +134,10 @@ export const propagation: Workload = {
         const latencies = await measure(ctx.redis, prefix, hub, async (revision) => {
           rev = await put({ _rev: rev, mapping: mappingFor(revision) }, doc);
         });
-        const s = roundSummary(summarize(latencies));
-        rows.push(['CouchDB source: write → routed', `p50 ${fmt.ms(s.p50)} · max ${fmt.ms(s.max)} (min ${fmt.ms(Math.min(...latencies))})`]);
-        figures.couchdb = { latencyMs: s, all: latencies, server: 'pouchdb-server (test/servers/couchdb.ts)' };
-        checks.push(check('mapping propagation p50 ≤ 100 ms (CouchDB)', s.p50, '<=', 100, 'ms'));
+        const { latencyMs, row } = latencyOf(latencies);
+        rows.push(['CouchDB source: write → routed', row]);
+        figures.couchdb = { latencyMs, all: latencies, server: 'pouchdb-server (test/servers/couchdb.ts)' };
+        checks.push(check('mapping propagation p50 ≤ 100 ms (CouchDB)', latencyMs.p50, '<=', 100, 'ms'));
       } finally {
         await hub?.stop();
         await couch.stop();
@@ -135,25 +147,11 @@ export const propagation: Workload = {
 
     // File source, a big mapping, its history trimmed.
     {
-      const prefix = ctx.prefix('propagation-big');
-      const mappingFile = `${ctx.tempDir('propagation-big')}/mapping.json`;
       const big = groupsMapping(10_000, 10);
-      const bigFor = (revision: number) => ({ ...big, ...mappingFor(revision) });
-      writeMapping(mappingFile, bigFor(0));
-      let hub: Child | undefined;
-      try {
-        hub = await startHub(ctx, { prefix, mappingFile, name: 'propagation-big-hub', wait: false });
-        await hubReady(ctx, prefix, hub);
-        const latencies = await measure(ctx.redis, prefix, hub, async (revision) => writeMapping(mappingFile, bigFor(revision)), BIG_REVISIONS);
-        const s = roundSummary(summarize(latencies));
-        const peak = round(memoryOf(hub.pid)?.hwmMb ?? Number.NaN);
-        rows.push([`10,000 groups × 10, ${BIG_REVISIONS} revisions: write → routed`, `p50 ${fmt.ms(s.p50)} · max ${fmt.ms(s.max)} (min ${fmt.ms(Math.min(...latencies))})`]);
-        rows.push(['  hub peak RSS (30 revisions kept, the rest trimmed)', fmt.mb(peak)]);
-        figures.bigFile = { groups: 10_000, targets: 10, revisions: BIG_REVISIONS, latencyMs: s, all: latencies, hubPeakRssMb: peak };
-      } finally {
-        await hub?.stop();
-        await dropPrefix(ctx.redis, prefix);
-      }
+      const r = await viaFile(ctx, 'propagation-big', (revision) => ({ ...big, ...mappingFor(revision) }), BIG_REVISIONS);
+      rows.push([`10,000 groups × 10, ${BIG_REVISIONS} revisions: write → routed`, r.row]);
+      rows.push(['  hub peak RSS (30 revisions kept, the rest trimmed)', fmt.mb(r.hubPeakRssMb)]);
+      figures.bigFile = { groups: 10_000, targets: 10, revisions: BIG_REVISIONS, latencyMs: r.latencyMs, all: r.all, hubPeakRssMb: r.hubPeakRssMb };
     }
     return { rows, figures, checks };
   },

@@ -40,7 +40,7 @@ export function escalationFor(
   const routes = uniqueRoutes(blocks.map((b) => b.routes));
   const users = new Map<string, Route[]>();
   for (const block of blocks) for (const [user, own] of block.users ?? []) users.set(user, uniqueRoutes([users.get(user) ?? [], own]));
-  const stored = (rs: Iterable<Route>): StoredRoute[] => [...rs].map((r) => (r.receiver === r.target ? [r.channel, r.receiver] : [r.channel, r.receiver, r.target]));
+  const stored = (rs: readonly Route[]): StoredRoute[] => rs.map((r) => (r.receiver === r.target ? [r.channel, r.receiver] : [r.channel, r.receiver, r.target]));
   const dueAt = now + afterMs;
   return {
     dueAt,

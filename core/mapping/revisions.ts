@@ -29,7 +29,8 @@ export async function keepRevision(redis: Redis, keys: Keys, revision: string, d
     redis.zadd(keys.mappingRevisionsAt, 'NX', at, revision),
   ]);
   if (!added) return; // another hub kept it first
-  const old = (await keptRevisions(redis, keys)).slice(KEPT).map((r) => r.revision);
+  await mendIndex(redis, keys);
+  const old = await redis.zrange(keys.mappingRevisionsAt, 0, -(KEPT + 1));
   if (old.length) await Promise.all([redis.hdel(keys.mappingRevisions, ...old), redis.zrem(keys.mappingRevisionsAt, ...old)]);
 }
 
@@ -54,16 +55,17 @@ export async function keptDocument(redis: Redis, keys: Keys, revision: string): 
  * and revisions an operator deleted from the hash are dropped from it.
  */
 async function mendIndex(redis: Redis, keys: Keys): Promise<void> {
-  const [kept, indexed] = await Promise.all([redis.hlen(keys.mappingRevisions), redis.zcard(keys.mappingRevisionsAt)]);
-  if (kept === indexed) return;
+  const [documents, entries] = await Promise.all([redis.hlen(keys.mappingRevisions), redis.zcard(keys.mappingRevisionsAt)]);
+  if (documents === entries) return;
   const [fields, ranked] = await Promise.all([redis.hkeys(keys.mappingRevisions), redis.zrange(keys.mappingRevisionsAt, 0, -1)]);
-  const known = new Set(ranked);
-  const stale = ranked.filter((revision) => !fields.includes(revision));
+  const [kept, indexed] = [new Set(fields), new Set(ranked)];
+  const stale = ranked.filter((revision) => !kept.has(revision));
+  const missing = fields.filter((revision) => !indexed.has(revision));
   if (stale.length) await redis.zrem(keys.mappingRevisionsAt, ...stale);
-  for (const revision of fields.filter((field) => !known.has(field))) {
-    const json = await redis.hget(keys.mappingRevisions, revision);
-    if (json !== null) await redis.zadd(keys.mappingRevisionsAt, 'NX', cameIntoForce(json), revision);
-  }
+  if (missing.length === 0) return;
+  const records = await redis.hmget(keys.mappingRevisions, ...missing);
+  const scored = missing.flatMap((revision, i) => (records[i] === null ? [] : [cameIntoForce(records[i]!), revision]));
+  if (scored.length) await redis.zadd(keys.mappingRevisionsAt, 'NX', ...scored);
 }
 
 /** A kept revision's `at`; 0 (the oldest, trimmed first) when the record is not what this module writes. */

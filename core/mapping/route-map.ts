@@ -16,11 +16,10 @@ export class RouteMap<V> {
     return this.#byChannel.get(route.channel)?.has(route.receiver) ?? false;
   }
 
-  set(route: Route, value: V): this {
+  set(route: Route, value: V): void {
     let receivers = this.#byChannel.get(route.channel);
     if (!receivers) this.#byChannel.set(route.channel, (receivers = new Map()));
     receivers.set(route.receiver, value);
-    return this;
   }
 }
 
