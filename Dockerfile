@@ -17,7 +17,9 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY plugins/matrix/crypto/better-sqlite3-shim ./plugins/matrix/crypto/better-sqlite3-shim
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# No dependency's install scripts run; the project's own (patch-package, patches/: README, Performance) runs here.
+COPY patches ./patches
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npx patch-package && npm cache clean --force
 COPY --from=build /app/dist ./
 COPY mapping.json ./
 USER node
