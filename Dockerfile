@@ -29,12 +29,13 @@ HEALTHCHECK --interval=30s --timeout=3s CMD node -e "const h=process.env.HUB_HTT
 # Exec form, node itself as PID 1 (no shell, no npm): SIGTERM from `docker stop` reaches the hub, which
 # handles it from its first moment (a graceful stop within 9 s, under docker's 10 s); it starts no child
 # processes, so it needs no init to reap them.
-# A small young generation and an old generation grown by 20 % (not V8's up to 4×): under load most of the RSS
-# was garbage, not data (README, Performance: a matrix worker's peak 290 → 150 MB for a few per cent more CPU at steady load).
+# A small young generation (2 MB semi-spaces) and an old generation grown by 20 % (not V8's up to 4×): under load
+# most of the RSS was garbage, not data (README, Performance: a matrix worker's peak 290 → 150 MB for a few per cent
+# more CPU at steady load; the hub's under 100 MB).
 # No allocation-site pretenuring: V8 otherwise moved the rendering's short-lived objects straight into the old
 # generation, a third more full collections (README, Performance).
 # On the command line, not in NODE_OPTIONS, which refuses --heap-growing-percent.
 # Two malloc arenas instead of one per thread that allocates (V8's and libuv's helpers): 7-10 MB less RSS, the same CPU.
 ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=20", "--no-allocation-site-pretenuring", "core/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--heap-growing-percent=20", "--no-allocation-site-pretenuring", "core/cli/main.js"]
 CMD ["start"]
