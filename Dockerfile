@@ -17,7 +17,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY plugins/matrix/crypto/better-sqlite3-shim ./plugins/matrix/crypto/better-sqlite3-shim
-# No dependency's install scripts run; the project's own (patch-package, patches/: README, Performance) runs here.
+# No install scripts run (--ignore-scripts); the one the project needs, patch-package applying patches/ (README, Operations), runs after.
 COPY patches ./patches
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npx patch-package && npm cache clean --force
 COPY --from=build /app/dist ./

@@ -81,10 +81,13 @@ export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
 }
 
 /** Write the mapping document the way editors and `hub mapping put` do: a new file renamed over the old. */
-export function writeMapping(file: string, mapping: Record<string, unknown>): void {
+/** Returns when the file took its new content (the rename: a reader never sees it half written). */
+export function writeMapping(file: string, mapping: Record<string, unknown>): number {
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, JSON.stringify({ _id: 'ccs.notifications', mapping }));
+  const at = Date.now();
   renameSync(temporary, file);
+  return at;
 }
 
 /** `#g0` … `#g{groups-1}`, each mapped to `fanout` Matrix rooms. */
