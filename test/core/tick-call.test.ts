@@ -16,6 +16,7 @@ import { connectRedis } from '../../core/redis/connect.ts';
 import { tickScripts } from '../../core/runtime/tick-call.ts';
 import { ChannelWorker } from '../../core/runtime/worker.ts';
 import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
+import { monitorRedis } from '../support/monitor.ts';
 
 const TARGET = 'https://hooks.example.org/chain';
 const CHAIN = 20;
@@ -36,12 +37,14 @@ function recorder(label: (delivery: Delivery) => string) {
 describe("a worker's tick call", () => {
   let hub: TestHub;
   const connections: Redis[] = [];
+  const stops: Array<() => void> = [];
 
   before(async () => {
     hub = await startTestHub({ name: 'tick-call', mapping: { '#ops': { webhook: [TARGET] }, '#fan': { webhook: FAN } }, start: { channels: [], http: false } });
   });
   after(async () => {
     for (const c of connections) c.disconnect();
+    for (const stop of stops) stop();
     await hub?.stop();
   });
 
@@ -56,14 +59,13 @@ describe("a worker's tick call", () => {
     await redis.ping();
     const port = redis.stream.localPort;
     const tickSha = createHash('sha1').update(tickScripts.workerTick).digest('hex');
-    const monitor = await hub.redis.monitor();
-    connections.push(monitor);
     let calls = 0;
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const monitor = await monitorRedis('redis://127.0.0.1:6379', ({ args, source }) => {
       if (!source.endsWith(`:${port}`)) return;
       const [command, script] = [String(args[0]).toLowerCase(), String(args[1])];
       if ((command === 'evalsha' && script === tickSha) || (command === 'eval' && script.includes('begin_one'))) calls += 1;
     });
+    stops.push(monitor.stop);
 
     const { made, sender } = recorder((delivery) => delivery.message.body);
     const worker = new ChannelWorker({ redis, keys, config, logger, metrics, redactor, consumerName: 'tick-call' }, 'webhook', sender, 1);
@@ -73,6 +75,7 @@ describe("a worker's tick call", () => {
     } finally {
       await worker.stop(1000);
     }
+    await monitor.caughtUp(hub.redis);
     assert.deepEqual(made, Array.from({ length: CHAIN }, (_, i) => `chain ${i + 1}`), 'made in order, each once');
     const sent = (await hub.read('events')).filter((e) => e.type === 'sent' && entries.includes(e.entry!)).map((e) => e.entry);
     assert.deepEqual(sent, entries, 'settled in order, each once');

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { keepRevision, keptDocument, keptRevisions } from '../../core/mapping/revisions.ts';
 import { createKeys } from '../../core/redis/keys.ts';
+import { monitorRedis } from '../support/monitor.ts';
 import { REDIS_URL, dropPrefix, testPrefix } from '../support/redis.ts';
 
 const documentOf = (n: number) => ({ mapping: { [`#g${n}`]: { matrix: [`!room${n}:example.org`] } } });
@@ -65,20 +66,17 @@ describe('kept mapping revisions', () => {
   test('keeping a revision and listing them read no kept document', async () => {
     const keys = keysFor('revisions-reads');
     await keep(keys, 1, 30);
-    const monitor = await redis.monitor();
     const reads: string[] = [];
-    const marker = `${keys.base}:done`;
-    const seen = new Promise<void>((resolve) => {
-      monitor.on('monitor', (_time: string, args: string[]) => {
-        if (args[1] === keys.mappingRevisions && /^(hget|hgetall|hmget|hvals)$/i.test(args[0]!)) reads.push(args.slice(0, 3).join(' '));
-        if (args[1] === marker) resolve();
-      });
+    const monitor = await monitorRedis(REDIS_URL, ({ args }) => {
+      if (args[1] === keys.mappingRevisions && /^(hget|hgetall|hmget|hvals)$/i.test(args[0]!)) reads.push(args.slice(0, 3).join(' '));
     });
-    await keep(keys, 31, 32);
-    assert.equal((await keptRevisions(redis, keys)).length, 30);
-    await redis.exists(marker); // MONITOR reports commands in the order Redis ran them: this one last
-    await seen;
-    monitor.disconnect();
+    try {
+      await keep(keys, 31, 32);
+      assert.equal((await keptRevisions(redis, keys)).length, 30);
+      await monitor.caughtUp(redis);
+    } finally {
+      monitor.stop();
+    }
     assert.deepEqual(reads, []);
   });
 
