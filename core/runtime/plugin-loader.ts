@@ -47,7 +47,7 @@ let resolvingFrom: string | undefined;
 /**
  * The entry file of the npm package `name` as installed for the project in
  * `cwd` (its node_modules, or a parent folder's), else as installed beside the
- * hub (a global install, the Docker image). Node's own resolver does the work,
+ * hub (its checkout, the Docker image). Node's own resolver does the work,
  * with the package's `exports` and the `import` condition; `import.meta.resolve`
  * takes no other parent, hence the hook above.
  */
