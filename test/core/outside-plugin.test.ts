@@ -65,7 +65,8 @@ test('plugins outside the tree, importing notification-hub/plugin-api, make thei
     const id = (await redis.xadd(`${prefix}:in`, '*', 'to', '#ops', 'format', 'text', 'body', 'from outside')) as string;
     const lines = await eventually('the three deliveries', () => {
       if (!existsSync(ledger)) return undefined;
-      const rows = readFileSync(ledger, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; channel: string; target: string; body: string });
+      // Whole lines only: the file exists from the moment an append opens it, before its line is written.
+      const rows = readFileSync(ledger, 'utf8').split('\n').slice(0, -1).map((l) => JSON.parse(l) as { messageId: string; channel: string; target: string; body: string });
       return rows.length >= 3 ? rows : undefined;
     }, 60_000);
     assert.deepEqual(lines.map((l) => `${l.channel}:${l.target}`).sort(), ['ledger:alice', 'ledger:bob', 'tally:carol']);
