@@ -80,8 +80,10 @@ export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
   } while (cursor !== '0');
 }
 
-/** Write the mapping document the way editors and `hub mapping put` do: a new file renamed over the old. */
-/** Returns when the file took its new content (the rename: a reader never sees it half written). */
+/**
+ * Write the mapping document the way editors and `hub mapping put` do: a new file renamed over the old.
+ * Returns when the file took its new content (the rename: a reader never sees it half written).
+ */
 export function writeMapping(file: string, mapping: Record<string, unknown>): number {
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, JSON.stringify({ _id: 'ccs.notifications', mapping }));

@@ -51,7 +51,6 @@ export const delivery: Workload = {
       const workerUs = e2e.cpuPerMessageUs['worker1'] ?? Number.NaN;
       // The same burst through the guarded skeleton (lib/skeleton.ts): every round trip a delivery makes, each room in
       // order, rendered as the plugin renders, the fail-closed /sync shared as the plugin shares it, and no other logic.
-      await hs.reset();
       const guarded = await runEndToEnd(ctx, { name: 'delivery-guarded', hs, messages: MESSAGES, groups: ROOMS, concurrency: ctx.concurrency, producer: { kind: 'burst' }, skeleton: 'guarded' });
       const guardedUs = guarded.cpuPerMessageUs['worker1'] ?? Number.NaN;
       // The same bound with the worker at its floor: what it cannot give up (the PUT, rendering, order, the /sync).

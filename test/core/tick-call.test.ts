@@ -17,6 +17,7 @@ import { tickScripts } from '../../core/runtime/tick-call.ts';
 import { ChannelWorker } from '../../core/runtime/worker.ts';
 import { eventually, startTestHub, type TestHub } from '../support/hub.ts';
 import { monitorRedis } from '../support/monitor.ts';
+import { REDIS_URL } from '../support/redis.ts';
 
 const TARGET = 'https://hooks.example.org/chain';
 const CHAIN = 20;
@@ -54,13 +55,13 @@ describe("a worker's tick call", () => {
     for (let i = 1; i <= CHAIN; i += 1) entries.push(await hub.send({ to: '#ops', body: `chain ${i}` }));
     await eventually('the chain routed', async () => (await hub.redis.xlen(keys.deliver('webhook'))) === CHAIN);
 
-    const redis = connectRedis('redis://127.0.0.1:6379', { name: 'tick-call-worker', scripts: HUB_SCRIPTS });
+    const redis = connectRedis(REDIS_URL, { name: 'tick-call-worker', scripts: HUB_SCRIPTS });
     connections.push(redis);
     await redis.ping();
     const port = redis.stream.localPort;
     const tickSha = createHash('sha1').update(tickScripts.workerTick).digest('hex');
     let calls = 0;
-    const monitor = await monitorRedis('redis://127.0.0.1:6379', ({ args, source }) => {
+    const monitor = await monitorRedis(REDIS_URL, ({ args, source }) => {
       if (!source.endsWith(`:${port}`)) return;
       const [command, script] = [String(args[0]).toLowerCase(), String(args[1])];
       if ((command === 'evalsha' && script === tickSha) || (command === 'eval' && script.includes('begin_one'))) calls += 1;

@@ -5,7 +5,6 @@
  * one-shot commands each in a process of their own against the same Redis.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -327,11 +326,7 @@ describe('bad input on the command line: a sentence on stderr, exit 1, never a s
   });
 
   test('the bin on a Node that does not strip types says which Node to use, in a sentence', async () => {
-    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) =>
-      execFile(process.execPath, ['--no-experimental-strip-types', join(REPO, 'bin/hub.js'), '--version'], (err, out, errOut) =>
-        resolve({ stdout: out, stderr: errOut, code: err ? ((err as { code?: number }).code ?? null) : 0 }),
-      ),
-    );
+    const { stdout, stderr, code } = await runCli(['--version'], { ...env(), NODE_OPTIONS: '--no-experimental-strip-types' }, undefined, join(REPO, 'bin/hub.js'));
     assert.deepEqual([code, stdout], [1, '']);
     assert.equal(stderr, `hub: this Node (${process.version}) does not strip TypeScript's types, which the hub's sources need; run it as \`npm run hub -- <command>\` (the project's own Node 24) or with Node 22.19 or later\n`);
   });
